@@ -1,0 +1,24 @@
+/* What the target tells the dump: ELF class, machine, endianness, page size, phys_base. */
+#ifndef SYSEMU_DUMP_ARCH_H
+#define SYSEMU_DUMP_ARCH_H
+
+#include <stdint.h>
+
+#include "qapi/error.h"
+#include "sysemu/memory_mapping.h"
+
+typedef struct ArchDumpInfo {
+    int d_machine;          /* EM_X86_64 or EM_386 */
+    int d_endian;           /* ELFDATA2LSB */
+    int d_class;            /* ELFCLASS64 or ELFCLASS32 */
+    uint32_t page_size;     /* 4096 */
+    uint64_t phys_base;     /* 0, or NUMBER(phys_base) from VMCOREINFO */
+} ArchDumpInfo;
+
+/* Fills info from vCPU 0 and the blocks (reference 3.4). */
+bool cpu_get_dump_info(ArchDumpInfo *info, const GuestPhysBlockList *blocks,
+                       Error **errp);
+/* Bytes of CPU notes for nr_cpus vCPUs (reference 3.9). */
+size_t cpu_get_note_size(int d_class, int d_machine, int nr_cpus);
+
+#endif

@@ -1,0 +1,143 @@
+/* The dump core's shared state, the writer interface and the output sink interface. */
+#ifndef SYSEMU_DUMP_H
+#define SYSEMU_DUMP_H
+
+#include <stdatomic.h>
+#include <stdbool.h>
+#include <stddef.h>
+#include <stdint.h>
+
+#include "qapi/error.h"
+#include "qapi-types.h"            /* DumpGuestMemoryFormat, DumpStatus */
+#include "sysemu/dump-arch.h"
+#include "sysemu/memory_mapping.h"
+#include "target/i386/cpu.h"
+
+/* ---------------------------------------------------------------------- */
+/* Output sinks (dump/dump-output.c)                                       */
+/* ---------------------------------------------------------------------- */
+
+/*
+ * Where a dump's bytes go. A sink is either seekable (a regular file: every
+ * write is a pwrite at an absolute offset) or a stream (pipe, socket, or a
+ * file given by fd that the caller wants written sequentially). Writers
+ * that need positioned writes on a stream (flattened kdump) wrap the stream
+ * in a flattened sink, which turns each positioned write into a
+ * makedumpfile flat record. All writes retry EINTR and short writes; a
+ * failure returns false with errno preserved in the Error text the caller
+ * composes ("dump: failed to save memory: No space left on device").
+ */
+typedef struct DumpOutput DumpOutput;
+
+/* Takes ownership of fd. seekable=false forces sequential writes. */
+DumpOutput *dump_output_new_fd(int fd, bool seekable);
+/* Wraps a stream: writes the 4096-byte flat header now, the end marker at finish. */
+DumpOutput *dump_output_new_flattened(DumpOutput *stream, Error **errp);
+bool dump_output_is_seekable(const DumpOutput *out);
+
+/* Appends at the current sequential position. Sets errno on failure. */
+bool dump_output_write(DumpOutput *out, const void *buf, size_t len);
+/*
+ * Writes at an absolute offset of the logical file: pwrite for a seekable
+ * sink, one flat record for a flattened sink. Not allowed on a plain stream.
+ */
+bool dump_output_pwrite(DumpOutput *out, const void *buf, size_t len, uint64_t offset);
+/* Ends the output (flattened: end marker); then closes the fd. */
+bool dump_output_finish(DumpOutput *out);
+/* Closes without finishing (after a failure). NULL is accepted. */
+void dump_output_free(DumpOutput *out);
+
+/* ---------------------------------------------------------------------- */
+/* The dump plan                                                            */
+/* ---------------------------------------------------------------------- */
+
+typedef struct DumpState DumpState;
+
+/*
+ * One table row per format (dump/dump.c): name <-> enum <-> availability <->
+ * writer <-> kdump header flag. The writer never learns how it was chosen.
+ */
+typedef struct DumpWriter {
+    /* Computes sizes and layout; runs in dump_init with the guest paused. */
+    bool (*prepare)(DumpState *s, Error **errp);
+    /* Writes the whole dump to s->out. */
+    bool (*write)(DumpState *s, Error **errp);
+    /* Frees what prepare allocated; called on success and failure. */
+    void (*cleanup)(DumpState *s);
+} DumpWriter;
+
+typedef struct DumpFormatInfo {
+    DumpGuestMemoryFormat format;
+    const DumpWriter *writer;
+    uint32_t kdump_flag;          /* DUMP_DH_COMPRESSED_*; 0 for elf / win-dmp */
+    bool kdump_raw;               /* positioned writes to a seekable file */
+    bool available;               /* compiled in */
+} DumpFormatInfo;
+
+const DumpFormatInfo *dump_format_info(DumpGuestMemoryFormat format);
+
+struct DumpState {
+    /* What was asked. */
+    const DumpFormatInfo *fmt;
+    bool paging;
+    bool has_filter;
+    int64_t begin;
+    int64_t length;
+
+    /* Built once by dump_init, read-only for the writers. */
+    GuestPhysBlockList guest_phys_blocks;
+    MemoryMappingList *list;      /* ELF only */
+    ArchDumpInfo dump_info;
+    int nr_cpus;
+    X86CPU **cpus;                /* nr_cpus vCPUs in CPU-list order */
+
+    /*
+     * The whole note area, exactly as the ELF PT_NOTE and the kdump note
+     * chunk carry it: CORE x nr_cpus, QEMU x nr_cpus, then the guest note.
+     */
+    uint8_t *notes;
+    size_t note_size;
+    /* The guest note inside notes (NULL/0 when none was accepted). */
+    const uint8_t *guest_note;
+    size_t guest_note_size;
+
+    uint64_t max_mapnr;           /* pfn of the end of the last block */
+    uint64_t len_dump_bitmap;
+
+    DumpOutput *out;
+
+    /* Progress, read by query-dump from any thread. */
+    _Atomic int64_t total_size;
+    _Atomic int64_t written_size;
+
+    /* Set by quit: writers check it between batches and fail with "dump: cancelled". */
+    atomic_bool cancel;
+
+    void *writer_state;           /* private to the writer */
+};
+
+/* Adds to written_size (query-dump's "completed"). */
+static inline void dump_progress_add(DumpState *s, int64_t bytes)
+{
+    atomic_fetch_add_explicit(&s->written_size, bytes, memory_order_relaxed);
+}
+
+/* True (with "dump: cancelled" in errp) when the dump should stop now. */
+bool dump_check_cancel(DumpState *s, Error **errp);
+
+/*
+ * Threads for page compression: the number of online CPUs unless set by
+ * -dump-threads N or GUESTDUMP_DUMP_THREADS.
+ */
+int dump_thread_count(void);
+void dump_set_thread_count(int n);
+
+/* The writers (one per file). */
+extern const DumpWriter dump_elf_writer;
+extern const DumpWriter dump_kdump_writer;
+extern const DumpWriter dump_win_dmp_writer;
+
+/* Ends a running dump at exit: cancels it and joins the worker. */
+void dump_shutdown(void);
+
+#endif

@@ -1,0 +1,64 @@
+/* The machine's guest-physical memory map: RAM/ROM blocks and checked accessors. */
+#ifndef SYSEMU_PHYSMEM_H
+#define SYSEMU_PHYSMEM_H
+
+#include <stdbool.h>
+#include <stddef.h>
+#include <stdint.h>
+
+#include "qapi/error.h"
+
+/*
+ * One RAM-backed region of the guest-physical address space, as QEMU's
+ * dump sees it (RAM, and ROM backed by RAM such as pc.bios). Blocks are
+ * kept sorted by gpa and never overlap. The host memory is anonymous mmap
+ * memory owned by the machine; it stays valid until the machine is torn
+ * down at exit.
+ */
+typedef struct RAMBlock {
+    char *name;          /* QEMU's memory-region name: "pc.ram", "pc.bios" ... */
+    uint64_t gpa;        /* guest-physical start */
+    uint64_t size;       /* bytes */
+    uint8_t *host;       /* host address of gpa */
+    bool readonly;       /* ROM: the guest cannot write it; loaders can */
+    /*
+     * Blocks that QEMU would dump as one merged block (same memory region,
+     * contiguous in guest-physical and host address) share a region id.
+     */
+    unsigned region;
+} RAMBlock;
+
+/* The blocks in ascending gpa order. */
+size_t physmem_block_count(void);
+const RAMBlock *physmem_block(size_t index);
+
+/* The block holding gpa, or NULL (a hole, MMIO). */
+const RAMBlock *physmem_find(uint64_t gpa);
+/* True when [gpa, gpa+len) is entirely RAM/ROM (it may span blocks). */
+bool physmem_is_ram(uint64_t gpa, uint64_t len);
+
+/*
+ * Read or write guest-physical memory. A range that is not entirely inside
+ * RAM is refused ("guest-physical range 0x%llx+0x%llx is outside RAM") and
+ * nothing is transferred. Writes to read-only blocks are refused unless
+ * physmem_write_rom() is used (loaders, firmware).
+ */
+bool physmem_read(uint64_t gpa, void *buf, uint64_t len, Error **errp);
+bool physmem_write(uint64_t gpa, const void *buf, uint64_t len, Error **errp);
+bool physmem_write_rom(uint64_t gpa, const void *buf, uint64_t len, Error **errp);
+
+/* Host pointer for [gpa, gpa+len) when it lies inside one block, else NULL. */
+uint8_t *physmem_host_ptr(uint64_t gpa, uint64_t len);
+
+/*
+ * Building the map (the machine, loaders, and unit tests). The new block
+ * must not overlap an existing one. host == NULL: anonymous zeroed mmap
+ * memory owned by physmem. region: see RAMBlock.region.
+ */
+const RAMBlock *physmem_add_block(const char *name, uint64_t gpa, uint64_t size,
+                                  uint8_t *host, bool readonly, unsigned region,
+                                  Error **errp);
+/* Drops every block (and unmaps the memory physmem owns). */
+void physmem_reset(void);
+
+#endif

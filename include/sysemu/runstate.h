@@ -1,0 +1,24 @@
+/* Run state of the virtual machine: running or paused, and who is notified. */
+#ifndef SYSEMU_RUNSTATE_H
+#define SYSEMU_RUNSTATE_H
+
+#include <stdbool.h>
+
+#include "qapi-types.h"   /* RunState, generated from qapi/run-state.json */
+
+RunState runstate_get(void);
+bool runstate_is_running(void);
+
+/*
+ * Stops the guest (no-op when not running): sets state, notifies the
+ * machine so it stops changing guest memory, emits STOP.
+ */
+void vm_stop(RunState state);
+/* Starts the guest when it is not running; emits RESUME. */
+void vm_start(void);
+
+/* Called on every transition; the machine uses it to start/stop its guest activity. */
+typedef void VMChangeStateHandler(void *opaque, bool running, RunState state);
+void runstate_add_change_handler(VMChangeStateHandler *cb, void *opaque);
+
+#endif
