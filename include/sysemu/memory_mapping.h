@@ -56,6 +56,15 @@ void qemu_get_guest_simple_memory_mapping(MemoryMappingList *list,
 bool qemu_get_guest_memory_mapping(MemoryMappingList *list,
                                    const GuestPhysBlockList *blocks,
                                    Error **errp);
+/*
+ * One guest-virtual address through the page tables env describes (its
+ * cr0/cr3/cr4/efer select the mode, as for the walk). False when not
+ * mapped or a table lies outside RAM. win-dmp reads guest-virtual memory
+ * with this, using a copy of vCPU 0's state with the header's cr3.
+ */
+struct CPUX86State;
+bool x86_virt_to_phys(const struct CPUX86State *env, uint64_t vaddr, uint64_t *paddr);
+
 /* begin/length filter of the ELF writer (reference 3.3). */
 void memory_mapping_filter(MemoryMappingList *list, int64_t begin, int64_t length);
 
