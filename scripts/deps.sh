@@ -1,0 +1,36 @@
+#!/bin/sh
+# Makes sure the Debian 12 packages guestdump needs are installed.
+#   deps.sh build   what building needs
+#   deps.sh test    that, plus the independent readers and real QEMU the tests use
+# As root it installs what is missing; otherwise it prints the apt-get line.
+set -e
+build_pkgs="meson ninja-build pkg-config gcc libc6-dev python3 libglib2.0-dev libjson-glib-dev
+zlib1g-dev liblzo2-dev libsnappy-dev libzstd-dev"
+test_pkgs="binutils gdb socat qemu-system-x86 makedumpfile crash python3-libkdumpfile
+python3-drgn busybox-static cpio"
+
+case "${1:-build}" in
+build) pkgs=$build_pkgs ;;
+test) pkgs="$build_pkgs $test_pkgs" ;;
+*) echo "usage: $0 build|test" >&2; exit 2 ;;
+esac
+
+missing=""
+for p in $pkgs; do
+    dpkg-query -W -f='${Status}' "$p" 2>/dev/null | grep -q "ok installed" ||
+        missing="$missing $p"
+done
+[ -z "$missing" ] && exit 0
+
+if [ "$(id -u)" = 0 ]; then
+    echo "deps: installing$missing" >&2
+    export DEBIAN_FRONTEND=noninteractive
+    apt-get update -qq
+    # shellcheck disable=SC2086
+    apt-get install -y -qq --no-install-recommends $missing >/dev/null
+else
+    echo "deps: missing packages; run as root:" >&2
+    echo "  apt-get install -y$missing" >&2
+    [ "${1:-build}" = test ] && { echo "deps: tests that need them will be skipped" >&2; exit 0; }
+    exit 1
+fi
