@@ -1,0 +1,214 @@
+/* Output sinks of a dump: plain fd (sequential or positioned) and makedumpfile's flattened stream. */
+#include <errno.h>
+#include <glib.h>
+#include <string.h>
+#include <sys/uio.h>
+#include <unistd.h>
+
+#include "sysemu/dump.h"
+
+/* makedumpfile's flattened format (IMPLEMENTATION, "-F"). */
+#define FLAT_HEADER_SIZE 4096
+#define FLAT_SIGNATURE "makedumpfile"
+#define FLAT_TYPE_HEADER 1
+#define FLAT_VERSION_HEADER 1
+
+struct DumpOutput {
+    int fd;
+    bool seekable;
+    /* Flattened: records go to stream; fd is -1. */
+    DumpOutput *stream;
+    /* Logical position of the next dump_output_write(). */
+    uint64_t pos;
+};
+
+DumpOutput *dump_output_new_fd(int fd, bool seekable)
+{
+    DumpOutput *out = g_new0(DumpOutput, 1);
+
+    out->fd = fd;
+    out->seekable = seekable;
+    return out;
+}
+
+bool dump_output_is_seekable(const DumpOutput *out)
+{
+    return out->seekable;
+}
+
+/*
+ * Retries EINTR and short writes; EAGAIN fails as in QEMU (a non-blocking fd
+ * would otherwise spin). A write returning 0 is reported as ENOSPC so that
+ * the caller never sees errno 0 in its message.
+ */
+static bool write_all_vec(int fd, struct iovec *iov, int iovcnt)
+{
+    while (iovcnt > 0) {
+        ssize_t n = writev(fd, iov, iovcnt);
+
+        if (n < 0) {
+            if (errno == EINTR) {
+                continue;
+            }
+            return false;
+        }
+        if (n == 0) {
+            errno = ENOSPC;
+            return false;
+        }
+        while (iovcnt > 0 && (size_t)n >= iov->iov_len) {
+            n -= iov->iov_len;
+            iov++;
+            iovcnt--;
+        }
+        if (iovcnt > 0) {
+            iov->iov_base = (uint8_t *)iov->iov_base + n;
+            iov->iov_len -= n;
+        }
+    }
+    return true;
+}
+
+static bool pwrite_all(int fd, const uint8_t *buf, size_t len, uint64_t offset)
+{
+    while (len > 0) {
+        ssize_t n = pwrite(fd, buf, len, (off_t)offset);
+
+        if (n < 0) {
+            if (errno == EINTR) {
+                continue;
+            }
+            return false;
+        }
+        if (n == 0) {
+            errno = ENOSPC;
+            return false;
+        }
+        buf += n;
+        len -= n;
+        offset += n;
+    }
+    return true;
+}
+
+/* Big-endian as the flat format wants it, whatever the dump's endianness. */
+static void put_be64(uint8_t *p, uint64_t v)
+{
+    for (int i = 7; i >= 0; i--) {
+        p[i] = v & 0xff;
+        v >>= 8;
+    }
+}
+
+static bool flat_record(DumpOutput *out, const void *buf, size_t len,
+                        uint64_t offset)
+{
+    uint8_t hdr[16];
+    struct iovec iov[2];
+
+    if (len == 0) {
+        return true;
+    }
+    put_be64(hdr, offset);
+    put_be64(hdr + 8, len);
+    /* One writev keeps header and data together; the byte stream is QEMU's. */
+    iov[0] = (struct iovec){ .iov_base = hdr, .iov_len = sizeof(hdr) };
+    iov[1] = (struct iovec){ .iov_base = (void *)buf, .iov_len = len };
+    return write_all_vec(out->stream->fd, iov, 2);
+}
+
+DumpOutput *dump_output_new_flattened(DumpOutput *stream, Error **errp)
+{
+    g_autofree uint8_t *hdr = g_malloc0(FLAT_HEADER_SIZE);
+    struct iovec iov = { .iov_base = hdr, .iov_len = FLAT_HEADER_SIZE };
+    DumpOutput *out;
+
+    memcpy(hdr, FLAT_SIGNATURE, sizeof(FLAT_SIGNATURE));
+    put_be64(hdr + 16, FLAT_TYPE_HEADER);
+    put_be64(hdr + 24, FLAT_VERSION_HEADER);
+    if (!write_all_vec(stream->fd, &iov, 1)) {
+        error_setg_errno(errp, errno, "dump: failed to write flat header");
+        return NULL;
+    }
+    out = g_new0(DumpOutput, 1);
+    out->fd = -1;
+    out->stream = stream;
+    /* Positioned writes are possible: each becomes a record. */
+    out->seekable = true;
+    return out;
+}
+
+bool dump_output_write(DumpOutput *out, const void *buf, size_t len)
+{
+    bool ok;
+
+    if (out->stream) {
+        ok = flat_record(out, buf, len, out->pos);
+    } else {
+        struct iovec iov = { .iov_base = (void *)buf, .iov_len = len };
+
+        ok = write_all_vec(out->fd, &iov, 1);
+    }
+    if (ok) {
+        out->pos += len;
+    }
+    return ok;
+}
+
+bool dump_output_pwrite(DumpOutput *out, const void *buf, size_t len,
+                        uint64_t offset)
+{
+    if (out->stream) {
+        return flat_record(out, buf, len, offset);
+    }
+    g_assert(out->seekable);
+    return pwrite_all(out->fd, buf, len, offset);
+}
+
+bool dump_output_finish(DumpOutput *out)
+{
+    bool ok = true;
+    int saved;
+
+    if (out->stream) {
+        uint8_t end[16];
+        struct iovec iov = { .iov_base = end, .iov_len = sizeof(end) };
+
+        memset(end, 0xff, sizeof(end));
+        ok = write_all_vec(out->stream->fd, &iov, 1);
+        saved = errno;
+        if (ok) {
+            ok = dump_output_finish(out->stream);
+            saved = errno;
+        } else {
+            dump_output_free(out->stream);
+        }
+        g_free(out);
+        errno = saved;
+        return ok;
+    }
+    /* close() can be the first to report a deferred write error (NFS, EIO). */
+    if (out->fd >= 0 && close(out->fd) < 0 && errno != EINTR) {
+        ok = false;
+    }
+    saved = errno;
+    g_free(out);
+    errno = saved;
+    return ok;
+}
+
+void dump_output_free(DumpOutput *out)
+{
+    int saved = errno;
+
+    if (!out) {
+        return;
+    }
+    if (out->stream) {
+        dump_output_free(out->stream);
+    } else if (out->fd >= 0) {
+        close(out->fd);
+    }
+    g_free(out);
+    errno = saved;
+}
