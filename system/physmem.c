@@ -1,0 +1,265 @@
+/* The guest-physical memory map: an ordered list of RAM/ROM blocks over anonymous mmap memory. */
+#include <errno.h>
+#include <string.h>
+#include <sys/mman.h>
+
+#include <glib.h>
+
+#include "sysemu/physmem.h"
+
+/* A block plus whether physmem owns (and must unmap) its host memory. */
+typedef struct PhysBlock {
+    RAMBlock rb;
+    bool owned;
+} PhysBlock;
+
+/*
+ * Sorted by gpa. Elements are separately allocated so the RAMBlock pointers
+ * handed out stay valid while other blocks are added.
+ */
+static GPtrArray *blocks;
+
+/*
+ * The last block hit: guest accesses (qtest, page walks) cluster strongly,
+ * so this turns most lookups into one comparison.
+ */
+static size_t last_hit;
+
+static GPtrArray *block_array(void)
+{
+    if (!blocks) {
+        blocks = g_ptr_array_new();
+    }
+    return blocks;
+}
+
+static PhysBlock *block_at(size_t index)
+{
+    return g_ptr_array_index(blocks, index);
+}
+
+size_t physmem_block_count(void)
+{
+    return blocks ? blocks->len : 0;
+}
+
+const RAMBlock *physmem_block(size_t index)
+{
+    if (index >= physmem_block_count()) {
+        return NULL;
+    }
+    return &block_at(index)->rb;
+}
+
+static bool block_contains(const RAMBlock *rb, uint64_t gpa)
+{
+    return gpa >= rb->gpa && gpa - rb->gpa < rb->size;
+}
+
+static PhysBlock *find_block(uint64_t gpa)
+{
+    size_t n = physmem_block_count();
+    size_t lo = 0, hi = n;
+
+    if (last_hit < n) {
+        PhysBlock *pb = block_at(last_hit);
+        if (block_contains(&pb->rb, gpa)) {
+            return pb;
+        }
+    }
+    while (lo < hi) {
+        size_t mid = lo + (hi - lo) / 2;
+        PhysBlock *pb = block_at(mid);
+        if (gpa < pb->rb.gpa) {
+            hi = mid;
+        } else if (gpa - pb->rb.gpa >= pb->rb.size) {
+            lo = mid + 1;
+        } else {
+            last_hit = mid;
+            return pb;
+        }
+    }
+    return NULL;
+}
+
+const RAMBlock *physmem_find(uint64_t gpa)
+{
+    PhysBlock *pb = find_block(gpa);
+    return pb ? &pb->rb : NULL;
+}
+
+/* Walks [gpa, gpa+len) block by block; false if any byte is not RAM/ROM. */
+static bool range_is_ram(uint64_t gpa, uint64_t len, bool need_writable)
+{
+    if (len == 0) {
+        return true;
+    }
+    if (gpa + len < gpa) {
+        return false;
+    }
+    while (len > 0) {
+        PhysBlock *pb = find_block(gpa);
+        uint64_t avail;
+
+        if (!pb || (need_writable && pb->rb.readonly)) {
+            return false;
+        }
+        avail = pb->rb.size - (gpa - pb->rb.gpa);
+        if (avail >= len) {
+            return true;
+        }
+        gpa += avail;
+        len -= avail;
+    }
+    return true;
+}
+
+bool physmem_is_ram(uint64_t gpa, uint64_t len)
+{
+    return range_is_ram(gpa, len, false);
+}
+
+static void outside_ram(Error **errp, uint64_t gpa, uint64_t len)
+{
+    error_setg(errp, "guest-physical range 0x%llx+0x%llx is outside RAM",
+               (unsigned long long)gpa, (unsigned long long)len);
+}
+
+/* Copies between buf and guest memory once the whole range has been checked. */
+static void copy_range(uint64_t gpa, void *buf, uint64_t len, bool to_guest)
+{
+    uint8_t *p = buf;
+
+    while (len > 0) {
+        PhysBlock *pb = find_block(gpa);
+        uint64_t off = gpa - pb->rb.gpa;
+        uint64_t chunk = MIN(len, pb->rb.size - off);
+
+        if (to_guest) {
+            memcpy(pb->rb.host + off, p, chunk);
+        } else {
+            memcpy(p, pb->rb.host + off, chunk);
+        }
+        p += chunk;
+        gpa += chunk;
+        len -= chunk;
+    }
+}
+
+bool physmem_read(uint64_t gpa, void *buf, uint64_t len, Error **errp)
+{
+    if (!range_is_ram(gpa, len, false)) {
+        outside_ram(errp, gpa, len);
+        return false;
+    }
+    copy_range(gpa, buf, len, false);
+    return true;
+}
+
+bool physmem_write(uint64_t gpa, const void *buf, uint64_t len, Error **errp)
+{
+    if (!range_is_ram(gpa, len, false)) {
+        outside_ram(errp, gpa, len);
+        return false;
+    }
+    if (!range_is_ram(gpa, len, true)) {
+        error_setg(errp, "guest-physical range 0x%llx+0x%llx is read-only",
+                   (unsigned long long)gpa, (unsigned long long)len);
+        return false;
+    }
+    copy_range(gpa, (void *)buf, len, true);
+    return true;
+}
+
+bool physmem_write_rom(uint64_t gpa, const void *buf, uint64_t len, Error **errp)
+{
+    if (!range_is_ram(gpa, len, false)) {
+        outside_ram(errp, gpa, len);
+        return false;
+    }
+    copy_range(gpa, (void *)buf, len, true);
+    return true;
+}
+
+uint8_t *physmem_host_ptr(uint64_t gpa, uint64_t len)
+{
+    PhysBlock *pb = find_block(gpa);
+
+    if (!pb || len > pb->rb.size - (gpa - pb->rb.gpa)) {
+        return NULL;
+    }
+    return pb->rb.host + (gpa - pb->rb.gpa);
+}
+
+const RAMBlock *physmem_add_block(const char *name, uint64_t gpa, uint64_t size,
+                                  uint8_t *host, bool readonly, unsigned region,
+                                  Error **errp)
+{
+    GPtrArray *arr = block_array();
+    PhysBlock *nb;
+    bool owned = false;
+    size_t pos;
+
+    if (size == 0 || gpa + size < gpa || gpa + size - 1 < gpa) {
+        error_setg(errp, "memory block '%s' at 0x%llx has an invalid size 0x%llx",
+                   name, (unsigned long long)gpa, (unsigned long long)size);
+        return NULL;
+    }
+    pos = arr->len;
+    for (size_t i = 0; i < arr->len; i++) {
+        const RAMBlock *rb = &block_at(i)->rb;
+        if (gpa < rb->gpa + rb->size && rb->gpa < gpa + size) {
+            error_setg(errp, "memory block '%s' [0x%llx, 0x%llx) overlaps '%s'",
+                       name, (unsigned long long)gpa,
+                       (unsigned long long)(gpa + size), rb->name);
+            return NULL;
+        }
+        if (rb->gpa > gpa && pos == arr->len) {
+            pos = i;
+        }
+    }
+    if (!host) {
+        /*
+         * MAP_NORESERVE: a 64 GiB guest must start on a smaller host; pages
+         * only cost memory once the guest (or a loader) touches them.
+         */
+        void *p = mmap(NULL, size, PROT_READ | PROT_WRITE,
+                       MAP_PRIVATE | MAP_ANONYMOUS | MAP_NORESERVE, -1, 0);
+        if (p == MAP_FAILED) {
+            error_setg_errno(errp, errno, "cannot allocate %llu bytes for '%s'",
+                             (unsigned long long)size, name);
+            return NULL;
+        }
+        host = p;
+        owned = true;
+    }
+    nb = g_new0(PhysBlock, 1);
+    nb->owned = owned;
+    nb->rb.name = g_strdup(name);
+    nb->rb.gpa = gpa;
+    nb->rb.size = size;
+    nb->rb.host = host;
+    nb->rb.readonly = readonly;
+    nb->rb.region = region;
+    g_ptr_array_insert(arr, pos, nb);
+    last_hit = 0;
+    return &nb->rb;
+}
+
+void physmem_reset(void)
+{
+    if (!blocks) {
+        return;
+    }
+    for (size_t i = 0; i < blocks->len; i++) {
+        PhysBlock *pb = block_at(i);
+        if (pb->owned) {
+            munmap(pb->rb.host, pb->rb.size);
+        }
+        g_free(pb->rb.name);
+        g_free(pb);
+    }
+    g_ptr_array_free(blocks, TRUE);
+    blocks = NULL;
+    last_hit = 0;
+}
