@@ -1,0 +1,450 @@
+/* kdump page codecs (zlib, lzo, snappy, zstd) and the worker pool that runs them. */
+#include <glib.h>
+#include <string.h>
+#include <zlib.h>
+
+#include "config-host.h"
+#include "dump-compress.h"
+
+#ifdef CONFIG_LZO
+#include <lzo/lzo1x.h>
+#endif
+#ifdef CONFIG_SNAPPY
+#include <snappy-c.h>
+#endif
+#ifdef CONFIG_ZSTD
+#include <zstd.h>
+#endif
+
+/* makedumpfile compresses zstd pages at level 1; speed is the point of kdump here. */
+#define DUMP_ZSTD_LEVEL 1
+
+struct DumpCodec {
+    uint32_t flag;
+    size_t page_size;
+    size_t bound;
+    z_stream zs;
+    bool zs_ready;
+    void *lzo_wrkmem;
+#ifdef CONFIG_ZSTD
+    ZSTD_CCtx *zctx;
+#endif
+};
+
+bool dump_codec_available(uint32_t flag)
+{
+    switch (flag) {
+    case DUMP_DH_COMPRESSED_ZLIB:
+        return true;
+#ifdef CONFIG_LZO
+    case DUMP_DH_COMPRESSED_LZO:
+        return true;
+#endif
+#ifdef CONFIG_SNAPPY
+    case DUMP_DH_COMPRESSED_SNAPPY:
+        return true;
+#endif
+#ifdef CONFIG_ZSTD
+    case DUMP_DH_COMPRESSED_ZSTD:
+        return true;
+#endif
+    default:
+        return false;
+    }
+}
+
+size_t dump_codec_bound(uint32_t flag, size_t page_size)
+{
+    switch (flag) {
+    case DUMP_DH_COMPRESSED_ZLIB:
+        return compressBound(page_size);
+#ifdef CONFIG_LZO
+    case DUMP_DH_COMPRESSED_LZO:
+        /* LZO's documented worst case for incompressible input. */
+        return page_size + page_size / 16 + 64 + 3;
+#endif
+#ifdef CONFIG_SNAPPY
+    case DUMP_DH_COMPRESSED_SNAPPY:
+        return snappy_max_compressed_length(page_size);
+#endif
+#ifdef CONFIG_ZSTD
+    case DUMP_DH_COMPRESSED_ZSTD:
+        return ZSTD_compressBound(page_size);
+#endif
+    default:
+        return page_size;
+    }
+}
+
+DumpCodec *dump_codec_new(uint32_t flag, size_t page_size, Error **errp)
+{
+    g_autofree DumpCodec *c = g_new0(DumpCodec, 1);
+
+    if (!dump_codec_available(flag)) {
+        error_setg(errp, "dump: compression 0x%x is not available in this build", flag);
+        return NULL;
+    }
+    c->flag = flag;
+    c->page_size = page_size;
+    c->bound = dump_codec_bound(flag, page_size);
+    switch (flag) {
+    case DUMP_DH_COMPRESSED_ZLIB:
+        /*
+         * deflateInit(level 1) is what compress2(Z_BEST_SPEED) does inside;
+         * reusing the state with deflateReset gives the same bytes without
+         * allocating 256 KiB of deflate state per page.
+         */
+        if (deflateInit(&c->zs, Z_BEST_SPEED) != Z_OK) {
+            error_setg(errp, "dump: failed to initialize zlib");
+            return NULL;
+        }
+        c->zs_ready = true;
+        break;
+#ifdef CONFIG_LZO
+    case DUMP_DH_COMPRESSED_LZO:
+        if (lzo_init() != LZO_E_OK) {
+            error_setg(errp, "dump: failed to initialize lzo");
+            return NULL;
+        }
+        c->lzo_wrkmem = g_malloc(LZO1X_1_MEM_COMPRESS);
+        break;
+#endif
+#ifdef CONFIG_ZSTD
+    case DUMP_DH_COMPRESSED_ZSTD:
+        c->zctx = ZSTD_createCCtx();
+        if (!c->zctx) {
+            error_setg(errp, "dump: failed to initialize zstd");
+            return NULL;
+        }
+        break;
+#endif
+    default:
+        break;
+    }
+    return g_steal_pointer(&c);
+}
+
+size_t dump_codec_compress(DumpCodec *c, const uint8_t *page, uint8_t *out)
+{
+    size_t len = 0;
+
+    switch (c->flag) {
+    case DUMP_DH_COMPRESSED_ZLIB:
+        if (deflateReset(&c->zs) != Z_OK) {
+            return 0;
+        }
+        c->zs.next_in = (Bytef *)page;
+        c->zs.avail_in = c->page_size;
+        c->zs.next_out = out;
+        c->zs.avail_out = c->bound;
+        if (deflate(&c->zs, Z_FINISH) != Z_STREAM_END) {
+            return 0;
+        }
+        len = c->zs.total_out;
+        break;
+#ifdef CONFIG_LZO
+    case DUMP_DH_COMPRESSED_LZO: {
+        lzo_uint l = c->bound;
+
+        if (lzo1x_1_compress(page, c->page_size, out, &l, c->lzo_wrkmem) != LZO_E_OK) {
+            return 0;
+        }
+        len = l;
+        break;
+    }
+#endif
+#ifdef CONFIG_SNAPPY
+    case DUMP_DH_COMPRESSED_SNAPPY:
+        len = c->bound;
+        if (snappy_compress((const char *)page, c->page_size, (char *)out,
+                            &len) != SNAPPY_OK) {
+            return 0;
+        }
+        break;
+#endif
+#ifdef CONFIG_ZSTD
+    case DUMP_DH_COMPRESSED_ZSTD:
+        len = ZSTD_compressCCtx(c->zctx, out, c->bound, page, c->page_size,
+                                DUMP_ZSTD_LEVEL);
+        if (ZSTD_isError(len)) {
+            return 0;
+        }
+        break;
+#endif
+    default:
+        return 0;
+    }
+    return len < c->page_size ? len : 0;
+}
+
+void dump_codec_free(DumpCodec *c)
+{
+    if (!c) {
+        return;
+    }
+    if (c->zs_ready) {
+        deflateEnd(&c->zs);
+    }
+    g_free(c->lzo_wrkmem);
+#ifdef CONFIG_ZSTD
+    ZSTD_freeCCtx(c->zctx);
+#endif
+    g_free(c);
+}
+
+/* Unaligned, aliasing-safe 64-bit loads; the compiler turns the loop into vector ORs. */
+typedef uint64_t __attribute__((may_alias, aligned(1))) UnalignedU64;
+
+bool dump_page_is_zero(const void *page, size_t len)
+{
+    const uint8_t *p = page;
+    size_t i = 0;
+
+    /* The first word settles most non-zero pages without touching the rest. */
+    if (len >= 8 && *(const UnalignedU64 *)p) {
+        return false;
+    }
+    for (; i + 64 <= len; i += 64) {
+        const UnalignedU64 *w = (const UnalignedU64 *)(p + i);
+
+        if (w[0] | w[1] | w[2] | w[3] | w[4] | w[5] | w[6] | w[7]) {
+            return false;
+        }
+    }
+    for (; i < len; i++) {
+        if (p[i]) {
+            return false;
+        }
+    }
+    return true;
+}
+
+/* ---------------------------------------------------------------------- */
+
+uint8_t *dump_page_batch_scratch(DumpPageBatch *b)
+{
+    uint8_t *page;
+
+    /* Mid-page block edges are rare, so the scratch area is made on first use. */
+    if (!b->scratch) {
+        b->scratch = g_malloc(b->capacity * b->page_size);
+    }
+    g_assert(b->scratch_used < b->capacity);
+    page = b->scratch + b->scratch_used * b->page_size;
+    b->scratch_used++;
+    memset(page, 0, b->page_size);
+    return page;
+}
+
+const uint8_t *dump_page_batch_data(const DumpPageBatch *b, size_t i)
+{
+    if (b->kind[i] == DUMP_PAGE_COMPRESSED) {
+        return b->out + i * b->bound;
+    }
+    return b->src[i];
+}
+
+static void batch_compress(DumpCodec *c, DumpPageBatch *b)
+{
+    for (size_t i = 0; i < b->count; i++) {
+        const uint8_t *src = b->src[i];
+        size_t n;
+
+        if (dump_page_is_zero(src, b->page_size)) {
+            b->kind[i] = DUMP_PAGE_ZERO;
+            b->len[i] = 0;
+            continue;
+        }
+        n = dump_codec_compress(c, src, b->out + i * b->bound);
+        if (n) {
+            b->kind[i] = DUMP_PAGE_COMPRESSED;
+            b->len[i] = n;
+        } else {
+            b->kind[i] = DUMP_PAGE_RAW;
+            b->len[i] = b->page_size;
+        }
+    }
+}
+
+static DumpPageBatch *batch_new(size_t capacity, size_t page_size, size_t bound)
+{
+    DumpPageBatch *b = g_new0(DumpPageBatch, 1);
+
+    b->capacity = capacity;
+    b->page_size = page_size;
+    b->bound = bound;
+    b->src = g_new(const uint8_t *, capacity);
+    b->kind = g_new(uint8_t, capacity);
+    b->len = g_new(uint32_t, capacity);
+    b->out = g_malloc(capacity * bound);
+    return b;
+}
+
+static void batch_free(DumpPageBatch *b)
+{
+    g_free(b->src);
+    g_free(b->kind);
+    g_free(b->len);
+    g_free(b->out);
+    g_free(b->scratch);
+    g_free(b);
+}
+
+typedef struct DumpPool {
+    GAsyncQueue *jobs;
+    GMutex lock;
+    GCond cond;
+} DumpPool;
+
+typedef struct DumpWorker {
+    DumpPool *pool;
+    DumpCodec *codec;
+    GThread *thread;
+} DumpWorker;
+
+/* Pushed once per worker to end it; never a real batch. */
+static DumpPageBatch pool_stop;
+
+static gpointer worker_main(gpointer opaque)
+{
+    DumpWorker *w = opaque;
+
+    for (;;) {
+        DumpPageBatch *b = g_async_queue_pop(w->pool->jobs);
+
+        if (b == &pool_stop) {
+            return NULL;
+        }
+        batch_compress(w->codec, b);
+        g_mutex_lock(&w->pool->lock);
+        b->done = true;
+        g_cond_broadcast(&w->pool->cond);
+        g_mutex_unlock(&w->pool->lock);
+    }
+}
+
+bool dump_compress_pages(uint32_t flag, size_t page_size, int threads,
+                         size_t batch_pages, DumpPageFillFn fill,
+                         DumpPageConsumeFn consume, void *opaque, Error **errp)
+{
+    size_t bound = dump_codec_bound(flag, page_size);
+    DumpPool pool = { 0 };
+    g_autofree DumpWorker *workers = NULL;
+    int nworkers = threads > 1 ? threads : 0;
+    /* Two batches per worker: one being compressed while one waits its turn. */
+    int nbatches = nworkers ? 2 * nworkers : 1;
+    DumpCodec *inline_codec = NULL;
+    g_autoptr(GPtrArray) all = g_ptr_array_new_with_free_func(
+        (GDestroyNotify)batch_free);
+    GQueue free_q = G_QUEUE_INIT, busy_q = G_QUEUE_INIT;
+    bool ok = true, eof = false;
+    int started = 0;
+
+    if (batch_pages == 0 || page_size == 0) {
+        error_setg(errp, "dump: invalid page batch");
+        return false;
+    }
+    workers = g_new0(DumpWorker, nworkers);
+    if (nworkers == 0) {
+        inline_codec = dump_codec_new(flag, page_size, errp);
+        if (!inline_codec) {
+            return false;
+        }
+    } else {
+        pool.jobs = g_async_queue_new();
+        g_mutex_init(&pool.lock);
+        g_cond_init(&pool.cond);
+        for (int i = 0; i < nworkers; i++) {
+            workers[i].pool = &pool;
+            workers[i].codec = dump_codec_new(flag, page_size, errp);
+            if (!workers[i].codec) {
+                ok = false;
+                break;
+            }
+        }
+        for (int i = 0; ok && i < nworkers; i++) {
+            g_autoptr(GError) gerr = NULL;
+
+            workers[i].thread = g_thread_try_new("dump-compress", worker_main,
+                                                 &workers[i], &gerr);
+            if (!workers[i].thread) {
+                error_setg(errp, "dump: cannot start a compression thread: %s",
+                           gerr->message);
+                ok = false;
+                break;
+            }
+            started++;
+        }
+    }
+    for (int i = 0; ok && i < nbatches; i++) {
+        DumpPageBatch *b = batch_new(batch_pages, page_size, bound);
+
+        g_ptr_array_add(all, b);
+        g_queue_push_tail(&free_q, b);
+    }
+
+    while (ok || !g_queue_is_empty(&busy_q)) {
+        DumpPageBatch *b;
+
+        while (ok && !eof && !g_queue_is_empty(&free_q)) {
+            b = g_queue_pop_head(&free_q);
+            b->count = 0;
+            b->scratch_used = 0;
+            b->done = false;
+            if (!fill(opaque, b, errp)) {
+                ok = false;
+                g_queue_push_tail(&free_q, b);
+                break;
+            }
+            if (b->count == 0) {
+                eof = true;
+                g_queue_push_tail(&free_q, b);
+                break;
+            }
+            g_queue_push_tail(&busy_q, b);
+            if (nworkers) {
+                g_async_queue_push(pool.jobs, b);
+            } else {
+                batch_compress(inline_codec, b);
+                b->done = true;
+            }
+        }
+        b = g_queue_pop_head(&busy_q);
+        if (!b) {
+            break;
+        }
+        if (nworkers) {
+            g_mutex_lock(&pool.lock);
+            while (!b->done) {
+                g_cond_wait(&pool.cond, &pool.lock);
+            }
+            g_mutex_unlock(&pool.lock);
+        }
+        /*
+         * After a failure the batches in flight are only waited for, so no
+         * worker is left touching memory that is about to be freed.
+         */
+        if (ok && !consume(opaque, b, errp)) {
+            ok = false;
+        }
+        g_queue_push_tail(&free_q, b);
+    }
+
+    for (int i = 0; i < started; i++) {
+        g_async_queue_push(pool.jobs, &pool_stop);
+    }
+    for (int i = 0; i < started; i++) {
+        g_thread_join(workers[i].thread);
+    }
+    for (int i = 0; i < nworkers; i++) {
+        dump_codec_free(workers[i].codec);
+    }
+    dump_codec_free(inline_codec);
+    if (pool.jobs) {
+        g_async_queue_unref(pool.jobs);
+        g_mutex_clear(&pool.lock);
+        g_cond_clear(&pool.cond);
+    }
+    g_queue_clear(&free_q);
+    return ok;
+}
