@@ -21,4 +21,13 @@ bool cpu_get_dump_info(ArchDumpInfo *info, const GuestPhysBlockList *blocks,
 /* Bytes of CPU notes for nr_cpus vCPUs (reference 3.9). */
 size_t cpu_get_note_size(int d_class, int d_machine, int nr_cpus);
 
+/*
+ * Writes the CPU part of the note area into buf (cpu_get_note_size bytes,
+ * zero-filled by the caller): a CORE note per vCPU, then a QEMU note per
+ * vCPU (reference 3.9). Returns the bytes written.
+ */
+struct X86CPU;
+size_t cpu_write_notes(uint8_t *buf, struct X86CPU *const *cpus, int nr_cpus,
+                       int d_machine);
+
 #endif

@@ -65,6 +65,30 @@ bool qemu_get_guest_memory_mapping(MemoryMappingList *list,
 struct CPUX86State;
 bool x86_virt_to_phys(const struct CPUX86State *env, uint64_t vaddr, uint64_t *paddr);
 
+/*
+ * Bounds of the paging=true walk, whatever the guest's tables claim: at most
+ * this many separate mappings (each becomes a PT_LOAD; ~56 bytes of memory
+ * during the walk), at most this many merge steps, and at most
+ * X86_WALK_MAX_ENTRIES page-table entries read per vCPU. Beyond them the
+ * dump fails with an error naming the limit.
+ */
+#define MEMORY_MAPPING_MAX_ENTRIES (1u << 21)
+#define MEMORY_MAPPING_MAX_WORK (1ull << 28)
+#define X86_WALK_MAX_ENTRIES (1ull << 26)
+
+/*
+ * QEMU's add/merge (reference 3.2): extends a mapping the range continues
+ * or overlaps with the same virt-phys offset, else inserts a new one.
+ * False (errp set) when a bound above is exceeded.
+ */
+bool memory_mapping_list_add_merge_sorted(MemoryMappingList *list, uint64_t phys,
+                                          uint64_t virt, uint64_t len,
+                                          Error **errp);
+
+/* Adds the leaves of env's page tables (nothing when CR0.PG is clear). */
+bool x86_cpu_get_memory_mapping(MemoryMappingList *list,
+                                const struct CPUX86State *env, Error **errp);
+
 /* begin/length filter of the ELF writer (reference 3.3). */
 void memory_mapping_filter(MemoryMappingList *list, int64_t begin, int64_t length);
 

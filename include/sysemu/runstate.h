@@ -21,4 +21,10 @@ void vm_start(void);
 typedef void VMChangeStateHandler(void *opaque, bool running, RunState state);
 void runstate_add_change_handler(VMChangeStateHandler *cb, void *opaque);
 
+/*
+ * True while a dump is active (implemented by dump/dump.c); stop and cont
+ * refuse with "There is a dump in process, please wait.".
+ */
+bool dump_in_progress(void);
+
 #endif

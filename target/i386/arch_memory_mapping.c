@@ -1,0 +1,382 @@
+/* x86 page-table walk: every leaf mapping of a vCPU, and single address translation. */
+#include <glib.h>
+#include <string.h>
+
+#include "sysemu/memory_mapping.h"
+#include "sysemu/physmem.h"
+#include "target/i386/cpu.h"
+
+#define PG_PRESENT (1ull << 0)
+#define PG_PSE (1ull << 7)
+/* Bits 51:12: next-level tables (QEMU's PLM4_ADDR_MASK). */
+#define ADDR_MASK_52 0x000ffffffffff000ull
+/*
+ * Leaves: QEMU clears only bit 63, so protection keys and software bits
+ * (62:52) turn into a bogus physical address and the page silently
+ * disappears. MAXPHYADDR is at most 52: we clear 63:52 (docs/compat.md).
+ */
+#define LEAF_MASK_4K ADDR_MASK_52
+#define LEAF_MASK_2M 0x000fffffffe00000ull
+#define LEAF_MASK_1G 0x000fffffc0000000ull
+
+typedef struct Walk {
+    MemoryMappingList *list;
+    uint64_t a20;             /* sign-extended, as QEMU's int a20_mask */
+    uint64_t budget;          /* entries left to read */
+    Error **errp;
+    bool failed;
+} Walk;
+
+static uint64_t a20_mask64(const CPUX86State *env)
+{
+    return (uint64_t)(int64_t)(int32_t)env->a20_mask;
+}
+
+/*
+ * A whole table as a host pointer, or NULL when it is not in RAM: QEMU's
+ * loads of unassigned memory read 0, i.e. "not present", so the caller
+ * skips such a table.
+ */
+static const uint8_t *table_ptr(uint64_t gpa, size_t size)
+{
+    return physmem_host_ptr(gpa, size);
+}
+
+static uint64_t ld64(const uint8_t *t, unsigned i)
+{
+    uint64_t v;
+
+    memcpy(&v, t + i * 8, 8);
+    return GUINT64_FROM_LE(v);
+}
+
+static uint32_t ld32(const uint8_t *t, unsigned i)
+{
+    uint32_t v;
+
+    memcpy(&v, t + i * 4, 4);
+    return GUINT32_FROM_LE(v);
+}
+
+static bool walk_spend(Walk *w, unsigned n)
+{
+    if (w->failed) {
+        return false;
+    }
+    if (w->budget < n) {
+        error_setg(w->errp, "dump: the guest's page tables have more than %llu "
+                   "entries to walk; use paging=false",
+                   (unsigned long long)X86_WALK_MAX_ENTRIES);
+        w->failed = true;
+        return false;
+    }
+    w->budget -= n;
+    return true;
+}
+
+/* QEMU skips leaves whose first byte is not RAM (MMIO, holes). */
+static void walk_leaf(Walk *w, uint64_t phys, uint64_t virt, uint64_t size)
+{
+    if (w->failed || !physmem_find(phys)) {
+        return;
+    }
+    if (!memory_mapping_list_add_merge_sorted(w->list, phys, virt, size, w->errp)) {
+        w->failed = true;
+    }
+}
+
+/* Page table (PAE / IA-32e): 512 x 4 KiB. */
+static void walk_pte64(Walk *w, uint64_t base, uint64_t line)
+{
+    const uint8_t *t = table_ptr(base, 4096);
+
+    if (!t || !walk_spend(w, 512)) {
+        return;
+    }
+    for (unsigned i = 0; i < 512 && !w->failed; i++) {
+        uint64_t e = ld64(t, i);
+
+        if (e & PG_PRESENT) {
+            walk_leaf(w, e & LEAF_MASK_4K, line | ((uint64_t)i << 12), 4096);
+        }
+    }
+}
+
+static void walk_pde64(Walk *w, uint64_t base, uint64_t line)
+{
+    const uint8_t *t = table_ptr(base, 4096);
+
+    if (!t || !walk_spend(w, 512)) {
+        return;
+    }
+    for (unsigned i = 0; i < 512 && !w->failed; i++) {
+        uint64_t e = ld64(t, i);
+        uint64_t va = line | ((uint64_t)i << 21);
+
+        if (!(e & PG_PRESENT)) {
+            continue;
+        }
+        if (e & PG_PSE) {
+            walk_leaf(w, e & LEAF_MASK_2M, va, 1ull << 21);
+        } else {
+            walk_pte64(w, (e & ADDR_MASK_52) & w->a20, va);
+        }
+    }
+}
+
+static void walk_pdpe64(Walk *w, uint64_t base, uint64_t line)
+{
+    const uint8_t *t = table_ptr(base, 4096);
+
+    if (!t || !walk_spend(w, 512)) {
+        return;
+    }
+    for (unsigned i = 0; i < 512 && !w->failed; i++) {
+        uint64_t e = ld64(t, i);
+        uint64_t va = line | ((uint64_t)i << 30);
+
+        if (!(e & PG_PRESENT)) {
+            continue;
+        }
+        if (e & PG_PSE) {
+            walk_leaf(w, e & LEAF_MASK_1G, va, 1ull << 30);
+        } else {
+            walk_pde64(w, (e & ADDR_MASK_52) & w->a20, va);
+        }
+    }
+}
+
+/*
+ * Canonical form of a 48- or 57-bit address. QEMU ORs the high bits into
+ * every address, so user-half addresses come out non-canonical (compat.md).
+ */
+static uint64_t canonical(uint64_t va, unsigned bits)
+{
+    return (uint64_t)((int64_t)(va << (64 - bits)) >> (64 - bits));
+}
+
+static void walk_pml4e(Walk *w, uint64_t base, uint64_t line, bool la57)
+{
+    const uint8_t *t = table_ptr(base, 4096);
+
+    if (!t || !walk_spend(w, 512)) {
+        return;
+    }
+    for (unsigned i = 0; i < 512 && !w->failed; i++) {
+        uint64_t e = ld64(t, i);
+
+        if (e & PG_PRESENT) {
+            uint64_t va = line | ((uint64_t)i << 39);
+
+            if (!la57) {
+                va = canonical(va, 48);
+            }
+            walk_pdpe64(w, (e & ADDR_MASK_52) & w->a20, va);
+        }
+    }
+}
+
+static void walk_pml5e(Walk *w, uint64_t base)
+{
+    const uint8_t *t = table_ptr(base, 4096);
+
+    if (!t || !walk_spend(w, 512)) {
+        return;
+    }
+    for (unsigned i = 0; i < 512 && !w->failed; i++) {
+        uint64_t e = ld64(t, i);
+
+        if (e & PG_PRESENT) {
+            uint64_t va = canonical((uint64_t)i << 48, 57);
+
+            walk_pml4e(w, (e & ADDR_MASK_52) & w->a20, va, true);
+        }
+    }
+}
+
+/* Legacy PAE: 4 PDPTEs, 2 MiB or 4 KiB pages, 32-bit virtual addresses. */
+static void walk_pae(Walk *w, uint64_t pdpt)
+{
+    const uint8_t *t = table_ptr(pdpt, 32);
+
+    if (!t || !walk_spend(w, 4)) {
+        return;
+    }
+    for (unsigned i = 0; i < 4 && !w->failed; i++) {
+        uint64_t e = ld64(t, i);
+
+        /* QEMU masks only the low bits of the PDPTE's table pointer. */
+        if (e & PG_PRESENT) {
+            walk_pde64(w, (e & ~0xfffull) & w->a20, (uint64_t)i << 30);
+        }
+    }
+}
+
+/* 32-bit paging: 4 KiB pages, and 4 MiB pages with CR4.PSE (PSE-36 bits). */
+static void walk_pte32(Walk *w, uint64_t base, uint32_t line)
+{
+    const uint8_t *t = table_ptr(base, 4096);
+
+    if (!t || !walk_spend(w, 1024)) {
+        return;
+    }
+    for (unsigned i = 0; i < 1024 && !w->failed; i++) {
+        uint32_t e = ld32(t, i);
+
+        if (e & PG_PRESENT) {
+            walk_leaf(w, e & ~0xfffu, line | (i << 12), 4096);
+        }
+    }
+}
+
+static void walk_pde32(Walk *w, uint64_t base, bool pse)
+{
+    const uint8_t *t = table_ptr(base, 4096);
+
+    if (!t || !walk_spend(w, 1024)) {
+        return;
+    }
+    for (unsigned i = 0; i < 1024 && !w->failed; i++) {
+        uint32_t e = ld32(t, i);
+        uint32_t va = i << 22;
+
+        if (!(e & PG_PRESENT)) {
+            continue;
+        }
+        if ((e & PG_PSE) && pse) {
+            uint64_t phys = (e & 0xffc00000u) | ((uint64_t)(e & 0x1fe000u) << 19);
+
+            walk_leaf(w, phys, va, 1u << 22);
+        } else {
+            walk_pte32(w, (e & ~0xfffu) & w->a20, va);
+        }
+    }
+}
+
+bool x86_cpu_get_memory_mapping(MemoryMappingList *list,
+                                const CPUX86State *env, Error **errp)
+{
+    Walk w = {
+        .list = list,
+        .a20 = a20_mask64(env),
+        .budget = X86_WALK_MAX_ENTRIES,
+        .errp = errp,
+    };
+
+    if (!x86_cpu_paging_enabled(env)) {
+        return true;
+    }
+    if (env->cr[4] & CR4_PAE_MASK) {
+        if (env->efer & MSR_EFER_LMA) {
+            uint64_t base = (env->cr[3] & ADDR_MASK_52) & w.a20;
+
+            if (env->cr[4] & CR4_LA57_MASK) {
+                walk_pml5e(&w, base);
+            } else {
+                walk_pml4e(&w, base, 0, false);
+            }
+        } else {
+            walk_pae(&w, (env->cr[3] & ~0x1full) & w.a20);
+        }
+    } else {
+        walk_pde32(&w, (env->cr[3] & ~0xfffull) & w.a20,
+                   (env->cr[4] & CR4_PSE_MASK) != 0);
+    }
+    return !w.failed;
+}
+
+/* ---------------------------------------------------------------------- */
+/* Single translation                                                       */
+/* ---------------------------------------------------------------------- */
+
+static bool load64(uint64_t gpa, uint64_t *v)
+{
+    const uint8_t *p = physmem_host_ptr(gpa, 8);
+
+    if (!p) {
+        return false;
+    }
+    *v = ld64(p, 0);
+    return true;
+}
+
+static bool load32(uint64_t gpa, uint32_t *v)
+{
+    const uint8_t *p = physmem_host_ptr(gpa, 4);
+
+    if (!p) {
+        return false;
+    }
+    *v = ld32(p, 0);
+    return true;
+}
+
+/* The same rules as the walk, one path down the tree. */
+bool x86_virt_to_phys(const CPUX86State *env, uint64_t vaddr, uint64_t *paddr)
+{
+    uint64_t a20 = a20_mask64(env);
+    uint64_t e, base;
+    int level;
+
+    if (!x86_cpu_paging_enabled(env)) {
+        *paddr = vaddr & a20;
+        return true;
+    }
+    if (!(env->cr[4] & CR4_PAE_MASK)) {
+        uint32_t e32, va = (uint32_t)vaddr;
+
+        if (vaddr >> 32 ||
+            !load32(((env->cr[3] & ~0xfffull) & a20) + ((va >> 22) & 0x3ff) * 4,
+                    &e32) || !(e32 & PG_PRESENT)) {
+            return false;
+        }
+        if ((e32 & PG_PSE) && (env->cr[4] & CR4_PSE_MASK)) {
+            *paddr = ((e32 & 0xffc00000u) | ((uint64_t)(e32 & 0x1fe000u) << 19)) +
+                     (va & 0x3fffff);
+            return true;
+        }
+        if (!load32(((e32 & ~0xfffu) & a20) + ((va >> 12) & 0x3ff) * 4, &e32) ||
+            !(e32 & PG_PRESENT)) {
+            return false;
+        }
+        *paddr = (e32 & ~0xfffu) + (va & 0xfff);
+        return true;
+    }
+    if (env->efer & MSR_EFER_LMA) {
+        bool la57 = env->cr[4] & CR4_LA57_MASK;
+
+        level = la57 ? 5 : 4;
+        if (canonical(vaddr, la57 ? 57 : 48) != vaddr) {
+            return false;
+        }
+        base = (env->cr[3] & ADDR_MASK_52) & a20;
+    } else {
+        if (vaddr >> 32 ||
+            !load64(((env->cr[3] & ~0x1full) & a20) + ((vaddr >> 30) & 3) * 8, &e) ||
+            !(e & PG_PRESENT)) {
+            return false;
+        }
+        level = 2;
+        base = (e & ~0xfffull) & a20;
+    }
+    for (; level >= 1; level--) {
+        unsigned shift = 12 + 9 * (level - 1);
+
+        if (!load64(base + ((vaddr >> shift) & 0x1ff) * 8, &e) ||
+            !(e & PG_PRESENT)) {
+            return false;
+        }
+        if (level == 1) {
+            *paddr = (e & LEAF_MASK_4K) + (vaddr & 0xfff);
+            return true;
+        }
+        if ((level == 2 || level == 3) && (e & PG_PSE)) {
+            uint64_t mask = level == 2 ? LEAF_MASK_2M : LEAF_MASK_1G;
+
+            *paddr = (e & mask) + (vaddr & ((1ull << shift) - 1));
+            return true;
+        }
+        base = (e & ADDR_MASK_52) & a20;
+    }
+    return false;
+}
