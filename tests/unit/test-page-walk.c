@@ -1,0 +1,408 @@
+/* Unit tests of the x86 page-table walk, the mapping list's merge/order rules and its bounds. */
+#include <glib.h>
+#include <string.h>
+
+#include "sysemu/memory_mapping.h"
+#include "sysemu/physmem.h"
+#include "target/i386/cpu.h"
+
+#define P 0x1ull
+#define PS 0x80ull
+#define MiB (1ull << 20)
+
+typedef struct Expect {
+    uint64_t phys, virt, len;
+} Expect;
+
+static void setup_ram(uint64_t size)
+{
+    Error *err = NULL;
+
+    physmem_reset();
+    g_assert_nonnull(physmem_add_block("pc.ram", 0, size, NULL, false, 0, &err));
+    g_assert_null(err);
+}
+
+static void put64(uint64_t gpa, uint64_t v)
+{
+    g_assert_true(physmem_write(gpa, &v, 8, NULL));
+}
+
+static void put32(uint64_t gpa, uint32_t v)
+{
+    g_assert_true(physmem_write(gpa, &v, 4, NULL));
+}
+
+static void init_env(CPUX86State *env, uint64_t cr0, uint64_t cr3, uint64_t cr4,
+                     uint64_t efer)
+{
+    memset(env, 0, sizeof(*env));
+    env->cr[0] = cr0;
+    env->cr[3] = cr3;
+    env->cr[4] = cr4;
+    env->efer = efer;
+    env->a20_mask = ~0u;
+}
+
+static void check_list(MemoryMappingList *list, const Expect *exp, size_t n)
+{
+    const MemoryMapping *m = NULL;
+    size_t i = 0;
+
+    while ((m = memory_mapping_list_next(list, m))) {
+        g_assert_cmpuint(i, <, n);
+        if (m->phys_addr != exp[i].phys || m->virt_addr != exp[i].virt ||
+            m->length != exp[i].len) {
+            g_test_message("mapping %zu: phys 0x%" G_GINT64_MODIFIER "x virt 0x%"
+                           G_GINT64_MODIFIER "x len 0x%" G_GINT64_MODIFIER "x",
+                           i, m->phys_addr, m->virt_addr, m->length);
+        }
+        g_assert_cmphex(m->phys_addr, ==, exp[i].phys);
+        g_assert_cmphex(m->virt_addr, ==, exp[i].virt);
+        g_assert_cmphex(m->length, ==, exp[i].len);
+        i++;
+    }
+    g_assert_cmpuint(i, ==, n);
+    g_assert_cmpuint(memory_mapping_list_count(list), ==, n);
+}
+
+static MemoryMappingList *walk(const CPUX86State *env)
+{
+    MemoryMappingList *list = memory_mapping_list_new();
+    Error *err = NULL;
+
+    g_assert_true(x86_cpu_get_memory_mapping(list, env, &err));
+    g_assert_null(err);
+    return list;
+}
+
+/*
+ * 4-level: one PDPT shared by PML4[0] and PML4[511], with 4 KiB, 2 MiB and
+ * 1 GiB leaves; a PKEY-tagged PTE, an MMIO PTE and a non-present PTE.
+ */
+static void test_4level(void)
+{
+    CPUX86State env;
+    MemoryMappingList *list;
+    uint64_t va;
+    uint64_t pa;
+    static const Expect exp[] = {
+        /* phys ascending; the newest (PML4[511]) first among equal phys */
+        { 0, 0xffffff8040000000ull, 1ull << 30 },
+        { 0, 0x40000000ull, 1ull << 30 },
+        { 0x100000, 0xffffff8000000000ull, 0x5000 },
+        { 0x100000, 0, 0x5000 },
+        { 0x200000, 0xffffff8000200000ull, 2 * MiB },
+        { 0x200000, 0x200000, 2 * MiB },
+    };
+
+    setup_ram(64 * MiB);
+    put64(0x1000 + 0 * 8, 0x2000 | P);
+    put64(0x1000 + 511 * 8, 0x2000 | P | (1ull << 63));
+    put64(0x2000 + 0 * 8, 0x3000 | P);
+    put64(0x2000 + 1 * 8, 0x0 | P | PS);                 /* 1 GiB at 0 */
+    put64(0x3000 + 0 * 8, 0x4000 | P);
+    put64(0x3000 + 1 * 8, 0x200000 | P | PS);            /* 2 MiB */
+    for (int i = 0; i < 4; i++) {
+        put64(0x4000 + i * 8, (0x100000 + i * 0x1000) | P);
+    }
+    /* Protection key 5 and software bit 52: still physical 0x104000. */
+    put64(0x4000 + 4 * 8, 0x104000 | P | (5ull << 59) | (1ull << 52) | (1ull << 63));
+    put64(0x4000 + 5 * 8, 0xfee00000ull | P);           /* LAPIC: not RAM */
+    put64(0x4000 + 6 * 8, 0x106000);                     /* not present */
+
+    init_env(&env, CR0_PG_MASK | CR0_PE_MASK, 0x1000, CR4_PAE_MASK,
+             MSR_EFER_LME | MSR_EFER_LMA);
+    list = walk(&env);
+    check_list(list, exp, G_N_ELEMENTS(exp));
+    memory_mapping_list_free(list);
+
+    /* Single translation follows the same rules. */
+    g_assert_true(x86_virt_to_phys(&env, 0x4123, &pa));
+    g_assert_cmphex(pa, ==, 0x104123);
+    g_assert_true(x86_virt_to_phys(&env, 0xffffff8000201234ull, &pa));
+    g_assert_cmphex(pa, ==, 0x201234);
+    g_assert_true(x86_virt_to_phys(&env, 0x40000000ull + 0x345678, &pa));
+    g_assert_cmphex(pa, ==, 0x345678);
+    g_assert_false(x86_virt_to_phys(&env, 0x6000, &pa));
+    va = 0x0000800000000000ull;     /* non-canonical */
+    g_assert_false(x86_virt_to_phys(&env, va, &pa));
+}
+
+/* 5-level: PML5[0] and PML5[1]; the upper half is sign-extended from bit 56. */
+static void test_5level(void)
+{
+    CPUX86State env;
+    MemoryMappingList *list;
+    uint64_t pa;
+    static const Expect exp[] = {
+        { 0x100000, 0xff00000000000000ull, 0x1000 },
+        { 0x100000, 0x0001000000000000ull, 0x1000 },
+        { 0x100000, 0, 0x1000 },
+    };
+
+    setup_ram(16 * MiB);
+    put64(0x1000 + 0 * 8, 0x2000 | P);
+    put64(0x1000 + 1 * 8, 0x2000 | P);
+    put64(0x1000 + 256 * 8, 0x2000 | P);
+    put64(0x2000, 0x3000 | P);       /* PML4[0] */
+    put64(0x3000, 0x4000 | P);       /* PDPT[0] */
+    put64(0x4000, 0x5000 | P);       /* PD[0] */
+    put64(0x5000, 0x100000 | P);     /* PT[0] */
+    init_env(&env, CR0_PG_MASK | CR0_PE_MASK, 0x1000,
+             CR4_PAE_MASK | CR4_LA57_MASK, MSR_EFER_LME | MSR_EFER_LMA);
+    list = walk(&env);
+    check_list(list, exp, G_N_ELEMENTS(exp));
+    memory_mapping_list_free(list);
+    g_assert_true(x86_virt_to_phys(&env, 0xff00000000000042ull, &pa));
+    g_assert_cmphex(pa, ==, 0x100042);
+}
+
+/* Legacy PAE: 32-byte aligned PDPT, 2 MiB and 4 KiB pages, 32-bit addresses. */
+static void test_pae(void)
+{
+    CPUX86State env;
+    MemoryMappingList *list;
+    uint64_t pa;
+    static const Expect exp[] = {
+        { 0x200000, 0xc0000000ull, 2 * MiB },
+        { 0x400000, 0x40001000ull, 0x2000 },
+    };
+
+    setup_ram(16 * MiB);
+    put64(0x1020 + 1 * 8, 0x2000 | P);          /* 1 GiB region 1 */
+    put64(0x1020 + 3 * 8, 0x3000 | P);          /* region 3 */
+    put64(0x2000 + 0 * 8, 0x4000 | P);          /* PD[0] -> PT */
+    put64(0x4000 + 1 * 8, 0x400000 | P);
+    put64(0x4000 + 2 * 8, 0x401000 | P);
+    put64(0x3000 + 0 * 8, 0x200000 | P | PS);   /* 2 MiB */
+    init_env(&env, CR0_PG_MASK | CR0_PE_MASK, 0x1020, CR4_PAE_MASK, 0);
+    list = walk(&env);
+    check_list(list, exp, G_N_ELEMENTS(exp));
+    memory_mapping_list_free(list);
+    g_assert_true(x86_virt_to_phys(&env, 0x40001010, &pa));
+    g_assert_cmphex(pa, ==, 0x400010);
+    g_assert_true(x86_virt_to_phys(&env, 0xc0123456, &pa));
+    g_assert_cmphex(pa, ==, 0x323456);
+}
+
+/* 32-bit paging: a PS entry is a 4 MiB page only with CR4.PSE. */
+static void test_32bit(void)
+{
+    CPUX86State env;
+    MemoryMappingList *list;
+    uint64_t pa;
+    static const Expect with_pse[] = {
+        { 0x400000, 0x800000, 4 * MiB },
+        { 0x500000, 0xc0000000ull, 0x1000 },
+    };
+    /* Without PSE the 4 MiB entry is a PT at 0x400000 (zeros: nothing). */
+    static const Expect without_pse[] = {
+        { 0x500000, 0xc0000000ull, 0x1000 },
+    };
+
+    setup_ram(16 * MiB);
+    put32(0x1000 + 2 * 4, 0x400000 | P | PS);
+    put32(0x1000 + 768 * 4, 0x2000 | P);
+    put32(0x2000 + 0 * 4, 0x500000 | P);
+    init_env(&env, CR0_PG_MASK | CR0_PE_MASK, 0x1000, CR4_PSE_MASK, 0);
+    list = walk(&env);
+    check_list(list, with_pse, G_N_ELEMENTS(with_pse));
+    memory_mapping_list_free(list);
+    g_assert_true(x86_virt_to_phys(&env, 0x812345, &pa));
+    g_assert_cmphex(pa, ==, 0x412345);
+
+    init_env(&env, CR0_PG_MASK | CR0_PE_MASK, 0x1000, 0, 0);
+    list = walk(&env);
+    check_list(list, without_pse, G_N_ELEMENTS(without_pse));
+    memory_mapping_list_free(list);
+
+    /* PSE-36: entry bits 20:13 are physical bits 39:32 (not RAM: dropped). */
+    put32(0x1000 + 2 * 4, 0x400000 | P | PS | (1u << 13));
+    init_env(&env, CR0_PG_MASK | CR0_PE_MASK, 0x1000, CR4_PSE_MASK, 0);
+    g_assert_true(x86_virt_to_phys(&env, 0x800000, &pa));
+    g_assert_cmphex(pa, ==, 0x100400000ull);
+    list = walk(&env);
+    check_list(list, without_pse, G_N_ELEMENTS(without_pse));
+    memory_mapping_list_free(list);
+}
+
+/* CR0.PG clear: the vCPU adds nothing. */
+static void test_no_paging(void)
+{
+    CPUX86State env;
+    MemoryMappingList *list;
+
+    setup_ram(1 * MiB);
+    init_env(&env, CR0_PE_MASK, 0x1000, CR4_PAE_MASK, 0);
+    list = walk(&env);
+    g_assert_cmpuint(memory_mapping_list_count(list), ==, 0);
+    memory_mapping_list_free(list);
+}
+
+/*
+ * QEMU grows a mapping downwards without lowering its phys_addr; ours keeps
+ * phys and virt consistent (docs/compat.md).
+ */
+static void test_merge_downward(void)
+{
+    MemoryMappingList *list = memory_mapping_list_new();
+    static const Expect exp[] = {
+        { 0x10000, 0xffff800000010000ull, 0x3000 },
+        { 0x20000, 0x5000, 0x1000 },
+    };
+
+    g_assert_true(memory_mapping_list_add_merge_sorted(list, 0x11000,
+                  0xffff800000011000ull, 0x1000, NULL));
+    g_assert_true(memory_mapping_list_add_merge_sorted(list, 0x20000, 0x5000,
+                                                       0x1000, NULL));
+    g_assert_true(memory_mapping_list_add_merge_sorted(list, 0x10000,
+                  0xffff800000010000ull, 0x1000, NULL));
+    /* Overlapping, same offset: merged by virtual range. */
+    g_assert_true(memory_mapping_list_add_merge_sorted(list, 0x11000,
+                  0xffff800000011000ull, 0x2000, NULL));
+    check_list(list, exp, G_N_ELEMENTS(exp));
+    memory_mapping_list_free(list);
+}
+
+/* Simple mappings and the begin/length filter (reference 3.3). */
+static void test_filter(void)
+{
+    MemoryMappingList *list = memory_mapping_list_new();
+    GuestPhysBlock blocks[] = {
+        { 0, 0xa0000, NULL },
+        { 0xc0000, 0x100000, NULL },
+        { 0x100000, 0x4000000, NULL },
+    };
+    GuestPhysBlockList bl = { 3, blocks };
+    static const Expect exp[] = {
+        { 0x9f000, 0, 0x1000 },
+        { 0xc0000, 0, 0x40000 },
+    };
+
+    qemu_get_guest_simple_memory_mapping(list, &bl);
+    g_assert_cmpuint(memory_mapping_list_count(list), ==, 3);
+    memory_mapping_filter(list, 0x9f000, 0x61000);
+    check_list(list, exp, G_N_ELEMENTS(exp));
+    memory_mapping_list_free(list);
+
+    list = memory_mapping_list_new();
+    g_assert_true(memory_mapping_list_add_merge_sorted(list, 0x1000, 0x7000,
+                                                       0x4000, NULL));
+    memory_mapping_filter(list, 0x2000, 0x1000);
+    {
+        static const Expect e2[] = { { 0x2000, 0x8000, 0x1000 } };
+        check_list(list, e2, 1);
+    }
+    memory_mapping_list_free(list);
+}
+
+/* Every table entry points at the next table, all leaves at one page. */
+static void test_hostile_aliases(void)
+{
+    CPUX86State env;
+    MemoryMappingList *list = memory_mapping_list_new();
+    Error *err = NULL;
+    gint64 t0 = g_get_monotonic_time();
+
+    setup_ram(1 * MiB);
+    for (int i = 0; i < 512; i++) {
+        put64(0x1000 + i * 8, 0x2000 | P);
+        put64(0x2000 + i * 8, 0x3000 | P);
+        put64(0x3000 + i * 8, 0x4000 | P);
+        put64(0x4000 + i * 8, 0x5000 | P);
+    }
+    init_env(&env, CR0_PG_MASK | CR0_PE_MASK, 0x1000, CR4_PAE_MASK,
+             MSR_EFER_LME | MSR_EFER_LMA);
+    g_assert_false(x86_cpu_get_memory_mapping(list, &env, &err));
+    g_assert_nonnull(err);
+    g_assert_nonnull(strstr(error_get_pretty(err), "separate ranges"));
+    g_test_message("%s (%.2f s)", error_get_pretty(err),
+                   (g_get_monotonic_time() - t0) / 1e6);
+    g_assert_cmpuint(memory_mapping_list_count(list), <=,
+                     MEMORY_MAPPING_MAX_ENTRIES);
+    g_assert_cmpint(g_get_monotonic_time() - t0, <, 30 * G_USEC_PER_SEC);
+    error_free(err);
+    memory_mapping_list_free(list);
+}
+
+/* A table that points to itself at every level and leaves outside RAM. */
+static void test_hostile_walk(void)
+{
+    CPUX86State env;
+    MemoryMappingList *list = memory_mapping_list_new();
+    Error *err = NULL;
+    gint64 t0 = g_get_monotonic_time();
+
+    setup_ram(1 * MiB);
+    for (int i = 0; i < 512; i++) {
+        put64(0x1000 + i * 8, 0x1000 | P);          /* itself at every level */
+    }
+    init_env(&env, CR0_PG_MASK | CR0_PE_MASK, 0x1000, CR4_PAE_MASK,
+             MSR_EFER_LME | MSR_EFER_LMA);
+    /* Whatever the outcome, it is quick and the list stays bounded. */
+    if (!x86_cpu_get_memory_mapping(list, &env, &err)) {
+        g_test_message("%s", error_get_pretty(err));
+        g_clear_pointer(&err, error_free);
+    }
+    g_assert_cmpuint(memory_mapping_list_count(list), <=,
+                     MEMORY_MAPPING_MAX_ENTRIES);
+    g_assert_cmpint(g_get_monotonic_time() - t0, <, 30 * G_USEC_PER_SEC);
+    memory_mapping_list_free(list);
+
+    /* A 4-deep chain of full tables whose leaves are all MMIO: 512^4 reads. */
+    list = memory_mapping_list_new();
+    for (int i = 0; i < 512; i++) {
+        put64(0x1000 + i * 8, 0x2000 | P);
+        put64(0x2000 + i * 8, 0x3000 | P);
+        put64(0x3000 + i * 8, 0x4000 | P);
+        put64(0x4000 + i * 8, 0xfee00000ull | P);
+    }
+    t0 = g_get_monotonic_time();
+    g_assert_false(x86_cpu_get_memory_mapping(list, &env, &err));
+    g_assert_nonnull(strstr(error_get_pretty(err), "entries to walk"));
+    g_assert_cmpint(g_get_monotonic_time() - t0, <, 30 * G_USEC_PER_SEC);
+    error_free(err);
+    memory_mapping_list_free(list);
+}
+
+/* Many separate mappings stay fast (not O(n^2)) and keep QEMU's order. */
+static void test_many_mappings(void)
+{
+    MemoryMappingList *list = memory_mapping_list_new();
+    const MemoryMapping *m = NULL;
+    uint64_t prev = 0;
+    gint64 t0 = g_get_monotonic_time();
+    const uint64_t n = 200000;
+
+    for (uint64_t i = 0; i < n; i++) {
+        /* Descending physical pages, each its own mapping. */
+        uint64_t phys = (n - i) * 0x2000;
+
+        g_assert_true(memory_mapping_list_add_merge_sorted(list, phys,
+                      0x100000000ull + i * 0x3000, 0x1000, NULL));
+    }
+    g_assert_cmpuint(memory_mapping_list_count(list), ==, n);
+    while ((m = memory_mapping_list_next(list, m))) {
+        g_assert_cmphex(m->phys_addr, >, prev);
+        prev = m->phys_addr;
+    }
+    g_assert_cmpint(g_get_monotonic_time() - t0, <, 10 * G_USEC_PER_SEC);
+    memory_mapping_list_free(list);
+}
+
+int main(int argc, char **argv)
+{
+    g_test_init(&argc, &argv, NULL);
+    g_test_add_func("/page-walk/4level", test_4level);
+    g_test_add_func("/page-walk/5level", test_5level);
+    g_test_add_func("/page-walk/pae", test_pae);
+    g_test_add_func("/page-walk/32bit", test_32bit);
+    g_test_add_func("/page-walk/no-paging", test_no_paging);
+    g_test_add_func("/mapping/merge-downward", test_merge_downward);
+    g_test_add_func("/mapping/filter", test_filter);
+    g_test_add_func("/mapping/many", test_many_mappings);
+    g_test_add_func("/page-walk/hostile-aliases", test_hostile_aliases);
+    g_test_add_func("/page-walk/hostile-walk", test_hostile_walk);
+    return g_test_run();
+}
