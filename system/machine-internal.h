@@ -46,4 +46,15 @@ bool loader_device_add(const char *optarg, Error **errp);
 bool vmcoreinfo_realize(Error **errp);
 void vmcoreinfo_cleanup(void);
 
+/*
+ * Guest-physical accesses as devices and qtest make them (system/qtest.c):
+ * holes read as zeros, writes to holes and ROM are dropped.
+ */
+void guest_bus_read(uint64_t gpa, void *buf, uint64_t len);
+void guest_bus_write(uint64_t gpa, const void *buf, uint64_t len);
+
+/* -qtest CHARDEV ("unix:PATH[,server=on]" or "stdio"). */
+bool qtest_server_init(const char *chardev, Error **errp);
+void qtest_server_cleanup(void);
+
 #endif

@@ -213,6 +213,9 @@ bool machine_init(const MachineOptions *opts, Error **errp)
             goto fail;
         }
     }
+    if (opts->qtest && !qtest_server_init(opts->qtest, errp)) {
+        goto fail;
+    }
     return true;
 
 fail:
@@ -222,6 +225,7 @@ fail:
 
 void machine_cleanup(void)
 {
+    qtest_server_cleanup();
     vmcoreinfo_cleanup();
     fw_cfg_cleanup();
     ioport_reset();

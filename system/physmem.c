@@ -6,6 +6,7 @@
 #include <glib.h>
 
 #include "sysemu/physmem.h"
+#include "system/machine-internal.h"
 
 /* A block plus whether physmem owns (and must unmap) its host memory. */
 typedef struct PhysBlock {
@@ -262,4 +263,65 @@ void physmem_reset(void)
     g_ptr_array_free(blocks, TRUE);
     blocks = NULL;
     last_hit = 0;
+}
+
+/*
+ * Guest-physical bus accesses as a device or qtest sees them: holes read
+ * as zeros, and writes to holes or ROM are dropped, as QEMU's unassigned
+ * and ROM regions behave.
+ */
+void guest_bus_read(uint64_t gpa, void *buf, uint64_t len)
+{
+    uint8_t *p = buf;
+
+    while (len > 0) {
+        const RAMBlock *rb = physmem_find(gpa);
+        uint64_t chunk;
+
+        if (rb) {
+            chunk = MIN(len, rb->size - (gpa - rb->gpa));
+            memcpy(p, rb->host + (gpa - rb->gpa), chunk);
+        } else {
+            /* up to the next block, or the rest */
+            chunk = len;
+            for (size_t i = 0; i < physmem_block_count(); i++) {
+                const RAMBlock *b = physmem_block(i);
+                if (b->gpa > gpa && b->gpa - gpa < chunk) {
+                    chunk = b->gpa - gpa;
+                }
+            }
+            memset(p, 0, chunk);
+        }
+        p += chunk;
+        gpa += chunk;
+        len -= chunk;
+    }
+}
+
+void guest_bus_write(uint64_t gpa, const void *buf, uint64_t len)
+{
+    const uint8_t *p = buf;
+
+    while (len > 0) {
+        const RAMBlock *rb = physmem_find(gpa);
+        uint64_t chunk;
+
+        if (rb) {
+            chunk = MIN(len, rb->size - (gpa - rb->gpa));
+            if (!rb->readonly) {
+                memcpy(rb->host + (gpa - rb->gpa), p, chunk);
+            }
+        } else {
+            chunk = len;
+            for (size_t i = 0; i < physmem_block_count(); i++) {
+                const RAMBlock *b = physmem_block(i);
+                if (b->gpa > gpa && b->gpa - gpa < chunk) {
+                    chunk = b->gpa - gpa;
+                }
+            }
+        }
+        p += chunk;
+        gpa += chunk;
+        len -= chunk;
+    }
 }
