@@ -132,6 +132,18 @@ def gen_visit_h(schema, src):
         o.append('bool qapi_in_%s(JsonNode *node, const QapiPath *path, '
                  '%s **out,\n    Error **errp);\n' % (t.c_name, t.c_name))
         o.append('JsonNode *qapi_out_%s(const %s *obj);\n' % (t.c_name, t.c_name))
+    o.append('''
+/* For tests: a sample of each type and a JSON -> C -> JSON function. */
+typedef struct QapiTypeSample {
+    const char *name;
+    const char *full;           /* every member present */
+    const char *minimal;        /* required members only */
+    JsonNode *(*roundtrip)(JsonNode *node, Error **errp);
+} QapiTypeSample;
+
+extern const QapiTypeSample qapi_type_samples[];
+extern const size_t qapi_type_samples_count;
+''')
     o.append('\n#endif\n')
     return ''.join(o)
 
@@ -284,6 +296,7 @@ def gen_visit_c(schema, src):
         o.append(_in_enum(t) if isinstance(t, EnumType) else _in_struct(t))
     for t in schema.array_types():
         o.append(_in_array(t))
+    o.append(gen_samples(schema))
     return ''.join(o)
 
 
@@ -460,4 +473,72 @@ def gen_events_c(schema, src):
         o.append('    };\n    JsonObject *data = json_object_new();\n\n')
         o.append('    qapi_out_%s_members(&arg, data);\n' % at.c_name)
         o.append('    qapi_event_emit("%s", data);\n}\n\n' % e.name)
+    return ''.join(o)
+
+
+# -- samples for the round-trip test ----------------------------------------------
+
+def sample(t, full, depth=0):
+    """A JSON value of type t; full=True fills optional members too."""
+    if isinstance(t, ArrayType):
+        return [sample(t.element, full, depth + 1) for _ in range(2)]
+    if isinstance(t, EnumType):
+        return t.values[-1]
+    if isinstance(t, StructType):
+        out = {}
+        for m in t.members:
+            if m.optional and (not full or depth > 3):
+                continue
+            out[m.name] = sample(m.type, full, depth + 1)
+        return out
+    return {
+        'str': 'x\u00e9\n"',
+        'int': -9223372036854775807 - 1,
+        'int64': 9223372036854775807,
+        # Above INT64_MAX: must survive the visitors bit for bit.
+        'uint64': 18446744071578845184,
+        'bool': True,
+        'number': 1.5,
+        'any': {'k': [1, None, 'v']},
+    }[t.name]
+
+
+def gen_samples(schema):
+    import json
+    o = ['\n/* Every type once, for tests: JSON -> C -> JSON must give it back. */\n']
+    types = schema.user_types() + schema.array_types()
+    for t in types:
+        free = ''
+        if not isinstance(t, EnumType):
+            free = '    qapi_free_%s(val);\n' % t.c_name
+        decl = '%s val%s;' % (t.c_name, '' if isinstance(t, EnumType) else ' = NULL')
+        if not isinstance(t, EnumType):
+            decl = '%s *val = NULL;' % t.c_name
+        o.append('''static JsonNode *qapi_roundtrip_{c}(JsonNode *node, Error **errp)
+{{
+    {decl}
+    JsonNode *out;
+
+    if (!qapi_in_{c}(node, NULL, &val, errp)) {{
+        return NULL;
+    }}
+    out = qapi_out_{c}(val);
+{free}    return out;
+}}
+
+'''.format(c=t.c_name, decl=decl, free=free))
+    o.append('const QapiTypeSample qapi_type_samples[] = {\n')
+    for t in types:
+        full = json.dumps(sample(t, True))
+        minimal = json.dumps(sample(t, False))
+        o.append('    {\n        .name = "%s",\n        .roundtrip = qapi_roundtrip_%s,\n'
+                 % (t.name, t.c_name))
+        for key, text in (('full', full), ('minimal', minimal)):
+            o.append('        .%s =\n' % key)
+            for i in range(0, len(text), 56):
+                chunk = text[i:i + 56].replace('\\', '\\\\').replace('"', '\\"')
+                o.append('            "%s"\n' % chunk)
+            o[-1] = o[-1][:-1] + ',\n'
+        o.append('    },\n')
+    o.append('};\n\nconst size_t qapi_type_samples_count = %d;\n' % len(types))
     return ''.join(o)
