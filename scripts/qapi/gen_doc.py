@@ -1,4 +1,7 @@
 # QMP reference in Markdown, built from the schema's ## doc comments.
+import re
+import textwrap
+
 from schema import ArrayType, Command, EnumType, Event, StructType
 
 
@@ -14,7 +17,12 @@ def type_ref(t):
 
 def _para(lines):
     text = '\n'.join(lines).strip('\n')
-    return text
+    return refs(text)
+
+
+def refs(text):
+    """@member in doc text names a member or definition: show it as code."""
+    return re.sub(r'@([A-Za-z0-9_-]+)', r'`\1`', text)
 
 
 def _member_rows(doc, members):
@@ -22,22 +30,34 @@ def _member_rows(doc, members):
     for m in members:
         desc = ' '.join(l.strip() for l in (doc.args.get(m.name) if doc else [])
                         if l.strip())
-        opt = ' (optional)' if m.optional else ''
-        rows.append('- `%s`: %s%s. %s' % (m.name, type_ref(m.type), opt,
-                                         desc or '*Not documented.*'))
+        opt = ', optional' if m.optional else ''
+        rows.append('- `%s` (%s%s): %s' % (m.name, type_ref(m.type), opt,
+                                          refs(desc) or '*Not documented.*'))
     return rows
 
 
 def _sections(doc):
     out = []
     for tag, lines in doc.sections:
-        body = _para(lines)
+        if tag == 'Returns':
+            continue                # merged into the generated Returns line
         if tag.startswith('Example'):
-            code = '\n'.join(l[1:] if l.startswith(' ') else l for l in lines)
-            out.append('**%s:**\n\n```\n%s\n```\n' % (tag, code.strip('\n')))
+            code = textwrap.dedent('\n'.join(lines)).strip('\n')
+            out.append('**%s:**\n\n```\n%s\n```\n' % (tag, code))
         else:
-            out.append('**%s:** %s\n' % (tag, body.strip()))
+            out.append('**%s:** %s\n' % (tag, _para(lines).strip()))
     return out
+
+
+def _returns(ent):
+    text = ''
+    for tag, lines in (ent.doc.sections if ent.doc else []):
+        if tag == 'Returns':
+            text = _para(lines).strip()
+    line = '**Returns:** %s' % type_ref(ent.ret_type)
+    if text and text != 'nothing':
+        line += ' — ' + text
+    return line + '\n'
 
 
 def gen_doc_md(schema, src):
@@ -54,7 +74,7 @@ def gen_doc_md(schema, src):
             doc = ent.doc
             out.append('### %s\n' % ent.name)
             if doc and doc.text():
-                out.append(doc.text() + '\n')
+                out.append(refs(doc.text()) + '\n')
             elif not doc:
                 out.append('*Not documented.*\n')
             if isinstance(ent, EnumType):
@@ -62,7 +82,7 @@ def gen_doc_md(schema, src):
                 for v in ent.values:
                     desc = ' '.join(l.strip() for l in
                                     (doc.args.get(v, []) if doc else []) if l.strip())
-                    out.append('- `%s`: %s' % (v, desc or '*Not documented.*'))
+                    out.append('- `%s`: %s' % (v, refs(desc) or '*Not documented.*'))
                 out.append('')
             elif isinstance(ent, StructType):
                 out.append('Members:\n')
@@ -75,7 +95,7 @@ def gen_doc_md(schema, src):
                 out.extend(_member_rows(doc, members) or ['- none'])
                 out.append('')
                 if isinstance(ent, Command):
-                    out.append('Returns: %s\n' % type_ref(ent.ret_type))
+                    out.append(_returns(ent))
             if doc:
                 out.extend(_sections(doc))
     return '\n'.join(out) + '\n'
