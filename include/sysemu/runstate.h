@@ -2,6 +2,7 @@
 #ifndef SYSEMU_RUNSTATE_H
 #define SYSEMU_RUNSTATE_H
 
+#include <glib.h>
 #include <stdbool.h>
 
 #include "qapi-types.h"   /* RunState, generated from qapi/run-state.json */
@@ -26,5 +27,14 @@ void runstate_add_change_handler(VMChangeStateHandler *cb, void *opaque);
  * refuse with "There is a dump in process, please wait.".
  */
 bool dump_in_progress(void);
+
+/*
+ * Shutdown (system/runstate.c). qemu_system_shutdown_request emits SHUTDOWN
+ * {guest: false, reason: cause} at once (so it precedes quit's reply, as in
+ * QEMU) and makes the main loop given to runstate_set_main_loop return.
+ */
+void runstate_set_main_loop(GMainLoop *loop);
+void qemu_system_shutdown_request(ShutdownCause cause);
+bool runstate_shutdown_requested(void);
 
 #endif

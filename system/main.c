@@ -1,0 +1,296 @@
+/* The guestdump host program: QEMU-style options, the main loop, clean exit. */
+#include <errno.h>
+#include <signal.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+
+#include <glib-unix.h>
+
+#include "config-host.h"
+#include "monitor/chardev.h"
+#include "qapi/error.h"
+#include "sysemu/dump.h"
+#include "sysemu/machine.h"
+#include "sysemu/runstate.h"
+
+static const char usage_text[] =
+    "usage: guestdump [options]\n"
+    "\n"
+    "A QEMU-style host around QEMU 7.2's guest-memory dump subsystem.\n"
+    "\n"
+    "Machine:\n"
+    "  -machine|-M TYPE[,accel=qtest]  pc (default), q35 or none\n"
+    "  -m SIZE             guest RAM (MiB, or with a k/M/G/T suffix)\n"
+    "  -smp N              number of vCPUs\n"
+    "  -bios FILE          firmware image\n"
+    "  -device STRING      e.g. loader,file=F,addr=A or vmcoreinfo\n"
+    "  -demo               built-in demo guest (long mode, page tables, vmcoreinfo)\n"
+    "  -demo-seed N        seed for the demo guest's contents\n"
+    "  -restore FILE       guest state from a QEMU ELF vmcore (paging=false)\n"
+    "  -qtest CHARDEV      qtest protocol server (unix:PATH or stdio)\n"
+    "  -S                  do not start the guest (status prelaunch)\n"
+    "  -name NAME          guest name\n"
+    "\n"
+    "Monitor:\n"
+    "  -qmp DEV            QMP on DEV: stdio, unix:PATH,server=on,wait=off,\n"
+    "                      tcp:[HOST]:PORT,server=on,wait=off\n"
+    "  -monitor DEV        HMP on DEV (same forms)\n"
+    "  -chardev socket,id=ID,path=PATH,server=on,wait=off | stdio,id=ID\n"
+    "  -mon chardev=ID[,mode=control|readline]\n"
+    "\n"
+    "Dump:\n"
+    "  -dump-threads N     compression threads (default: online CPUs)\n"
+    "\n"
+    "  -version            print the version\n"
+    "  -h, -help           this text\n"
+    "  -nodefaults, -display X, -nographic, -accel X, -no-user-config, -enable-kvm,\n"
+    "  -cpu X, -no-reboot, -no-shutdown, -daemonize are accepted for\n"
+    "  compatibility (see the README for what they mean here)\n";
+
+static GMainLoop *loop;
+
+static gboolean on_signal(gpointer opaque)
+{
+    int sig = GPOINTER_TO_INT(opaque);
+
+    fprintf(stderr, "guestdump: terminating on signal %d\n", sig);
+    qemu_system_shutdown_request(SHUTDOWN_CAUSE_HOST_SIGNAL);
+    return G_SOURCE_CONTINUE;
+}
+
+/* "128" is MiB as in QEMU; k/M/G/T suffixes (either case) scale. */
+static bool parse_size(const char *s, uint64_t *out)
+{
+    char *end;
+    errno = 0;
+    double v = g_ascii_strtod(s, &end);
+    uint64_t mul = 1 << 20;
+
+    if (errno || end == s || v < 0) {
+        return false;
+    }
+    switch (*end) {
+    case '\0': break;
+    case 'b': case 'B': mul = 1; end++; break;
+    case 'k': case 'K': mul = 1ull << 10; end++; break;
+    case 'm': case 'M': mul = 1ull << 20; end++; break;
+    case 'g': case 'G': mul = 1ull << 30; end++; break;
+    case 't': case 'T': mul = 1ull << 40; end++; break;
+    default: return false;
+    }
+    if (*end || v * mul >= 18446744073709551615.0) {
+        return false;
+    }
+    *out = (uint64_t)(v * mul);
+    return true;
+}
+
+/* The value of key in "a,key=v,b" style options; the first item may be bare. */
+static char *opt_get(const char *opts, const char *key, bool first_is_key)
+{
+    g_auto(GStrv) parts = g_strsplit(opts, ",", -1);
+    size_t kl = strlen(key);
+
+    for (char **p = parts; *p; p++) {
+        if (!strncmp(*p, key, kl) && (*p)[kl] == '=') {
+            return g_strdup(*p + kl + 1);
+        }
+        if (p == parts && first_is_key && !strchr(*p, '=')) {
+            return g_strdup(*p);
+        }
+    }
+    return NULL;
+}
+
+static bool parse_int_arg(const char *opt, const char *s, int64_t min, int64_t max,
+                          int64_t *out)
+{
+    char *end;
+    errno = 0;
+    long long v = strtoll(s, &end, 0);
+    if (errno || end == s || *end || v < min || v > max) {
+        fprintf(stderr, "guestdump: %s: invalid value '%s'\n", opt, s);
+        return false;
+    }
+    *out = v;
+    return true;
+}
+
+static const char *const ignored_with_arg[] = {
+    "display", "accel", "cpu", "vga", "serial", "parallel", "boot", "rtc",
+    "global", "object", "msg", "overcommit", "sandbox", "uuid", "pidfile",
+    "D", "d", "L", "k", "vnc", "spice", "audiodev", NULL,
+};
+static const char *const ignored_flags[] = {
+    "nodefaults", "nographic", "no-user-config", "enable-kvm", "no-reboot",
+    "no-shutdown", "no-hpet", "snapshot", "daemonize", NULL,
+};
+
+static bool in_list(const char *const *list, const char *s)
+{
+    for (; *list; list++) {
+        if (!strcmp(*list, s)) {
+            return true;
+        }
+    }
+    return false;
+}
+
+int main(int argc, char **argv)
+{
+    MachineOptions mo = { .smp = 1, .devices = g_ptr_array_new_with_free_func(g_free) };
+    Error *err = NULL;
+    int ret = 1;
+
+    signal(SIGPIPE, SIG_IGN);
+
+    for (int i = 1; i < argc; i++) {
+        const char *arg = argv[i];
+        if (arg[0] != '-') {
+            fprintf(stderr, "guestdump: %s: invalid option\n", arg);
+            goto out;
+        }
+        /* QEMU accepts "--opt" as well as "-opt". */
+        const char *name = arg[1] == '-' ? arg + 2 : arg + 1;
+        bool takes_arg =
+            !strcmp(name, "qmp") || !strcmp(name, "monitor") ||
+            !strcmp(name, "chardev") || !strcmp(name, "mon") || !strcmp(name, "name") ||
+            !strcmp(name, "m") || !strcmp(name, "smp") || !strcmp(name, "machine") ||
+            !strcmp(name, "M") || !strcmp(name, "bios") || !strcmp(name, "demo-seed") ||
+            !strcmp(name, "restore") || !strcmp(name, "device") || !strcmp(name, "qtest") ||
+            !strcmp(name, "dump-threads") || in_list(ignored_with_arg, name);
+        const char *val = NULL;
+        if (takes_arg) {
+            if (i + 1 >= argc) {
+                fprintf(stderr, "guestdump: %s: requires an argument\n", arg);
+                goto out;
+            }
+            val = argv[++i];
+        }
+
+        if (!strcmp(name, "h") || !strcmp(name, "help")) {
+            fputs(usage_text, stdout);
+            ret = 0;
+            goto out;
+        } else if (!strcmp(name, "version")) {
+            printf("QEMU emulator version 7.2.0 (guestdump " GUESTDUMP_VERSION ")\n"
+                   "guestdump: QEMU 7.2's guest-memory dump subsystem and a host "
+                   "around it; GPL-2.0-or-later\n");
+            ret = 0;
+            goto out;
+        } else if (!strcmp(name, "S")) {
+            mo.start_paused = true;
+        } else if (!strcmp(name, "name")) {
+            /* Only shown nowhere yet; accepted because libvirt always passes it. */
+        } else if (!strcmp(name, "qmp")) {
+            if (!monitor_add_qmp(val, &err)) {
+                goto fail;
+            }
+        } else if (!strcmp(name, "monitor")) {
+            if (strcmp(val, "none") && !monitor_add_hmp(val, &err)) {
+                goto fail;
+            }
+        } else if (!strcmp(name, "chardev")) {
+            if (!monitor_chardev_add(val, &err)) {
+                goto fail;
+            }
+        } else if (!strcmp(name, "mon")) {
+            if (!monitor_mon_add(val, &err)) {
+                goto fail;
+            }
+        } else if (!strcmp(name, "m")) {
+            g_autofree char *size = opt_get(val, "size", true);
+            if (!size || !parse_size(size, &mo.ram_size) || mo.ram_size == 0) {
+                fprintf(stderr, "guestdump: -m %s: invalid RAM size\n", val);
+                goto out;
+            }
+        } else if (!strcmp(name, "smp")) {
+            g_autofree char *cpus = opt_get(val, "cpus", true);
+            int64_t n;
+            if (!cpus || !parse_int_arg("-smp", cpus, 1, 4096, &n)) {
+                goto out;
+            }
+            mo.smp = n;
+        } else if (!strcmp(name, "machine") || !strcmp(name, "M")) {
+            g_autofree char *type = opt_get(val, "type", true);
+            if (type) {
+                g_free(mo.machine_type);
+                mo.machine_type = g_strdup(type);
+            }
+            /* accel=qtest/tcg/kvm and other properties change nothing here. */
+        } else if (!strcmp(name, "bios")) {
+            g_free(mo.bios);
+            mo.bios = g_strdup(val);
+        } else if (!strcmp(name, "demo")) {
+            mo.demo = true;
+        } else if (!strcmp(name, "demo-seed")) {
+            int64_t n;
+            if (!parse_int_arg("-demo-seed", val, 0, INT64_MAX, &n)) {
+                goto out;
+            }
+            mo.demo_seed = n;
+        } else if (!strcmp(name, "restore")) {
+            g_free(mo.restore);
+            mo.restore = g_strdup(val);
+        } else if (!strcmp(name, "device")) {
+            g_ptr_array_add(mo.devices, g_strdup(val));
+        } else if (!strcmp(name, "qtest")) {
+            g_free(mo.qtest);
+            mo.qtest = g_strdup(val);
+        } else if (!strcmp(name, "dump-threads")) {
+            int64_t n;
+            if (!parse_int_arg("-dump-threads", val, 1, 1024, &n)) {
+                goto out;
+            }
+            dump_set_thread_count(n);
+        } else if (in_list(ignored_flags, name) || in_list(ignored_with_arg, name)) {
+            /* Accepted so that libvirt's and scripts' command lines work. */
+        } else {
+            fprintf(stderr, "guestdump: %s: invalid option\n", arg);
+            goto out;
+        }
+    }
+
+    loop = g_main_loop_new(NULL, FALSE);
+    runstate_set_main_loop(loop);
+
+    if (!machine_init(&mo, &err)) {
+        goto fail;
+    }
+    if (!monitor_start(&err)) {
+        machine_cleanup();
+        goto fail;
+    }
+    g_unix_signal_add(SIGTERM, on_signal, GINT_TO_POINTER(SIGTERM));
+    g_unix_signal_add(SIGINT, on_signal, GINT_TO_POINTER(SIGINT));
+    g_unix_signal_add(SIGHUP, on_signal, GINT_TO_POINTER(SIGHUP));
+
+    if (!mo.start_paused) {
+        vm_start();
+    }
+    if (!runstate_shutdown_requested()) {
+        g_main_loop_run(loop);
+    }
+
+    /* The dump worker may still write; stop it before anything it uses goes. */
+    dump_shutdown();
+    monitor_cleanup();
+    machine_cleanup();
+    ret = 0;
+    goto out;
+
+fail:
+    error_report_err(err);
+    monitor_cleanup();
+out:
+    if (loop) {
+        g_main_loop_unref(loop);
+    }
+    g_free(mo.machine_type);
+    g_free(mo.bios);
+    g_free(mo.restore);
+    g_free(mo.qtest);
+    g_ptr_array_free(mo.devices, TRUE);
+    return ret;
+}
