@@ -1,0 +1,216 @@
+#!/usr/bin/env python3
+"""Compare a QEMU 7.2 ELF vmcore with guestdump's of the same guest state.
+
+Equal in structure and content except the corrections listed in
+docs/compat.md (ELF section): e_ehsize, header order, canonical virtual
+addresses, PTE bits 52-62, merge-downward phys. Exit status 0 when equal.
+
+    elf_compare.py QEMU.elf OURS.elf [--extra-va START:LEN ...]
+
+--extra-va names virtual ranges QEMU dropped because of PTE bits 52-62
+(correction 4); only there may guestdump have mappings QEMU lacks.
+"""
+import argparse
+import hashlib
+import struct
+import sys
+
+PT_LOAD, PT_NOTE = 1, 4
+PN_XNUM = 0xFFFF
+EM_X86_64 = 62
+
+
+class Elf:
+    def __init__(self, path):
+        with open(path, 'rb') as f:
+            self.data = f.read()
+        d = self.data
+        if d[:4] != b'\x7fELF':
+            raise ValueError(f'{path}: not ELF')
+        self.is64 = d[4] == 2
+        if self.is64:
+            (self.type, self.machine, self.version, self.entry, self.phoff,
+             self.shoff, self.flags, self.ehsize, self.phentsize, self.phnum,
+             self.shentsize, self.shnum, self.shstrndx) = struct.unpack_from(
+                '<HHIQQQIHHHHHH', d, 16)
+        else:
+            (self.type, self.machine, self.version, self.entry, self.phoff,
+             self.shoff, self.flags, self.ehsize, self.phentsize, self.phnum,
+             self.shentsize, self.shnum, self.shstrndx) = struct.unpack_from(
+                '<HHIIIIIHHHHHH', d, 16)
+        self.ident = d[:16]
+        self.shdrs = [self._shdr(i) for i in range(self.shnum)]
+        real = self.phnum
+        if self.phnum == PN_XNUM:
+            real = self.shdrs[0]['info']
+        self.phdrs = [self._phdr(i) for i in range(real)]
+
+    def _shdr(self, i):
+        off = self.shoff + i * self.shentsize
+        if self.is64:
+            f = struct.unpack_from('<IIQQQQIIQQ', self.data, off)
+        else:
+            f = struct.unpack_from('<IIIIIIIIII', self.data, off)
+        keys = ('name', 'type', 'flags', 'addr', 'offset', 'size', 'link', 'info',
+                'addralign', 'entsize')
+        return dict(zip(keys, f))
+
+    def _phdr(self, i):
+        off = self.phoff + i * self.phentsize
+        if self.is64:
+            t, fl, o, v, p, fs, ms, al = struct.unpack_from('<IIQQQQQQ', self.data, off)
+        else:
+            t, o, v, p, fs, ms, fl, al = struct.unpack_from('<IIIIIIII', self.data, off)
+        return dict(type=t, flags=fl, offset=o, vaddr=v, paddr=p, filesz=fs,
+                    memsz=ms, align=al)
+
+    @property
+    def note(self):
+        return self.phdrs[0]
+
+    @property
+    def memory_offset(self):
+        return self.note['offset'] + self.note['filesz']
+
+    @property
+    def none_offset(self):
+        return (1 << 64) - 1 if self.is64 else (1 << 32) - 1
+
+
+def canonical(v):
+    """QEMU's 4-/5-level user-half addresses, as guestdump writes them."""
+    if v >> 48 == 0xFFFF and not (v >> 47) & 1:
+        return v & ((1 << 48) - 1)
+    if v >> 57 == 0x7F and not (v >> 56) & 1:
+        return v & ((1 << 57) - 1)
+    return v
+
+
+def loads(elf, fix_va):
+    out = []
+    for ph in elf.phdrs[1:]:
+        off = ph['offset']
+        rel = None if off == elf.none_offset else off - elf.memory_offset
+        va = canonical(ph['vaddr']) if fix_va else ph['vaddr']
+        out.append((ph['type'], ph['paddr'], va, ph['memsz'], ph['filesz'], rel,
+                    ph['flags'], ph['align']))
+    return out
+
+
+def pages(lst):
+    s = set()
+    for _, pa, va, ms, _, _, _, _ in lst:
+        for i in range(0, ms, 4096):
+            s.add((va + i, pa + i))
+    return s
+
+
+def compare(q, o, extra_va):
+    errs = []
+
+    def eq(what, a, b):
+        if a != b:
+            errs.append(f'{what}: qemu {a!r} guestdump {b!r}')
+
+    eq('e_ident', q.ident, o.ident)
+    # e_phnum follows the PT_LOAD list, compared below.
+    for f in ('type', 'machine', 'version', 'entry', 'flags', 'phentsize',
+              'shentsize', 'shnum', 'shstrndx'):
+        eq('e_' + f, getattr(q, f), getattr(o, f))
+    # Correction 1: QEMU 7.2 writes sizeof(pointer).
+    eq('qemu e_ehsize (7.2 quirk)', q.ehsize, 8)
+    eq('guestdump e_ehsize', o.ehsize, 64 if o.is64 else 52)
+    # Correction 2: program headers first, then section headers, then notes.
+    eq('guestdump e_phoff', o.phoff, o.ehsize)
+    eq('guestdump e_shoff', o.shoff, o.phoff + len(o.phdrs) * o.phentsize)
+    eq('guestdump note offset', o.note['offset'], o.shoff + o.shnum * o.shentsize)
+    eq('qemu e_shoff', q.shoff, 64 if q.is64 else 52)
+    # Sections: equal but the string table's offset, which is layout.
+    for i, (a, b) in enumerate(zip(q.shdrs, o.shdrs)):
+        for k in a:
+            if k == 'offset' and a['type'] == 3:
+                eq(f'shdr[{i}].offset - memory', a[k] - q.memory_offset,
+                   b[k] - o.memory_offset)
+            else:
+                eq(f'shdr[{i}].{k}', a[k], b[k])
+    strtab = q.shdrs[-1]
+    eq('.shstrtab', q.data[strtab['offset']:strtab['offset'] + strtab['size']],
+       o.data[o.shdrs[-1]['offset']:o.shdrs[-1]['offset'] + o.shdrs[-1]['size']])
+    eq('PT_NOTE', {k: v for k, v in q.note.items() if k != 'offset'},
+       {k: v for k, v in o.note.items() if k != 'offset'})
+    eq('notes', q.data[q.note['offset']:q.memory_offset],
+       o.data[o.note['offset']:o.memory_offset])
+    total_q = len(q.data) - q.memory_offset - (strtab['size'] if q.shnum else 0)
+    total_o = len(o.data) - o.memory_offset - (o.shdrs[-1]['size'] if o.shnum else 0)
+    eq('memory size', total_q, total_o)
+    eq('memory sha256',
+       hashlib.sha256(q.data[q.memory_offset:q.memory_offset + total_q]).hexdigest(),
+       hashlib.sha256(o.data[o.memory_offset:o.memory_offset + total_o]).hexdigest())
+    eq('file size - memory offset', len(q.data) - q.memory_offset,
+       len(o.data) - o.memory_offset)
+
+    lq, lo = loads(q, True), loads(o, False)
+    if lq == lo:
+        eq('e_phnum', q.phnum, o.phnum)
+    else:
+        # Correction 4 (and 5) change the list: compare the (virt, phys) pages.
+        pq, po = pages(lq), pages(lo)
+        missing = pq - po
+        extra = po - pq
+        bad_extra = [p for p in extra
+                     if not any(s <= p[0] < s + n for s, n in extra_va)]
+        if missing or bad_extra or not extra_va:
+            n = min(len(lq), len(lo))
+            for i in range(n):
+                if lq[i] != lo[i]:
+                    errs.append(f'PT_LOAD {i + 1}: qemu {fmt(lq[i])} '
+                                f'guestdump {fmt(lo[i])}')
+                    break
+            eq('PT_LOAD count', len(lq), len(lo))
+            if missing:
+                errs.append(f'{len(missing)} pages QEMU maps are missing, e.g. '
+                            f'{[hex(x) for x in sorted(missing)[0]]}')
+            if bad_extra:
+                errs.append(f'{len(bad_extra)} unexplained extra pages, e.g. '
+                            f'{[hex(x) for x in sorted(bad_extra)[0]]}')
+        # File placement must agree wherever both map a page.
+        qoff = page_offsets(lq)
+        ooff = page_offsets(lo)
+        for key in set(qoff) & set(ooff):
+            if qoff[key] != ooff[key]:
+                errs.append(f'page {hex(key[0])}->{hex(key[1])}: file offset '
+                            f'{qoff[key]} vs {ooff[key]}')
+                break
+    return errs
+
+
+def page_offsets(lst):
+    out = {}
+    for _, pa, va, ms, fs, rel, _, _ in lst:
+        for i in range(0, fs, 4096):
+            out[(va + i, pa + i)] = rel + i
+    return out
+
+
+def fmt(t):
+    return ('type=%d paddr=%#x vaddr=%#x memsz=%#x filesz=%#x off=%s' %
+            (t[0], t[1], t[2], t[3], t[4], 'none' if t[5] is None else hex(t[5])))
+
+
+def main():
+    ap = argparse.ArgumentParser(description=__doc__.splitlines()[0])
+    ap.add_argument('qemu')
+    ap.add_argument('ours')
+    ap.add_argument('--extra-va', action='append', default=[],
+                    help='START:LEN virtual range (hex ok) QEMU dropped')
+    a = ap.parse_args()
+    extra = [tuple(int(x, 0) for x in r.split(':')) for r in a.extra_va]
+    errs = compare(Elf(a.qemu), Elf(a.ours), extra)
+    for e in errs:
+        print('DIFF', e)
+    print('equal except the listed corrections' if not errs else f'{len(errs)} differences')
+    return 1 if errs else 0
+
+
+if __name__ == '__main__':
+    sys.exit(main())
