@@ -40,11 +40,13 @@ def gen_types_h(schema, src):
             o.append('    %s,\n' % e.member_c(v))
         o.append('    %s__MAX,\n} %s;\n\n' % (e.prefix, e.c_name))
         o.append('extern const QEnumLookup %s_lookup;\n' % e.c_name)
-        o.append('#define %s_str(val) qapi_enum_lookup(&%s_lookup, (val))\n\n'
+        o.append('#define %s_str(val) \\\n    qapi_enum_lookup(&%s_lookup, (val))\n\n'
                  % (e.c_name, e.c_name))
     structs = struct_types(schema)
     for t in structs + schema.array_types():
-        o.append('typedef struct %s %s;\n' % (t.c_name, t.c_name))
+        o.append(wrap('typedef struct %s %s;' % (t.c_name, t.c_name)).replace(
+            ' ' + t.c_name + ';', '\n    ' + t.c_name + ';', 1
+            if len(t.c_name) * 2 + 17 > 89 else 0) + '\n')
     o.append('\n')
     for t in schema.array_types():
         el = t.element
@@ -535,8 +537,8 @@ def gen_samples(schema):
                  % (t.name, t.c_name))
         for key, text in (('full', full), ('minimal', minimal)):
             o.append('        .%s =\n' % key)
-            for i in range(0, len(text), 56):
-                chunk = text[i:i + 56].replace('\\', '\\\\').replace('"', '\\"')
+            for i in range(0, len(text), 36):
+                chunk = text[i:i + 36].replace('\\', '\\\\').replace('"', '\\"')
                 o.append('            "%s"\n' % chunk)
             o[-1] = o[-1][:-1] + ',\n'
         o.append('    },\n')

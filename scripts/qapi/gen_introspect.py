@@ -95,8 +95,8 @@ def gen_introspect_c(schema, src):
          '#include "qapi/qmp-dispatch.h"\n\n',
          '/* The schema as query-qmp-schema reports it; parsed on each call. */\n',
          'static const char qmp_schema_json[] =\n']
-    for i in range(0, len(text), 56):
-        chunk = text[i:i + 56].replace('\\', '\\\\').replace('"', '\\"')
+    for i in range(0, len(text), 36):
+        chunk = text[i:i + 36].replace('\\', '\\\\').replace('"', '\\"')
         o.append('    "%s"\n' % chunk)
     o.append(';\n\n')
     o.append('''JsonNode *qmp_introspection_data(void)

@@ -24,6 +24,44 @@ C_OUTPUTS = {
 }
 
 
+def _break_points(line):
+    """Offsets just after ', ' or '(' outside string literals."""
+    points, in_str, i = [], False, 0
+    while i < len(line):
+        c = line[i]
+        if in_str:
+            if c == '\\':
+                i += 1
+            elif c == '"':
+                in_str = False
+        elif c == '"':
+            in_str = True
+        elif c == '(' and i + 1 < len(line) and line[i + 1] != ')':
+            points.append(i + 1)
+        elif line.startswith(', ', i):
+            points.append(i + 2)
+        i += 1
+    return points
+
+
+def fold_long_lines(text, limit=89):
+    """Keeps generated C within the project's line length where it can."""
+    out = []
+    for line in text.split('\n'):
+        indent = len(line) - len(line.lstrip(' '))
+        cont = ' ' * (indent + 4)
+        while len(line) > limit and not line.lstrip().startswith('#'):
+            cut = [p for p in _break_points(line)
+                   if p <= limit and p > len(cont) + 8]
+            if not cut:
+                break
+            p = cut[-1]
+            out.append(line[:p].rstrip())
+            line = cont + line[p:].lstrip()
+        out.append(line)
+    return '\n'.join(out)
+
+
 def write_if_changed(path, text):
     # Unchanged outputs keep their mtime, so ninja does not rebuild everything.
     try:
@@ -58,7 +96,8 @@ def main(argv):
         write_if_changed(args.doc, gen_doc.gen_doc_md(schema, src))
         return 0
     for name, fn in C_OUTPUTS.items():
-        write_if_changed(os.path.join(args.output_dir, name), fn(schema, src))
+        write_if_changed(os.path.join(args.output_dir, name),
+                         fold_long_lines(fn(schema, src)))
     return 0
 
 
