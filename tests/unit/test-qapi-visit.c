@@ -282,6 +282,129 @@ static void test_empty_list(void)
         json_node_get_object(out), "formats")), ==, 0);
 }
 
+/* Replaces a random node of the tree (depth-first index) with something else. */
+static JsonNode *random_value(GRand *r)
+{
+    switch (g_rand_int_range(r, 0, 9)) {
+    case 0:
+        return json_node_init_null(json_node_alloc());
+    case 1:
+        return json_node_init_string(json_node_alloc(), "bogus");
+    case 2:
+        return json_node_init_int(json_node_alloc(), g_rand_int(r) - G_MAXINT32);
+    case 3:
+        return qapi_json_new_big_uint(UINT64_MAX - g_rand_int(r));
+    case 4:
+        return json_node_init_double(json_node_alloc(), 2.5);
+    case 5:
+        return json_node_init_boolean(json_node_alloc(), TRUE);
+    case 6: {
+        JsonArray *a = json_array_new();
+
+        json_array_add_int_element(a, 1);
+        return qapi_out_array(a);
+    }
+    default: {
+        JsonObject *o = json_object_new();
+
+        json_object_set_int_member(o, "unknown-member", 1);
+        return qapi_out_object(o);
+    }
+    }
+}
+
+static bool mutate(JsonNode *node, GRand *r, int *countdown)
+{
+    if (--*countdown < 0) {
+        return false;
+    }
+    if (JSON_NODE_HOLDS_OBJECT(node)) {
+        JsonObject *o = json_node_get_object(node);
+        g_autoptr(GList) names = json_object_get_members(o);
+
+        for (GList *l = names; l; l = l->next) {
+            JsonNode *m = json_object_get_member(o, l->data);
+
+            if (*countdown == 0) {
+                switch (g_rand_int_range(r, 0, 3)) {
+                case 0:
+                    json_object_remove_member(o, l->data);
+                    break;
+                case 1:
+                    json_object_set_member(o, "zz-extra", random_value(r));
+                    break;
+                default:
+                    json_object_set_member(o, l->data, random_value(r));
+                }
+                return true;
+            }
+            if (mutate(m, r, countdown)) {
+                return true;
+            }
+        }
+    } else if (JSON_NODE_HOLDS_ARRAY(node)) {
+        JsonArray *a = json_node_get_array(node);
+
+        for (guint i = 0; i < json_array_get_length(a); i++) {
+            if (*countdown == 0) {
+                json_array_remove_element(a, i);
+                json_array_add_element(a, random_value(r));
+                return true;
+            }
+            if (mutate(json_array_get_element(a, i), r, countdown)) {
+                return true;
+            }
+        }
+    }
+    return false;
+}
+
+/*
+ * Hostile input: malformed variants of every sample must either pass and
+ * round-trip, or fail with one of QEMU's messages; never crash or leak
+ * (run under ASan / valgrind to see the latter).
+ */
+static void test_mutations(void)
+{
+    g_autoptr(GRand) r = g_rand_new_with_seed(20221214);
+    size_t failures = 0, passes = 0;
+
+    for (size_t i = 0; i < qapi_type_samples_count; i++) {
+        const QapiTypeSample *s = &qapi_type_samples[i];
+
+        for (int round = 0; round < 60; round++) {
+            g_autoptr(JsonNode) in = parse(s->full);
+            g_autoptr(JsonNode) out = NULL;
+            Error *err = NULL;
+            int countdown = g_rand_int_range(r, 0, 12);
+
+            if (round % 10 == 0) {
+                json_node_unref(in);
+                in = random_value(r);
+            } else {
+                mutate(in, r, &countdown);
+            }
+            out = s->roundtrip(in, &err);
+            if (out) {
+                g_autoptr(JsonNode) again = s->roundtrip(out, &err);
+
+                g_assert_null(err);
+                g_assert_true(json_node_equal(out, again));
+                passes++;
+                continue;
+            }
+            g_assert_nonnull(err);
+            g_assert_true(g_str_has_prefix(error_get_pretty(err), "Parameter '") ||
+                          g_str_has_prefix(error_get_pretty(err),
+                                           "Invalid parameter type for '"));
+            error_free(err);
+            failures++;
+        }
+    }
+    g_assert_cmpuint(failures, >, 100);
+    g_assert_cmpuint(passes, >, 10);
+}
+
 int main(int argc, char **argv)
 {
     g_test_init(&argc, &argv, NULL);
@@ -293,5 +416,6 @@ int main(int argc, char **argv)
     g_test_add_func("/qapi/visit/int-range", test_int_range);
     g_test_add_func("/qapi/visit/optional-members", test_optional_members);
     g_test_add_func("/qapi/visit/empty-list", test_empty_list);
+    g_test_add_func("/qapi/visit/mutations", test_mutations);
     return g_test_run();
 }
