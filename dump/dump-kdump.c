@@ -215,10 +215,111 @@ static void kdump_find_vmcoreinfo(KdumpWriter *k)
     k->size_vmcoreinfo = descsz;
 }
 
+/* The value of "KEY=" in the VMCOREINFO text, or NULL. */
+static char *vmcoreinfo_value(const char *text, const char *key)
+{
+    size_t klen = strlen(key);
+
+    for (const char *line = text; line && *line; ) {
+        const char *nl = strchr(line, '\n');
+        size_t len = nl ? (size_t)(nl - line) : strlen(line);
+
+        if (len > klen && !strncmp(line, key, klen)) {
+            return g_strndup(line + klen, len - klen);
+        }
+        line = nl ? nl + 1 : NULL;
+    }
+    return NULL;
+}
+
+/* len bytes of guest RAM at pa when one block holds them all. */
+static const uint8_t *guest_ram(const DumpState *s, uint64_t pa, uint64_t len)
+{
+    for (size_t i = 0; i < s->guest_phys_blocks.num; i++) {
+        const GuestPhysBlock *b = &s->guest_phys_blocks.blocks[i];
+
+        if (pa >= b->target_start && pa < b->target_end &&
+            len <= b->target_end - pa) {
+            return b->host_addr + (pa - b->target_start);
+        }
+    }
+    return NULL;
+}
+
+static bool uts_field_ok(const char *f)
+{
+    return memchr(f, '\0', KDUMP_UTS_LEN) != NULL;
+}
+
+/*
+ * QEMU fills only utsname.machine, so libkdumpfile (and drgn on top of it)
+ * cannot tell the architecture: it takes utsname only when sysname is
+ * "Linux" and release, version and machine are set. A Linux guest's own
+ * init_uts_ns holds exactly those strings; VMCOREINFO says where it is.
+ * The copy is used only if it names the release VMCOREINFO names, so a
+ * guest that lies gets QEMU's header, never bytes from elsewhere.
+ */
+static bool kdump_guest_utsname(KdumpWriter *k, KdumpUtsname *uts)
+{
+    const DumpState *s = k->s;
+    g_autofree char *text = NULL, *release = NULL, *sym = NULL;
+    uint32_t namesz, descsz;
+    uint64_t va, pa;
+
+    if (!k->size_vmcoreinfo || s->dump_info.d_machine != EM_X86_64) {
+        return false;
+    }
+    memcpy(&namesz, s->guest_note, 4);
+    memcpy(&descsz, s->guest_note + 4, 4);
+    descsz = dump32(k, descsz);
+    if (12 + round_up(dump32(k, namesz), 4) + (uint64_t)descsz > s->guest_note_size) {
+        return false;
+    }
+    text = g_strndup((const char *)s->guest_note + 12 +
+                     round_up(dump32(k, namesz), 4), descsz);
+    release = vmcoreinfo_value(text, "OSRELEASE=");
+    sym = vmcoreinfo_value(text, "SYMBOL(init_uts_ns)=");
+    if (!release || !sym || strlen(release) >= KDUMP_UTS_LEN) {
+        return false;
+    }
+    va = g_ascii_strtoull(sym, NULL, 16);
+    /* __pa_symbol(): the kernel image mapping starts at __START_KERNEL_map. */
+    if (va < 0xffffffff80000000ull) {
+        return false;
+    }
+    pa = va - 0xffffffff80000000ull + s->dump_info.phys_base;
+    /* struct uts_namespace starts with the name since 5.11, after a kref before. */
+    for (unsigned off = 0; off <= 4; off += 4) {
+        const KdumpUtsname *g = (const KdumpUtsname *)guest_ram(s, pa + off,
+                                                                sizeof(*g));
+
+        if (!g || !uts_field_ok(g->sysname) || !uts_field_ok(g->nodename) ||
+            !uts_field_ok(g->release) || !uts_field_ok(g->version) ||
+            !uts_field_ok(g->machine) || !uts_field_ok(g->domainname)) {
+            continue;
+        }
+        if (strcmp(g->sysname, "Linux") || strcmp(g->release, release) ||
+            !g->version[0] || !g->machine[0]) {
+            continue;
+        }
+        strcpy(uts->sysname, g->sysname);
+        strcpy(uts->nodename, g->nodename);
+        strcpy(uts->release, g->release);
+        strcpy(uts->version, g->version);
+        strcpy(uts->machine, g->machine);
+        strcpy(uts->domainname, g->domainname);
+        return true;
+    }
+    return false;
+}
+
 static void kdump_fill_utsname(KdumpWriter *k, KdumpUtsname *uts)
 {
     memset(uts, 0, sizeof(*uts));
-    strncpy(uts->machine, KDUMP_MACHINE, sizeof(uts->machine));
+    if (!kdump_guest_utsname(k, uts)) {
+        memset(uts, 0, sizeof(*uts));
+        strncpy(uts->machine, KDUMP_MACHINE, sizeof(uts->machine));
+    }
 }
 
 static bool kdump_write_headers(KdumpWriter *k, Error **errp)

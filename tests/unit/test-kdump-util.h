@@ -1,4 +1,4 @@
-/* Helpers of the kdump tests: guests built in memory or loaded from an ELF vmcore, and runs of the writer. */
+/* Helpers of the kdump tests: guests in memory or from an ELF vmcore; writer runs. */
 #ifndef TEST_KDUMP_UTIL_H
 #define TEST_KDUMP_UTIL_H
 

@@ -412,15 +412,19 @@ static GByteArray *model_flat(KdumpTestGuest *g, uint32_t flag)
     uint64_t zero_desc[3];
     static const uint8_t zero[PS];
 
-#define PUT32(b, o, v) do { uint32_t v_ = GUINT32_TO_LE(v); memcpy((b) + (o), &v_, 4); } while (0)
-#define PUT64(b, o, v) do { uint64_t v_ = GUINT64_TO_LE(v); memcpy((b) + (o), &v_, 8); } while (0)
+#define PUT32(b, o, v) \
+    do { uint32_t v_ = GUINT32_TO_LE(v); memcpy((b) + (o), &v_, 4); } while (0)
+#define PUT64(b, o, v) \
+    do { uint64_t v_ = GUINT64_TO_LE(v); memcpy((b) + (o), &v_, 8); } while (0)
     m->out = g_byte_array_new();
     hdr[23] = 1;
     hdr[31] = 1;
     g_byte_array_append(m->out, hdr, PS);
     for (size_t i = 0; i < g->blocks.num; i++) {
-        npages += (g->blocks.blocks[i].target_end - g->blocks.blocks[i].target_start) / PS;
-        max_pfn = g->blocks.blocks[i].target_end / PS;
+        const GuestPhysBlock *b = &g->blocks.blocks[i];
+
+        npages += (b->target_end - b->target_start) / PS;
+        max_pfn = b->target_end / PS;
     }
     len_bitmap = ((max_pfn + 7) / 8 + PS - 1) / PS * PS;
     sub_blocks = (104 + g->notes->len + PS - 1) / PS;
@@ -703,6 +707,67 @@ static void test_mid_page_blocks(void)
     kdump_test_guest_free(g);
 }
 
+static void put_uts(uint8_t *p, const char *release)
+{
+    static const char *const f[6] = { "Linux", "guest1", NULL, "#1 SMP PREEMPT",
+                                      "x86_64", "(none)" };
+
+    memset(p, 0, 6 * 65);
+    for (int i = 0; i < 6; i++) {
+        strcpy((char *)p + i * 65, f[i] ? f[i] : release);
+    }
+}
+
+/*
+ * With a Linux VMCOREINFO, utsname comes from the guest's init_uts_ns
+ * (readers need sysname/release/version to take it); a guest whose
+ * init_uts_ns does not name VMCOREINFO's release gets QEMU's header.
+ */
+static void test_utsname_from_guest(void)
+{
+    static const char text[] = "OSRELEASE=6.1.0-test\n"
+                               "SYMBOL(init_uts_ns)=ffffffff81000000\n"
+                               "NUMBER(phys_base)=33554432\n";
+    static const struct {
+        unsigned off;
+        const char *release;
+        bool taken;
+    } cases[] = {
+        { 0, "6.1.0-test", true },
+        { 4, "6.1.0-test", true },          /* kref first: kernels before 5.11 */
+        { 0, "6.1.0-other", false },
+        { 8, "6.1.0-test", false },
+    };
+
+    for (size_t i = 0; i < G_N_ELEMENTS(cases); i++) {
+        KdumpTestGuest *g = kdump_test_guest_new();
+        uint8_t *hi;
+        g_autoptr(GBytes) f = NULL;
+        const uint8_t *d;
+
+        kdump_test_guest_add_note(g, "VMCOREINFO", 0, text, strlen(text), true);
+        g->phys_base = 0x2000000;
+        kdump_test_guest_add_block(g, 0, 0x100000);
+        hi = kdump_test_guest_add_block(g, 0x3000000, 0x10000);
+        put_uts(hi + cases[i].off, cases[i].release);
+        f = write_dump(g, DUMP_DH_COMPRESSED_ZLIB, true, 1, "uts.kdump");
+        d = g_bytes_get_data(f, NULL);
+        g_assert_cmpstr((const char *)d + 272, ==, "x86_64");
+        if (cases[i].taken) {
+            g_assert_cmpstr((const char *)d + 12, ==, "Linux");
+            g_assert_cmpstr((const char *)d + 12 + 65, ==, "guest1");
+            g_assert_cmpstr((const char *)d + 12 + 130, ==, "6.1.0-test");
+            g_assert_cmpstr((const char *)d + 12 + 195, ==, "#1 SMP PREEMPT");
+            g_assert_cmpstr((const char *)d + 12 + 325, ==, "(none)");
+        } else {
+            for (size_t j = 12; j < 272; j++) {
+                g_assert_cmpuint(d[j], ==, 0);
+            }
+        }
+        kdump_test_guest_free(g);
+    }
+}
+
 static void test_empty_guest(void)
 {
     KdumpTestGuest *g = kdump_test_guest_new();
@@ -944,6 +1009,7 @@ int main(int argc, char **argv)
                     test_codec_zlib_matches_compress2);
     g_test_add_func("/kdump/header/fields", test_header_fields);
     g_test_add_func("/kdump/header/class32", test_header_32);
+    g_test_add_func("/kdump/header/utsname-from-guest", test_utsname_from_guest);
     g_test_add_func("/kdump/pages/zero-and-raw", test_zero_and_raw_pages);
     g_test_add_func("/kdump/pages/mid-page-blocks", test_mid_page_blocks);
     g_test_add_func("/kdump/pages/empty-guest", test_empty_guest);
