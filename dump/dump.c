@@ -485,11 +485,8 @@ static void dump_finish(Error *err, Error **errp)
         unlink(dump_created_path);
     }
     g_clear_pointer(&dump_created_path, g_free);
-    if (dump_resume) {
-        dump_resume = false;
-        vm_start();
-    }
     atomic_store(&dump_status, err ? DUMP_STATUS_FAILED : DUMP_STATUS_COMPLETED);
+    /* QEMU's order: DUMP_COMPLETED, then the guest resumes (RESUME event). */
     if (dump_started) {
         dump_started = false;
         result.status = atomic_load(&dump_status);
@@ -497,6 +494,10 @@ static void dump_finish(Error *err, Error **errp)
         result.total = atomic_load(&s->total_size);
         qapi_event_send_dump_completed(&result,
                                        err ? error_get_pretty(err) : NULL);
+    }
+    if (dump_resume) {
+        dump_resume = false;
+        vm_start();
     }
     error_propagate(errp, err);
 }
@@ -634,6 +635,7 @@ void qmp_dump_guest_memory(bool paging, const char *protocol, bool has_detach,
                            DumpGuestMemoryFormat format, Error **errp)
 {
     DumpState *s = &dump_state;
+    DumpState probe = { 0 };
     const FormatRow *row;
     const char *p;
     Error *err = NULL;
@@ -676,13 +678,6 @@ void qmp_dump_guest_memory(bool paging, const char *protocol, bool has_detach,
         return;
     }
 
-    /* The filter checks need a DumpState; the global one is idle here. */
-    memset(s, 0, sizeof(*s));
-    s->fmt = &row->info;
-    s->has_filter = has_begin;
-    s->begin = begin;
-    s->length = length;
-
     if (g_str_has_prefix(protocol, "fd:")) {
         fd = monitor_get_fd(monitor_cur(), protocol + 3, errp);
         if (fd < 0) {
@@ -692,11 +687,20 @@ void qmp_dump_guest_memory(bool paging, const char *protocol, bool has_detach,
         error_setg(errp, "Invalid parameter '%s'", "protocol");
         return;
     }
-    /* fd: was consumed above, as QEMU consumes it even when dump_init fails. */
-    if (!dump_check_filter(s, errp)) {
+    /*
+     * fd: was consumed above, as QEMU consumes it even when dump_init fails.
+     * These are dump_init failures in QEMU: its DumpState was reset, so
+     * query-dump says "failed" with zero counters.
+     */
+    probe.has_filter = has_begin;
+    probe.begin = begin;
+    probe.length = length;
+    if (!dump_check_filter(&probe, errp)) {
         if (fd >= 0) {
             close(fd);
         }
+        memset(s, 0, sizeof(*s));
+        atomic_store(&dump_status, DUMP_STATUS_FAILED);
         return;
     }
     if (fd < 0) {
@@ -706,7 +710,7 @@ void qmp_dump_guest_memory(bool paging, const char *protocol, bool has_detach,
             return;
         }
     }
-    if (s->fmt->kdump_raw && lseek(fd, 0, SEEK_CUR) < 0) {
+    if (row->info.kdump_raw && lseek(fd, 0, SEEK_CUR) < 0) {
         close(fd);
         if (created) {
             unlink(created);
@@ -716,6 +720,11 @@ void qmp_dump_guest_memory(bool paging, const char *protocol, bool has_detach,
         return;
     }
 
+    memset(s, 0, sizeof(*s));
+    s->fmt = &row->info;
+    s->has_filter = has_begin;
+    s->begin = begin;
+    s->length = length;
     atomic_store(&dump_status, DUMP_STATUS_ACTIVE);
     dump_created_path = created;
     dump_started = false;
