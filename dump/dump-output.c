@@ -20,6 +20,7 @@ struct DumpOutput {
     DumpOutput *stream;
     /* Logical position of the next dump_output_write(). */
     uint64_t pos;
+    atomic_bool *cancel;
 };
 
 DumpOutput *dump_output_new_fd(int fd, bool seekable)
@@ -29,6 +30,24 @@ DumpOutput *dump_output_new_fd(int fd, bool seekable)
     out->fd = fd;
     out->seekable = seekable;
     return out;
+}
+
+void dump_output_set_cancel(DumpOutput *out, atomic_bool *cancel)
+{
+    out->cancel = cancel;
+    if (out->stream) {
+        out->stream->cancel = cancel;
+    }
+}
+
+/* EINTR: retry, unless the dump is being cancelled (dump_shutdown's signal). */
+static bool retry_eintr(const DumpOutput *out)
+{
+    if (out->cancel && atomic_load(out->cancel)) {
+        errno = ECANCELED;
+        return false;
+    }
+    return true;
 }
 
 bool dump_output_is_seekable(const DumpOutput *out)
@@ -41,13 +60,13 @@ bool dump_output_is_seekable(const DumpOutput *out)
  * would otherwise spin). A write returning 0 is reported as ENOSPC so that
  * the caller never sees errno 0 in its message.
  */
-static bool write_all_vec(int fd, struct iovec *iov, int iovcnt)
+static bool write_all_vec(const DumpOutput *out, struct iovec *iov, int iovcnt)
 {
     while (iovcnt > 0) {
-        ssize_t n = writev(fd, iov, iovcnt);
+        ssize_t n = writev(out->fd, iov, iovcnt);
 
         if (n < 0) {
-            if (errno == EINTR) {
+            if (errno == EINTR && retry_eintr(out)) {
                 continue;
             }
             return false;
@@ -69,13 +88,14 @@ static bool write_all_vec(int fd, struct iovec *iov, int iovcnt)
     return true;
 }
 
-static bool pwrite_all(int fd, const uint8_t *buf, size_t len, uint64_t offset)
+static bool pwrite_all(const DumpOutput *out, const uint8_t *buf, size_t len,
+                       uint64_t offset)
 {
     while (len > 0) {
-        ssize_t n = pwrite(fd, buf, len, (off_t)offset);
+        ssize_t n = pwrite(out->fd, buf, len, (off_t)offset);
 
         if (n < 0) {
-            if (errno == EINTR) {
+            if (errno == EINTR && retry_eintr(out)) {
                 continue;
             }
             return false;
@@ -114,7 +134,7 @@ static bool flat_record(DumpOutput *out, const void *buf, size_t len,
     /* One writev keeps header and data together; the byte stream is QEMU's. */
     iov[0] = (struct iovec){ .iov_base = hdr, .iov_len = sizeof(hdr) };
     iov[1] = (struct iovec){ .iov_base = (void *)buf, .iov_len = len };
-    return write_all_vec(out->stream->fd, iov, 2);
+    return write_all_vec(out->stream, iov, 2);
 }
 
 DumpOutput *dump_output_new_flattened(DumpOutput *stream, Error **errp)
@@ -126,7 +146,7 @@ DumpOutput *dump_output_new_flattened(DumpOutput *stream, Error **errp)
     memcpy(hdr, FLAT_SIGNATURE, sizeof(FLAT_SIGNATURE));
     put_be64(hdr + 16, FLAT_TYPE_HEADER);
     put_be64(hdr + 24, FLAT_VERSION_HEADER);
-    if (!write_all_vec(stream->fd, &iov, 1)) {
+    if (!write_all_vec(stream, &iov, 1)) {
         error_setg_errno(errp, errno, "dump: failed to write flat header");
         return NULL;
     }
@@ -147,7 +167,7 @@ bool dump_output_write(DumpOutput *out, const void *buf, size_t len)
     } else {
         struct iovec iov = { .iov_base = (void *)buf, .iov_len = len };
 
-        ok = write_all_vec(out->fd, &iov, 1);
+        ok = write_all_vec(out, &iov, 1);
     }
     if (ok) {
         out->pos += len;
@@ -162,7 +182,7 @@ bool dump_output_pwrite(DumpOutput *out, const void *buf, size_t len,
         return flat_record(out, buf, len, offset);
     }
     g_assert(out->seekable);
-    return pwrite_all(out->fd, buf, len, offset);
+    return pwrite_all(out, buf, len, offset);
 }
 
 bool dump_output_finish(DumpOutput *out)
@@ -175,7 +195,7 @@ bool dump_output_finish(DumpOutput *out)
         struct iovec iov = { .iov_base = end, .iov_len = sizeof(end) };
 
         memset(end, 0xff, sizeof(end));
-        ok = write_all_vec(out->stream->fd, &iov, 1);
+        ok = write_all_vec(out->stream, &iov, 1);
         saved = errno;
         if (ok) {
             ok = dump_output_finish(out->stream);

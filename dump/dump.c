@@ -3,6 +3,7 @@
 #include <fcntl.h>
 #include <inttypes.h>
 #include <glib.h>
+#include <pthread.h>
 #include <signal.h>
 #include <stdatomic.h>
 #include <stdio.h>
@@ -123,6 +124,15 @@ const DumpFormatInfo *dump_format_info(DumpGuestMemoryFormat format)
  */
 static DumpState dump_state;
 static _Atomic DumpStatus dump_status = DUMP_STATUS_NONE;
+
+/*
+ * dump_shutdown interrupts a write blocked on a full pipe with this signal;
+ * its handler does nothing, the EINTR is what matters (dump_output_set_cancel).
+ */
+#define DUMP_CANCEL_SIGNAL (SIGRTMIN + 5)
+static pthread_t dump_worker_tid;
+static atomic_bool dump_worker_tid_set;
+static atomic_bool dump_worker_running;
 
 /* Main-thread only. */
 static GThread *dump_thread;
@@ -521,8 +531,12 @@ static gpointer dump_worker(gpointer opaque)
 {
     Error *err = NULL;
 
+    dump_worker_tid = pthread_self();
+    atomic_store(&dump_worker_tid_set, true);
+
     dump_run(&dump_state, &err);
     dump_thread_err = err;
+    atomic_store(&dump_worker_running, false);
     /* Resume and the event happen on the main loop, never on this thread. */
     g_idle_add(dump_worker_done, NULL);
     return NULL;
@@ -536,10 +550,20 @@ void dump_shutdown(void)
         return;
     }
     atomic_store(&dump_state.cancel, true);
+    /* Batches check the flag; a write stuck on a pipe needs the signal. */
+    while (atomic_load(&dump_worker_running)) {
+        if (atomic_load(&dump_worker_tid_set)) {
+            pthread_kill(dump_worker_tid, DUMP_CANCEL_SIGNAL);
+        }
+        g_usleep(10 * 1000);
+    }
+    atomic_store(&dump_worker_tid_set, false);
     g_thread_join(dump_thread);
     dump_thread = NULL;
     err = dump_thread_err;
     dump_thread_err = NULL;
+    /* The process is exiting: no point restarting the guest. */
+    dump_resume = false;
     dump_finish(err, NULL);
 }
 
@@ -547,13 +571,22 @@ void dump_shutdown(void)
 /* The commands                                                             */
 /* ---------------------------------------------------------------------- */
 
-static void ignore_sigpipe_once(void)
+static void dump_cancel_signal_handler(int sig)
+{
+}
+
+static void dump_signals_once(void)
 {
     static gsize done;
 
-    /* A reader that goes away must fail the dump with EPIPE, not kill us. */
     if (g_once_init_enter(&done)) {
+        struct sigaction sa = { .sa_handler = dump_cancel_signal_handler };
+
+        /* A reader that goes away must fail the dump with EPIPE, not kill us. */
         signal(SIGPIPE, SIG_IGN);
+        /* No SA_RESTART: the blocked write must return EINTR. */
+        sigemptyset(&sa.sa_mask);
+        sigaction(DUMP_CANCEL_SIGNAL, &sa, NULL);
         g_once_init_leave(&done, 1);
     }
 }
@@ -642,7 +675,7 @@ void qmp_dump_guest_memory(bool paging, const char *protocol, bool has_detach,
     char *created = NULL;
     int fd = -1;
 
-    ignore_sigpipe_once();
+    dump_signals_once();
     format_rows_init();
     if (runstate_get() == RUN_STATE_INMIGRATE) {
         error_setg(errp, "Dump not allowed during incoming migration.");
@@ -743,6 +776,9 @@ void qmp_dump_guest_memory(bool paging, const char *protocol, bool has_detach,
     } else {
         s->out = dump_output_new_fd(fd, s->fmt->kdump_raw);
     }
+    if (s->out) {
+        dump_output_set_cancel(s->out, &s->cancel);
+    }
     if (!s->out || !dump_init(s, paging, &err)) {
         /* Init failures: status failed, no event (reference 2.4). */
         dump_finish(err, errp);
@@ -751,6 +787,8 @@ void qmp_dump_guest_memory(bool paging, const char *protocol, bool has_detach,
 
     dump_started = true;
     if (has_detach && detach) {
+        atomic_store(&dump_worker_running, true);
+        atomic_store(&dump_worker_tid_set, false);
         dump_thread = g_thread_new("dump_thread", dump_worker, NULL);
         return;
     }

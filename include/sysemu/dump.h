@@ -35,6 +35,14 @@ DumpOutput *dump_output_new_fd(int fd, bool seekable);
 DumpOutput *dump_output_new_flattened(DumpOutput *stream, Error **errp);
 bool dump_output_is_seekable(const DumpOutput *out);
 
+/*
+ * Lets a write blocked on a full pipe or socket give up: once *cancel is
+ * set, a write interrupted by a signal (dump_shutdown sends one to the
+ * worker) fails with ECANCELED instead of retrying. Applies to a flattened
+ * sink's stream too.
+ */
+void dump_output_set_cancel(DumpOutput *out, atomic_bool *cancel);
+
 /* Appends at the current sequential position. Sets errno on failure. */
 bool dump_output_write(DumpOutput *out, const void *buf, size_t len);
 /*
