@@ -80,7 +80,8 @@ static FormatRow format_rows[DUMP_GUEST_MEMORY_FORMAT__MAX] = {
         { DUMP_GUEST_MEMORY_FORMAT_KDUMP_RAW_SNAPPY, NULL, DUMP_DH_COMPRESSED_SNAPPY,
           true, HAVE_SNAPPY }, "kdump-snappy" },
     [DUMP_GUEST_MEMORY_FORMAT_WIN_DMP] = {
-        { DUMP_GUEST_MEMORY_FORMAT_WIN_DMP, NULL, 0, false, false }, "win-dmp" },
+        { DUMP_GUEST_MEMORY_FORMAT_WIN_DMP, &dump_win_dmp_writer, 0, false, true },
+        "win-dmp" },
     [DUMP_GUEST_MEMORY_FORMAT_KDUMP_ZSTD] = {
         { DUMP_GUEST_MEMORY_FORMAT_KDUMP_ZSTD, NULL, DUMP_DH_COMPRESSED_ZSTD,
           false, HAVE_ZSTD }, "kdump-zstd" },
