@@ -1,0 +1,400 @@
+#!/usr/bin/env python3
+"""Same guest state through real QEMU 7.2 and through guestdump's kdump writer.
+
+    kdump_compare.py --build BUILD [--qemu qemu-system-x86_64] [--keep DIR]
+                     [--kernel VMLINUZ --modules MODROOT] [--cases mix,zero,linux]
+
+For each guest state QEMU 7.2 writes an ELF vmcore and a kdump-zlib dump.
+Then:
+  1. tool:  BUILD/tests/bench/kdump-tool converts QEMU's ELF (the same blocks,
+            notes and vCPU count) to kdump-zlib: it must equal QEMU's file
+            byte for byte, except the corrections of docs/compat.md (K1
+            utsname, K2 phys_base), which are checked to be exactly those.
+  2. host:  BUILD/guestdump -restore ELF dumps kdump-zlib over QMP; same rule.
+  3. every codec (zlib lzo snappy zstd): the raw output equals the
+            flattened one reassembled by makedumpfile -R (when installed);
+            libkdumpfile (Debian's /usr/bin/python3) reads every page of
+            every PT_LOAD as the ELF holds it.
+  4. linux: makedumpfile --dump-dmesg reads the same kernel log from our
+            kdump-zlib and kdump-lzo as from QEMU's kdump-zlib.
+Cases: mix (32 MiB, 2 vCPUs, 8 MiB of zero/text/random pages at 1 MiB),
+zero (32 MiB, nothing loaded), linux (Debian's kernel with a busybox
+initramfs that loads qemu_fw_cfg, so the guest writes VMCOREINFO; needs
+--kernel and --modules (or KDUMP_COMPARE_KERNEL / KDUMP_COMPARE_MODULES),
+a folder where the kernel package was unpacked, and busybox-static).
+Exit status: 0 all equal, 1 a difference, 77 no QEMU.
+"""
+import argparse
+import gzip
+import hashlib
+import json
+import os
+import random
+import shutil
+import socket
+import struct
+import subprocess
+import sys
+import tempfile
+import time
+
+SKIP = 77
+CODECS = ("zlib", "lzo", "snappy", "zstd")
+
+
+class QMP:
+    def __init__(self, path, timeout=60):
+        deadline = time.time() + timeout
+        while True:
+            try:
+                self.sock = socket.socket(socket.AF_UNIX)
+                self.sock.connect(path)
+                break
+            except OSError:
+                if time.time() > deadline:
+                    raise
+                time.sleep(0.05)
+        self.buf = b""
+        self._read()                         # greeting
+        self.execute("qmp_capabilities")
+
+    def _read(self):
+        while b"\n" not in self.buf:
+            chunk = self.sock.recv(65536)
+            if not chunk:
+                raise EOFError("QMP closed")
+            self.buf += chunk
+        line, self.buf = self.buf.split(b"\n", 1)
+        return json.loads(line)
+
+    def execute(self, cmd, args=None):
+        msg = {"execute": cmd}
+        if args:
+            msg["arguments"] = args
+        self.sock.sendall(json.dumps(msg).encode() + b"\n")
+        while True:
+            r = self._read()
+            if "return" in r:
+                return r["return"]
+            if "error" in r:
+                raise RuntimeError(f"{cmd}: {r['error']['desc']}")
+
+
+def mix_blob(size, seed):
+    """Zero, text-like and random pages in runs, deterministic."""
+    rnd = random.Random(seed)
+    words = [b"static ", b"int ", b"return ", b"struct ", b"page", b"(void)", b";\n",
+             b"    ", b"if (", b") {\n", b"guest", b"memory", b"0x1000 "]
+    out = bytearray()
+    while len(out) < size:
+        kind = rnd.random()
+        for _ in range(rnd.randint(1, 15)):
+            if kind < 0.4:
+                out += bytes(4096)
+            elif kind < 0.8:
+                page = bytearray()
+                while len(page) < 4096:
+                    page += rnd.choice(words)
+                out += page[:4096]
+            else:
+                out += rnd.randbytes(4096)
+    return bytes(out[:size])
+
+
+def cpio_newc(entries):
+    """entries: (name, mode, data) -> a newc archive."""
+    out = bytearray()
+    for ino, (name, mode, data) in enumerate(entries + [("TRAILER!!!", 0, b"")], 1):
+        nm = name.encode() + b"\0"
+        hdr = "070701" + "".join(f"{v:08x}" for v in (
+            ino, mode, 0, 0, 1, 0, len(data), 0, 0, 0, 0, len(nm), 0))
+        out += hdr.encode() + nm
+        out += b"\0" * ((4 - len(out) % 4) % 4) + data
+        out += b"\0" * ((4 - len(out) % 4) % 4)
+    return bytes(out)
+
+
+def make_initramfs(modroot, path):
+    busybox = shutil.which("busybox") or "/bin/busybox"
+    mods = []
+    for dirpath, _, files in os.walk(os.path.join(modroot, "lib", "modules")):
+        mods += [os.path.join(dirpath, f) for f in files
+                 if f.startswith("qemu_fw_cfg.ko")]
+    if not mods or not os.path.exists(busybox):
+        return False
+    mod = open(mods[0], "rb").read()
+    if mods[0].endswith(".xz"):
+        import lzma
+        mod = lzma.decompress(mod)
+    init = (b"#!/bin/busybox sh\n/bin/busybox --install -s /bin\n"
+            b"mount -t proc proc /proc\nmount -t sysfs sysfs /sys\n"
+            b"insmod /lib/qemu_fw_cfg.ko\necho KDUMP-COMPARE-READY\nexec sh\n")
+    entries = [("bin", 0o40755, b""), ("proc", 0o40755, b""), ("sys", 0o40755, b""),
+               ("dev", 0o40755, b""), ("lib", 0o40755, b""),
+               ("bin/busybox", 0o100755, open(busybox, "rb").read()),
+               ("lib/qemu_fw_cfg.ko", 0o100644, mod), ("init", 0o100755, init)]
+    with open(path, "wb") as f:
+        f.write(gzip.compress(cpio_newc(entries), 1))
+    return True
+
+
+def run_qemu(qemu, work, case, args):
+    sock = os.path.join(work, "qemu.sock")
+    cmd = [qemu, "-nodefaults", "-display", "none", "-no-user-config", "-machine", "pc",
+           "-accel", "tcg", "-cpu", "qemu64", "-m", case["mem"],
+           "-smp", str(case["smp"]),
+           "-qmp", f"unix:{sock},server=on,wait=off", "-device", "vmcoreinfo"]
+    cmd += case.get("qemu_args", [])
+    serial = os.path.join(work, "serial.log")
+    if case.get("boot"):
+        cmd += ["-serial", f"file:{serial}", "-kernel", args.kernel, "-initrd",
+                case["initrd"], "-append", "console=ttyS0 nokaslr panic=-1"]
+    else:
+        cmd += ["-S"]
+    p = subprocess.Popen(cmd, stdout=subprocess.DEVNULL, stderr=subprocess.PIPE)
+    try:
+        q = QMP(sock)
+        if case.get("boot"):
+            deadline = time.time() + 120
+            while b"KDUMP-COMPARE-READY" not in open(serial, "rb").read():
+                if time.time() > deadline or p.poll() is not None:
+                    raise RuntimeError("the Linux guest did not come up")
+                time.sleep(0.2)
+            time.sleep(1)
+            q.execute("stop")
+        for fmt, name in (("elf", "qemu.elf"), ("kdump-zlib", "qemu-zlib.flat")):
+            q.execute("dump-guest-memory",
+                      {"paging": False, "format": fmt,
+                       "protocol": "file:" + os.path.join(work, name)})
+        q.execute("quit")
+    finally:
+        try:
+            p.wait(timeout=10)
+        except subprocess.TimeoutExpired:
+            p.kill()
+            p.wait()
+
+
+def run_host(build, work, case, elf):
+    sock = os.path.join(work, "host.sock")
+    out = os.path.join(work, "host-zlib.flat")
+    cmd = [os.path.join(build, "guestdump"), "-m", case["mem"], "-smp", str(case["smp"]),
+           "-restore", elf, "-qmp", f"unix:{sock},server=on,wait=off"]
+    p = subprocess.Popen(cmd, stdout=subprocess.DEVNULL, stderr=subprocess.PIPE)
+    try:
+        q = QMP(sock)
+        q.execute("dump-guest-memory", {"paging": False, "format": "kdump-zlib",
+                                        "protocol": "file:" + out})
+        q.execute("quit")
+    finally:
+        try:
+            p.wait(timeout=10)
+        except subprocess.TimeoutExpired:
+            p.kill()
+            p.wait()
+    return out
+
+
+def flat_records(data):
+    """[(offset, size, position of the data in the flattened file)]"""
+    assert data[:13] == b"makedumpfile\0", "not a flattened file"
+    recs, pos = [], 4096
+    while True:
+        off, size = struct.unpack_from(">qq", data, pos)
+        pos += 16
+        if off == -1 and size == -1:
+            assert pos == len(data), "data after the end marker"
+            return recs
+        recs.append((off, size, pos))
+        pos += size
+
+
+def reassemble(data):
+    recs = flat_records(data)
+    out = bytearray(max((o + s for o, s, _ in recs), default=0))
+    for off, size, pos in recs:
+        out[off:off + size] = data[pos:pos + size]
+    return bytes(out)
+
+
+def corrections_only(qemu_flat, ours_flat, what):
+    """Equal, or different only in utsname (K1) and phys_base (K2)."""
+    if qemu_flat == ours_flat:
+        return []
+    problems = []
+    qr, orr = flat_records(qemu_flat), flat_records(ours_flat)
+    if [(o, s) for o, s, _ in qr] != [(o, s) for o, s, _ in orr]:
+        return [f"{what}: the flattened record sequence differs"]
+    q, o = reassemble(qemu_flat), reassemble(ours_flat)
+    allowed = set()
+    if q[12:272] != o[12:272]:
+        fields = [o[12 + 65 * i:12 + 65 * (i + 1)].split(b"\0")[0] for i in range(6)]
+        if fields[0] != b"Linux" or not fields[2] or not fields[3]:
+            problems.append(f"{what}: utsname differs but is not a guest utsname")
+        allowed.update(range(12, 402))
+    if q[4096:4104] != o[4096:4104]:
+        allowed.update(range(4096, 4104))
+    diff = [i for i in range(min(len(q), len(o))) if q[i] != o[i] and i not in allowed] \
+        if len(q) == len(o) else ["length"]
+    if diff:
+        problems.append(f"{what}: differs from QEMU 7.2 beyond K1/K2 "
+                        f"(first at {diff[0]})")
+    return problems
+
+
+def elf_loads(path):
+    d = open(path, "rb").read()
+    assert d[4] == 2, "ELF64 expected"
+    phoff, = struct.unpack_from("<Q", d, 32)
+    phentsize, phnum = struct.unpack_from("<HH", d, 54)
+    loads = []
+    for i in range(phnum):
+        t, _, off, _, paddr, filesz, _, _ = struct.unpack_from("<IIQQQQQQ", d,
+                                                               phoff + i * phentsize)
+        if t == 1 and filesz:
+            digest = hashlib.sha256(d[off:off + filesz]).hexdigest()
+            loads.append((paddr, filesz, digest))
+    return loads
+
+
+LKDF = """
+import sys, hashlib, kdumpfile
+k = kdumpfile.kdumpfile(sys.argv[1])
+for spec in sys.argv[2:]:
+    a, n = (int(x, 0) for x in spec.split(':'))
+    h = hashlib.sha256()
+    while n:
+        c = min(n, 1 << 20)
+        h.update(k.read(kdumpfile.KDUMP_MACHPHYSADDR, a, c))
+        a += c; n -= c
+    print(h.hexdigest())
+"""
+
+
+def check_readers(tool, work, elf, name):
+    problems, notes = [], []
+    loads = elf_loads(elf)
+    have_lkdf = subprocess.run(["/usr/bin/python3", "-c", "import kdumpfile"],
+                               capture_output=True).returncode == 0
+    mdf = shutil.which("makedumpfile")
+    for codec in CODECS:
+        flat = os.path.join(work, f"ours-{codec}.flat")
+        raw = os.path.join(work, f"ours-{codec}.raw")
+        r1 = subprocess.run([tool, "convert", elf, flat, "--format", codec],
+                            capture_output=True, text=True)
+        r2 = subprocess.run([tool, "convert", elf, raw, "--format", codec, "--raw"],
+                            capture_output=True, text=True)
+        if r1.returncode == 2:
+            notes.append(f"{name}/{codec}: not built")
+            continue
+        if r1.returncode or r2.returncode:
+            problems.append(f"{name}/{codec}: writer failed: {r1.stderr}{r2.stderr}")
+            continue
+        if reassemble(open(flat, "rb").read()) != open(raw, "rb").read():
+            problems.append(f"{name}/{codec}: raw != reassembled flattened")
+        if mdf:
+            re_path = os.path.join(work, f"ours-{codec}.re")
+            with open(flat, "rb") as fi:
+                subprocess.run([mdf, "-R", re_path], stdin=fi, capture_output=True)
+            if not os.path.exists(re_path) or open(re_path, "rb").read() != \
+                    open(raw, "rb").read():
+                problems.append(f"{name}/{codec}: makedumpfile -R output != raw output")
+        if have_lkdf:
+            r = subprocess.run(["/usr/bin/python3", "-c", LKDF, raw] +
+                               [f"{a:#x}:{n}" for a, n, _ in loads],
+                               capture_output=True, text=True)
+            if r.returncode:
+                problems.append(f"{name}/{codec}: libkdumpfile: "
+                                f"{r.stderr.strip()[-200:]}")
+            elif r.stdout.split() != [h for _, _, h in loads]:
+                problems.append(f"{name}/{codec}: libkdumpfile pages differ "
+                                "from the ELF")
+    if not mdf:
+        notes.append("makedumpfile not installed: -R not checked")
+    if not have_lkdf:
+        notes.append("python3-libkdumpfile not installed: pages not checked")
+    return problems, notes
+
+
+def dmesg(work, raw, tag):
+    out = os.path.join(work, f"{tag}.dmesg")
+    r = subprocess.run(["makedumpfile", "--dump-dmesg", raw, out], capture_output=True)
+    return open(out, "rb").read() if r.returncode == 0 else None
+
+
+def main():
+    ap = argparse.ArgumentParser(description=__doc__,
+                                 formatter_class=argparse.RawDescriptionHelpFormatter)
+    ap.add_argument("--build", required=True)
+    ap.add_argument("--qemu", default=os.environ.get("QEMU", "qemu-system-x86_64"))
+    ap.add_argument("--kernel", default=os.environ.get("KDUMP_COMPARE_KERNEL"))
+    ap.add_argument("--modules", default=os.environ.get("KDUMP_COMPARE_MODULES"))
+    ap.add_argument("--cases", default="mix,zero,linux")
+    ap.add_argument("--keep")
+    args = ap.parse_args()
+    qemu = shutil.which(args.qemu)
+    if not qemu:
+        print(f"SKIP: {args.qemu} is not installed")
+        return SKIP
+    tool = os.path.join(args.build, "tests", "bench", "kdump-tool")
+    work_root = args.keep or tempfile.mkdtemp(prefix="kdump-compare-")
+    problems, notes = [], []
+    for name in args.cases.split(","):
+        work = os.path.join(work_root, name)
+        os.makedirs(work, exist_ok=True)
+        case = {"mem": "32M", "smp": 1}
+        if name == "mix":
+            blob = os.path.join(work, "mix.bin")
+            with open(blob, "wb") as f:
+                f.write(mix_blob(8 << 20, 7))
+            case = {"mem": "32M", "smp": 2, "qemu_args": [
+                "-device", f"loader,file={blob},addr=0x100000,force-raw=on"]}
+        elif name == "linux":
+            if not (args.kernel and args.modules):
+                notes.append("linux: no --kernel/--modules given, skipped")
+                continue
+            initrd = os.path.join(work, "initrd.gz")
+            if not make_initramfs(args.modules, initrd):
+                notes.append("linux: no busybox or qemu_fw_cfg module, skipped")
+                continue
+            case = {"mem": "256M", "smp": 2, "boot": True, "initrd": initrd}
+        run_qemu(qemu, work, case, args)
+        elf = os.path.join(work, "qemu.elf")
+        qflat = open(os.path.join(work, "qemu-zlib.flat"), "rb").read()
+        mine = os.path.join(work, "tool-zlib.flat")
+        r = subprocess.run([tool, "convert", elf, mine, "--format", "zlib"],
+                           capture_output=True, text=True)
+        if r.returncode:
+            problems.append(f"{name}: kdump-tool failed: {r.stderr}")
+            continue
+        problems += corrections_only(qflat, open(mine, "rb").read(), f"{name}/tool")
+        host = run_host(args.build, work, case, elf)
+        if os.path.exists(host):
+            problems += corrections_only(qflat, open(host, "rb").read(), f"{name}/host")
+        else:
+            problems.append(f"{name}/host: guestdump wrote no dump")
+        p, n = check_readers(tool, work, elf, name)
+        problems += p
+        notes += n
+        if name == "linux" and shutil.which("makedumpfile"):
+            qraw = os.path.join(work, "qemu-zlib.raw")
+            with open(qraw, "wb") as f:
+                f.write(reassemble(qflat))
+            want = dmesg(work, qraw, "qemu")
+            for codec in ("zlib", "lzo"):
+                got = dmesg(work, os.path.join(work, f"ours-{codec}.raw"), codec)
+                if want is None or got != want:
+                    problems.append(f"linux/{codec}: --dump-dmesg differs from QEMU's")
+        print(f"{name}: done")
+    for n in notes:
+        print("note: " + n)
+    for p in problems:
+        print("FAIL: " + p)
+    if not args.keep:
+        shutil.rmtree(work_root, ignore_errors=True)
+    print("kdump_compare: " + ("OK" if not problems else f"{len(problems)} problem(s)"))
+    return 1 if problems else 0
+
+
+if __name__ == "__main__":
+    sys.exit(main())
