@@ -1,0 +1,290 @@
+#!/usr/bin/env python3
+"""Dump throughput of guestdump against QEMU 7.2, makedumpfile and cat, in one run.
+
+    kdump_bench.py --build BUILD [--size 2G] [--mix demo|zero|random]
+                   [--formats elf,kdump-zlib,kdump-lzo,kdump-snappy,kdump-zstd]
+                   [--reps 1] [--threads N] [--pipe] [--qemu qemu-system-x86_64]
+                   [--no-qemu] [--no-makedumpfile] [--out DIR] [--json FILE]
+
+A RAM image of --size is made with the page mix asked for (demo: runs of
+40 % zero, 40 % text/code taken from /usr/include and shared libraries,
+20 % random pages; zero; random). The same image becomes the RAM of
+  * guestdump: -m SIZE -S -device loader,file=IMG,addr=0,force-raw=on
+  * QEMU 7.2:   memory-backend-file,mem-path=IMG,share=off,prealloc=on
+and each format is dumped over QMP (file:, or with --pipe fd: a pipe drained
+by cat into a file on the same disk), timed from the command to its reply,
+`sync` before each run, one untimed warm-up per tool. Then makedumpfile
+-c/-l/-p (-d 0) converts guestdump's ELF dump of that guest, and `cat`
+copies each dump file to the same disk: the ceiling for writing those
+bytes. Everything is printed as MB/s of guest RAM and as ratios
+(guestdump / QEMU; guestdump time / cat time), all measured in this run.
+This is a benchmark, not a test: nothing here passes or fails.
+"""
+import argparse
+import array
+import json
+import os
+import random
+import shutil
+import socket
+import statistics
+import subprocess
+import sys
+import tempfile
+import time
+
+PAGE = 4096
+
+
+def parse_size(s):
+    mult = {"K": 1 << 10, "M": 1 << 20, "G": 1 << 30}
+    return int(float(s[:-1]) * mult[s[-1].upper()]) if s[-1].upper() in mult else int(s)
+
+
+def text_corpus(limit=64 << 20):
+    out = bytearray()
+    for root in ("/usr/include", "/usr/lib/x86_64-linux-gnu"):
+        for dirpath, _, files in os.walk(root):
+            for f in sorted(files):
+                p = os.path.join(dirpath, f)
+                if os.path.islink(p) or not (f.endswith(".h") or ".so" in f):
+                    continue
+                try:
+                    out += open(p, "rb").read(1 << 20)
+                except OSError:
+                    continue
+                if len(out) >= limit:
+                    return bytes(out)
+    return bytes(out) or bytes(range(256)) * 4096
+
+
+def make_ram(path, size, mix, seed=1):
+    rnd = random.Random(seed)
+    corpus = text_corpus() if mix == "demo" else b""
+    zero = bytes(PAGE)
+    counts = {"zero": 0, "text": 0, "random": 0}
+    with open(path, "wb") as f:
+        pages = size // PAGE
+        done = 0
+        while done < pages:
+            r = rnd.random()
+            kind = mix if mix in ("zero", "random") else \
+                "zero" if r < 0.4 else "text" if r < 0.8 else "random"
+            run = min(pages - done, 1 + int(rnd.expovariate(1 / 7)))
+            for _ in range(run):
+                if kind == "zero":
+                    f.write(zero)
+                elif kind == "text":
+                    off = rnd.randrange(0, len(corpus) - PAGE) & ~7
+                    f.write(corpus[off:off + PAGE])
+                else:
+                    f.write(rnd.randbytes(PAGE))
+            counts[kind] += run
+            done += run
+    return counts
+
+
+class QMP:
+    def __init__(self, path, timeout=120):
+        deadline = time.time() + timeout
+        while True:
+            try:
+                self.sock = socket.socket(socket.AF_UNIX)
+                self.sock.connect(path)
+                break
+            except OSError:
+                if time.time() > deadline:
+                    raise
+                time.sleep(0.1)
+        self.buf = b""
+        self._read()
+        self.execute("qmp_capabilities")
+
+    def _read(self):
+        while b"\n" not in self.buf:
+            chunk = self.sock.recv(65536)
+            if not chunk:
+                raise EOFError("QMP closed")
+            self.buf += chunk
+        line, self.buf = self.buf.split(b"\n", 1)
+        return json.loads(line)
+
+    def execute(self, cmd, args=None, fd=None):
+        msg = json.dumps({"execute": cmd, "arguments": args or {}}).encode() + b"\n"
+        if fd is not None:
+            self.sock.sendmsg([msg], [(socket.SOL_SOCKET, socket.SCM_RIGHTS,
+                                       array.array("i", [fd]))])
+        else:
+            self.sock.sendall(msg)
+        while True:
+            r = self._read()
+            if "return" in r:
+                return r["return"]
+            if "error" in r:
+                raise RuntimeError(f"{cmd}: {r['error']['desc']}")
+
+
+def timed_dump(q, fmt, path, pipe):
+    if os.path.exists(path):
+        os.chmod(path, 0o600)
+        os.unlink(path)
+    os.sync()
+    t0 = time.monotonic()
+    if pipe:
+        r, w = os.pipe()
+        with open(path, "wb") as out:
+            cat = subprocess.Popen(["cat"], stdin=r, stdout=out)
+        os.close(r)
+        q.execute("getfd", {"fdname": "bench"}, fd=w)
+        os.close(w)
+        q.execute("dump-guest-memory", {"paging": False, "format": fmt,
+                                        "protocol": "fd:bench"})
+        cat.wait()
+    else:
+        q.execute("dump-guest-memory", {"paging": False, "format": fmt,
+                                        "protocol": "file:" + path})
+    return time.monotonic() - t0
+
+
+def run_tool(name, cmd, sock, formats, work, reps, pipe):
+    proc = subprocess.Popen(cmd, stdout=subprocess.DEVNULL, stderr=subprocess.PIPE)
+    res = {}
+    try:
+        q = QMP(sock)
+        caps = [f["format"] if isinstance(f, dict) else f
+                for f in q.execute("query-dump-guest-memory-capability")["formats"]]
+        for fmt in formats:
+            if fmt not in caps:
+                res[fmt] = {"skipped": f"{name} cannot write {fmt}"}
+                continue
+            path = os.path.join(work, f"{name}-{fmt}.dump")
+            timed_dump(q, fmt, path, pipe)                   # warm-up, untimed
+            ts = [timed_dump(q, fmt, path, pipe) for _ in range(reps)]
+            res[fmt] = {"median_s": statistics.median(ts), "times_s": ts,
+                        "bytes": os.path.getsize(path), "file": path}
+            print(f"  {name:9} {fmt:14} {res[fmt]['median_s']:7.2f} s", flush=True)
+        q.execute("quit")
+    finally:
+        try:
+            proc.wait(timeout=30)
+        except subprocess.TimeoutExpired:
+            proc.kill()
+    return res
+
+
+def timed_cmd(cmd, reps, out=None, stdin=None):
+    ts = []
+    for _ in range(reps + 1):
+        if out and os.path.exists(out):
+            os.unlink(out)
+        os.sync()
+        fi = open(stdin, "rb") if stdin else None
+        fo = open(out, "wb") if out and cmd[0] == "cat" else None
+        t0 = time.monotonic()
+        r = subprocess.run(cmd, stdin=fi, stdout=fo or subprocess.DEVNULL,
+                           stderr=subprocess.DEVNULL)
+        ts.append(time.monotonic() - t0)
+        for f in (fi, fo):
+            if f:
+                f.close()
+        if r.returncode:
+            return None
+    return statistics.median(ts[1:])
+
+
+def main():
+    ap = argparse.ArgumentParser(description=__doc__,
+                                 formatter_class=argparse.RawDescriptionHelpFormatter)
+    ap.add_argument("--build", required=True)
+    ap.add_argument("--size", default="2G")
+    ap.add_argument("--mix", default="demo", choices=("demo", "zero", "random"))
+    ap.add_argument("--formats",
+                    default="elf,kdump-zlib,kdump-lzo,kdump-snappy,kdump-zstd")
+    ap.add_argument("--reps", type=int, default=1)
+    ap.add_argument("--threads", type=int, default=0)
+    ap.add_argument("--pipe", action="store_true")
+    ap.add_argument("--qemu", default=os.environ.get("QEMU", "qemu-system-x86_64"))
+    ap.add_argument("--no-qemu", action="store_true")
+    ap.add_argument("--no-makedumpfile", action="store_true")
+    ap.add_argument("--out")
+    ap.add_argument("--json")
+    args = ap.parse_args()
+
+    size = parse_size(args.size)
+    work = args.out or tempfile.mkdtemp(prefix="kdump-bench-", dir="/var/tmp")
+    os.makedirs(work, exist_ok=True)
+    formats = args.formats.split(",")
+    img = os.path.join(work, f"ram-{args.mix}-{size}.img")
+    if not os.path.exists(img):
+        print(f"making {img} ...", flush=True)
+        counts = make_ram(img, size, args.mix)
+        print(f"  pages: {counts}")
+    mb = size / 1e6
+    report = {"size": size, "mix": args.mix, "pipe": args.pipe, "tools": {}}
+
+    gd = [os.path.join(args.build, "guestdump"), "-m", str(size >> 20), "-S",
+          "-device", f"loader,file={img},addr=0,force-raw=on",
+          "-qmp", f"unix:{work}/gd.sock,server=on,wait=off"]
+    if args.threads:
+        gd += ["-dump-threads", str(args.threads)]
+    print("guestdump:", flush=True)
+    report["tools"]["guestdump"] = run_tool("guestdump", gd, f"{work}/gd.sock",
+                                            formats, work, args.reps, args.pipe)
+    qemu = shutil.which(args.qemu)
+    if qemu and not args.no_qemu:
+        q = [qemu, "-nodefaults", "-display", "none", "-no-user-config", "-machine",
+             "pc,memory-backend=ram", "-accel", "tcg", "-cpu", "qemu64",
+             "-m", str(size >> 20), "-S", "-object",
+             f"memory-backend-file,id=ram,size={size},mem-path={img},"
+             "share=off,prealloc=on",
+             "-qmp", f"unix:{work}/q.sock,server=on,wait=off"]
+        print("QEMU:", flush=True)
+        report["tools"]["qemu"] = run_tool("qemu", q, f"{work}/q.sock", formats, work,
+                                           args.reps, args.pipe)
+    mdf = shutil.which("makedumpfile")
+    elf = report["tools"]["guestdump"].get("elf", {}).get("file")
+    if mdf and elf and not args.no_makedumpfile:
+        # A makedumpfile built without a codec silently writes pages raw.
+        built = subprocess.run([mdf, "-v"], capture_output=True, text=True).stdout
+        report["tools"]["makedumpfile"] = {}
+        for opt, fmt in (("-c", "kdump-zlib"), ("-l", "kdump-lzo"),
+                         ("-p", "kdump-snappy")):
+            codec = fmt.split("-")[1]
+            if codec != "zlib" and f"{codec}\tenabled" not in built:
+                report["tools"]["makedumpfile"][fmt] = {"skipped": f"no {codec}"}
+                continue
+            out = os.path.join(work, f"mdf{opt}.dump")
+            t = timed_cmd([mdf, opt, "-d", "0", elf, out], args.reps, out=out)
+            report["tools"]["makedumpfile"][fmt] = \
+                {"median_s": t} if t else {"skipped": f"makedumpfile {opt} failed"}
+    report["tools"]["cat"] = {}
+    for fmt, r in report["tools"]["guestdump"].items():
+        if "file" in r:
+            copy = os.path.join(work, "cat.copy")
+            t = timed_cmd(["cat", r["file"]], args.reps, out=copy)
+            report["tools"]["cat"][fmt] = {"median_s": t}
+            os.unlink(copy)
+
+    print(f"\n{size >> 20} MiB guest, mix {args.mix}, "
+          f"{'pipe (fd:)' if args.pipe else 'file'}; MB/s of guest RAM")
+    print(f"{'format':14} {'guestdump':>10} {'QEMU 7.2':>10} {'makedumpfile':>13}"
+          f" {'cat':>8} {'vs QEMU':>8} {'vs cat':>7}")
+    for fmt in formats:
+        def rate(tool):
+            r = report["tools"].get(tool, {}).get(fmt, {})
+            return mb / r["median_s"] if r.get("median_s") else None
+        g, q, m, c = rate("guestdump"), rate("qemu"), rate("makedumpfile"), rate("cat")
+        cell = lambda v, w: f"{v:{w}.0f}" if v else f"{'-':>{w}}"
+        print(f"{fmt:14} {cell(g, 10)} {cell(q, 10)} {cell(m, 13)} {cell(c, 8)} "
+              f"{(f'{g / q:7.2f}x' if g and q else '       -')} "
+              f"{(f'{c / g:6.2f}x' if g and c else '      -')}")
+    if args.json:
+        with open(args.json, "w") as f:
+            json.dump(report, f, indent=1)
+    if not args.out:
+        shutil.rmtree(work, ignore_errors=True)
+    return 0
+
+
+if __name__ == "__main__":
+    sys.exit(main())
