@@ -119,7 +119,7 @@ static bool check_request(Monitor *mon, JsonObject *req, const char **command,
         return false;
     }
     if (json_object_has_member(req, "execute") && json_object_has_member(req, "exec-oob")) {
-        error_setg(errp, "QMP input must not contain both 'execute' and 'exec-oob'");
+        error_setg(errp, "QMP input member 'execute' clashes with 'exec-oob'");
         return false;
     }
     if (!*command) {

@@ -1,0 +1,113 @@
+/* libqtest: start the guestdump host, talk QMP/HMP to it, and (later) the qtest protocol. */
+#ifndef TESTS_QTEST_LIBQTEST_H
+#define TESTS_QTEST_LIBQTEST_H
+
+#include <glib.h>
+#include <json-glib/json-glib.h>
+#include <stdbool.h>
+#include <stddef.h>
+#include <stdint.h>
+#include <sys/types.h>
+
+typedef struct QTestState QTestState;
+
+/* Extra sockets qtest_init_full can add. */
+enum {
+    QTEST_WITH_QTEST = 1 << 0,  /* -qtest unix:<tmp>/qtest.sock (we listen, it connects) */
+    QTEST_WITH_HMP   = 1 << 1,  /* -monitor unix:<tmp>/hmp.sock,server=on,wait=off */
+    QTEST_NO_NEGOTIATE = 1 << 2,/* leave the QMP session before qmp_capabilities */
+};
+
+/*
+ * Starts GUESTDUMP_BINARY with extra_args (shell-style words; "@TMP@" is
+ * replaced by the test's temporary directory), connects to its QMP socket
+ * (<tmp>/qmp.sock), checks the greeting and negotiates. Aborts the test on
+ * any failure, with the host's stderr visible.
+ */
+QTestState *qtest_init(const char *extra_args);
+QTestState *qtest_init_with_qtest(const char *extra_args);
+QTestState *qtest_init_full(const char *extra_args, unsigned flags);
+
+/*
+ * Sends quit and waits for the host to exit (killing it after a timeout),
+ * then removes the temporary directory. For a client from
+ * qtest_qmp_connect_extra only the connection is closed.
+ */
+void qtest_quit(QTestState *s);
+/* Waits up to timeout_ms for the host to exit; its wait status, or -1 on timeout. */
+int qtest_wait_exit(QTestState *s, int timeout_ms);
+/* Sends SIGKILL and reaps the host (for tests that leave it hanging on purpose). */
+void qtest_kill(QTestState *s);
+
+pid_t qtest_pid(QTestState *s);
+const char *qtest_tmpdir(QTestState *s);
+/* Path of the QMP socket, for tests that connect on their own. */
+const char *qtest_qmp_socket_path(QTestState *s);
+/* Open fds of the host (entries of /proc/PID/fd), or -1. */
+int qtest_count_fds(QTestState *s);
+
+/* The greeting object the host sent (borrowed). */
+JsonObject *qtest_greeting(QTestState *s);
+
+/*
+ * Formats one JSON request with printf rules (quote strings yourself, see
+ * qtest_json_str), sends it and returns the response object (events that
+ * arrive first are queued). Free with json_object_unref.
+ */
+JsonObject *qtest_qmp(QTestState *s, const char *fmt, ...) G_GNUC_PRINTF(2, 3);
+/* The same, with fds passed by SCM_RIGHTS in the same message. */
+JsonObject *qtest_qmp_fds(QTestState *s, const int *fds, size_t nfds,
+                          const char *fmt, ...) G_GNUC_PRINTF(4, 5);
+/* Asserts there is a "return" and gives it (a new reference). */
+JsonNode *qtest_qmp_assert_success_ref(QTestState *s, const char *fmt, ...)
+    G_GNUC_PRINTF(2, 3);
+void qtest_qmp_assert_success(QTestState *s, const char *fmt, ...) G_GNUC_PRINTF(2, 3);
+
+/* Raw access: bytes as they are (for malformed input), and the next response. */
+void qtest_qmp_send_raw(QTestState *s, const char *buf, size_t len);
+JsonObject *qtest_qmp_receive(QTestState *s);
+/* The exact bytes of the next line the host sent on QMP (events included). */
+char *qtest_qmp_receive_line(QTestState *s);
+
+/*
+ * Waits for the event and returns it (queued events first; others stay
+ * queued). Aborts after a generous timeout.
+ */
+JsonObject *qtest_qmp_event_wait(QTestState *s, const char *event);
+/* A queued or already-arrived event, or NULL without waiting more than timeout_ms. */
+JsonObject *qtest_qmp_event_poll(QTestState *s, const char *event, int timeout_ms);
+
+/* A second, negotiated QMP client of the same host. Free with qtest_quit. */
+QTestState *qtest_qmp_connect_extra(QTestState *s);
+
+/* human-monitor-command: the output text (g_free it). */
+char *qtest_hmp(QTestState *s, const char *fmt, ...) G_GNUC_PRINTF(2, 3);
+
+/* The raw HMP socket (QTEST_WITH_HMP): connects and returns the fd. */
+int qtest_hmp_connect(QTestState *s);
+/* Reads from an HMP fd until "(qemu) " ends the output; returns what came before. */
+char *qtest_hmp_read_until_prompt(int fd);
+
+/* "..." with JSON escapes, for building requests. g_free it. */
+char *qtest_json_str(const char *s);
+
+/* Convenience: the error class/desc of a response, or NULL. */
+const char *qtest_error_class(JsonObject *rsp);
+const char *qtest_error_desc(JsonObject *rsp);
+
+/* ---------------------------------------------------------------------- */
+/* qtest protocol (owned by the machine engineer; add the client side here) */
+/* ---------------------------------------------------------------------- */
+
+/*
+ * With QTEST_WITH_QTEST the host connected to <tmp>/qtest.sock; this is
+ * that connection. The line transport below is what protocol helpers
+ * (readq, writeq, memread, outl, ...) build on.
+ */
+int qtest_qtest_fd(QTestState *s);
+/* Sends one formatted line (add the "\n" yourself). */
+void qtest_sendf(QTestState *s, const char *fmt, ...) G_GNUC_PRINTF(2, 3);
+/* The next line from the qtest connection, without its "\n". g_free it. */
+char *qtest_recv_line(QTestState *s);
+
+#endif
