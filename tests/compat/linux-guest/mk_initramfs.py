@@ -1,0 +1,135 @@
+#!/usr/bin/env python3
+"""Busybox initramfs for booting Debian's kernel as the real-guest test's guest.
+
+    mk_initramfs.py OUT.cpio.gz --modroot ROOT --kver KVER [--busybox PATH]
+
+The archive is written here (newc cpio + gzip, standard library only) so the
+test needs neither cpio nor root. The init loads qemu_fw_cfg.ko, because that
+driver is what hands the kernel's VMCOREINFO address to the host through fw_cfg
+etc/vmcoreinfo, puts a known line into the kernel log (the dmesg checks look
+for it) and prints READY_MARKER on the serial console.
+Exit status 77 when busybox-static or the module is missing.
+"""
+import argparse
+import gzip
+import lzma
+import os
+import shutil
+import subprocess
+import sys
+
+READY_MARKER = "GUESTDUMP-GUEST-READY"
+KMSG_MARKER = "guestdump-linux-guest: kernel log marker 5f3c9a"
+
+INIT = """#!/bin/busybox sh
+/bin/busybox --install -s /bin
+mount -t proc proc /proc
+mount -t sysfs sysfs /sys
+mount -t devtmpfs devtmpfs /dev
+insmod /lib/modules/qemu_fw_cfg.ko
+echo "fw_cfg vmcoreinfo: $(ls /sys/firmware/qemu_fw_cfg/by_name/etc/ | grep -c vmcoreinfo)"
+echo "%s" > /dev/kmsg
+echo "%s"
+exec sh
+""" % (KMSG_MARKER, READY_MARKER)
+
+
+class Cpio:
+    """newc writer: fixed inode numbers and mtime 0 so equal inputs give equal bytes."""
+
+    def __init__(self):
+        self.out = bytearray()
+        self.ino = 1
+
+    def _entry(self, name, mode, data=b"", rdev=(0, 0)):
+        nameb = name.encode() + b"\0"
+        hdr = "070701" + "".join("%08X" % v for v in (
+            self.ino, mode, 0, 0, 1, 0, len(data), 0, 0, rdev[0], rdev[1],
+            len(nameb), 0))
+        self.ino += 1
+        self.out += hdr.encode() + nameb
+        self.out += b"\0" * (-len(self.out) % 4)
+        self.out += data
+        self.out += b"\0" * (-len(self.out) % 4)
+
+    def dir(self, name):
+        self._entry(name, 0o040755)
+
+    def file(self, name, data, mode=0o644):
+        self._entry(name, 0o100000 | mode, data)
+
+    def chardev(self, name, major, minor):
+        self._entry(name, 0o020600, rdev=(major, minor))
+
+    def finish(self):
+        self._entry("TRAILER!!!", 0)
+        return bytes(self.out)
+
+
+def read_module(path):
+    """Debian ships modules plain, xz- or zstd-compressed depending on release."""
+    with open(path, "rb") as f:
+        raw = f.read()
+    if path.endswith(".xz"):
+        return lzma.decompress(raw)
+    if path.endswith(".zst"):
+        if not shutil.which("zstd"):
+            raise SystemExit(77)
+        return subprocess.run(["zstd", "-qdc", path], check=True,
+                              capture_output=True).stdout
+    return raw
+
+
+def find_module(modroot, kver):
+    for dirpath, _, files in os.walk(os.path.join(modroot, "lib/modules", kver)):
+        for f in files:
+            if f.startswith("qemu_fw_cfg.ko"):
+                return os.path.join(dirpath, f)
+    return None
+
+
+def is_static_elf(path):
+    """A dynamically linked busybox would die in an initramfs with no libc."""
+    with open(path, "rb") as f:
+        data = f.read()
+    return data[:4] == b"\x7fELF" and b"/lib64/ld-linux" not in data
+
+
+def main(argv=None):
+    ap = argparse.ArgumentParser(description=__doc__,
+                                 formatter_class=argparse.RawDescriptionHelpFormatter)
+    ap.add_argument("out")
+    ap.add_argument("--modroot", required=True)
+    ap.add_argument("--kver", required=True)
+    ap.add_argument("--busybox", default="/bin/busybox")
+    a = ap.parse_args(argv)
+
+    if not os.path.exists(a.busybox) or not is_static_elf(a.busybox):
+        print("mk_initramfs: need a static busybox (Debian: busybox-static) at %s"
+              % a.busybox, file=sys.stderr)
+        return 77
+    mod = find_module(a.modroot, a.kver)
+    if not mod:
+        print("mk_initramfs: no qemu_fw_cfg module for %s under %s" % (a.kver, a.modroot),
+              file=sys.stderr)
+        return 77
+
+    c = Cpio()
+    for d in ("bin", "dev", "proc", "sys", "tmp", "lib", "lib/modules"):
+        c.dir(d)
+    # The kernel opens /dev/console for init's stdio before init can mount
+    # devtmpfs; without this node the ready marker would never reach serial.
+    c.chardev("dev/console", 5, 1)
+    with open(a.busybox, "rb") as f:
+        c.file("bin/busybox", f.read(), 0o755)
+    c.file("lib/modules/qemu_fw_cfg.ko", read_module(mod))
+    c.file("init", INIT.encode(), 0o755)
+    tmp = a.out + ".tmp"
+    with open(tmp, "wb") as f:
+        f.write(gzip.compress(c.finish(), compresslevel=1, mtime=0))
+    os.replace(tmp, a.out)
+    return 0
+
+
+if __name__ == "__main__":
+    sys.exit(main())

@@ -1,0 +1,500 @@
+#!/usr/bin/env python3
+"""A real Linux guest end to end: QEMU 7.2 vmcore -> guestdump -restore -> every format -> readers.
+
+    test_linux_guest.py --guestdump BIN --cache DIR [--keep]
+
+Boots Debian's kernel (unpacked, not installed) with our busybox initramfs
+under real QEMU 7.2, takes its ELF (paging off and on) and kdump-zlib dumps,
+restores the ELF into guestdump, dumps every format guestdump offers and
+checks the outputs with makedumpfile, libkdumpfile, drgn and crash, against
+what the same tools read from QEMU's dumps. The kernel, the initramfs and
+QEMU's dumps are cached in DIR. Output is TAP; a missing tool skips the
+checks that need it, and a missing QEMU or kernel package skips everything.
+"""
+import argparse
+import hashlib
+import json
+import os
+import shutil
+import struct
+import subprocess
+import sys
+import tempfile
+import time
+
+HERE = os.path.dirname(os.path.abspath(__file__))
+sys.dont_write_bytecode = True      # keep the source tree clean when meson runs us
+sys.path.insert(0, HERE)
+import guests  # noqa: E402
+import mk_initramfs  # noqa: E402
+
+SYS_PY = "/usr/bin/python3"     # the python that has Debian's drgn and libkdumpfile
+MEM = "96M"
+SMP = 2
+APPEND = "console=ttyS0 nokaslr panic=-1"
+QEMU_DUMPS = [("qemu.elf", "elf", False), ("qemu-paging.elf", "elf", True),
+              ("qemu.kdump", "kdump-zlib", False)]
+
+
+class Tap:
+    def __init__(self):
+        self.n = 0
+        self.failed = []
+
+    def diag(self, text):
+        for line in str(text).splitlines() or [""]:
+            print("# " + line, flush=True)
+
+    def ok(self, cond, desc, diag=None):
+        self.n += 1
+        print("%s %d - %s" % ("ok" if cond else "not ok", self.n, desc), flush=True)
+        if not cond:
+            self.failed.append(desc)
+            if diag:
+                self.diag(diag)
+        return cond
+
+    def skip(self, desc, reason):
+        self.n += 1
+        print("ok %d - %s # SKIP %s" % (self.n, desc, reason), flush=True)
+
+    def finish(self):
+        print("1..%d" % self.n, flush=True)
+        return 1 if self.failed else 0
+
+
+def skip_all(reason):
+    print("1..0 # SKIP %s" % reason, flush=True)
+    return 0
+
+
+def run(argv, timeout=300, **kw):
+    p = subprocess.run(argv, capture_output=True, text=True, timeout=timeout, **kw)
+    return p.returncode, (p.stdout + p.stderr).strip()
+
+
+def sha256_file(path):
+    h = hashlib.sha256()
+    with open(path, "rb") as f:
+        for chunk in iter(lambda: f.read(1 << 20), b""):
+            h.update(chunk)
+    return h.hexdigest()
+
+
+def tail(text, n=12, width=300):
+    return "\n".join(line[:width] for line in text.splitlines()[-n:])
+
+
+# ---- ELF facts the checks need (read here, not by the tools under test) ----
+
+def elf_vmcoreinfo(path):
+    """The VMCOREINFO note's text as a dict, or {} when the dump has none."""
+    with open(path, "rb") as f:
+        eh = f.read(64)
+        phoff, = struct.unpack_from("<Q", eh, 32)
+        phentsize, phnum = struct.unpack_from("<HH", eh, 54)
+        f.seek(phoff)
+        ph = f.read(phentsize * phnum)
+        for i in range(phnum):
+            p_type, _, off, _, _, filesz, _, _ = struct.unpack_from(
+                "<IIQQQQQQ", ph, i * phentsize)
+            if p_type != 4:
+                continue
+            f.seek(off)
+            notes = f.read(min(filesz, 1 << 20))
+            pos = 0
+            while pos + 12 <= len(notes):
+                namesz, descsz, _ = struct.unpack_from("<III", notes, pos)
+                name = notes[pos + 12:pos + 12 + namesz].rstrip(b"\0")
+                dpos = pos + 12 + (namesz + 3) // 4 * 4
+                desc = notes[dpos:dpos + descsz]
+                pos = dpos + (descsz + 3) // 4 * 4
+                if name == b"VMCOREINFO":
+                    kv = {}
+                    for line in desc.decode(errors="replace").splitlines():
+                        k, sep, v = line.partition("=")
+                        if sep:
+                            kv[k] = v
+                    return kv
+    return {}
+
+
+def elf_load_layout(path):
+    """[(paddr, memsz)] of the PT_LOADs: the guest's RAM blocks when paging=false."""
+    with open(path, "rb") as f:
+        eh = f.read(64)
+        phoff, = struct.unpack_from("<Q", eh, 32)
+        phentsize, phnum = struct.unpack_from("<HH", eh, 54)
+        f.seek(phoff)
+        ph = f.read(phentsize * phnum)
+    out = []
+    for i in range(phnum):
+        p_type, _, _, _, paddr, _, memsz, _ = struct.unpack_from("<IIQQQQQQ", ph,
+                                                                 i * phentsize)
+        if p_type == 1:
+            out.append((paddr, memsz))
+    return out
+
+
+def system_map_symbol(path, name):
+    with open(path) as f:
+        for line in f:
+            parts = line.split()
+            if len(parts) == 3 and parts[2] == name:
+                return int(parts[0], 16)
+    return None
+
+
+# ---- preparing the guest (cached) ----
+
+def prepare_kernel(cache, t):
+    p = subprocess.run(["sh", os.path.join(HERE, "get-kernel.sh"), cache],
+                       capture_output=True, text=True, timeout=900)
+    if p.returncode == 77:
+        return None, "kernel package unavailable: " + tail(p.stderr, 2)
+    if p.returncode != 0:
+        t.ok(False, "Debian kernel package fetched and unpacked", p.stderr)
+        return None, None
+    kver, root = p.stdout.split()
+    return (kver, root), None
+
+
+def prepare_initrd(cache, kver, root):
+    with open(os.path.join(HERE, "mk_initramfs.py"), "rb") as f:
+        key = hashlib.sha256(f.read() + kver.encode()).hexdigest()[:16]
+    path = os.path.join(cache, "initrd-%s-%s.gz" % (kver, key))
+    if os.path.exists(path):
+        return path, None
+    rc = mk_initramfs.main([path, "--modroot", root, "--kver", kver])
+    if rc == 77:
+        return None, "no static busybox or qemu_fw_cfg module (busybox-static)"
+    if rc:
+        return None, "mk_initramfs failed"
+    return path, None
+
+
+def capture_qemu(cache, kernel, initrd, t):
+    """QEMU's dumps of the booted guest, taken once per kernel/initrd/QEMU."""
+    _, ver = run([guests.qemu_binary(), "--version"], timeout=30)
+    with open(os.path.join(HERE, "guests.py"), "rb") as f:
+        driver = f.read()
+    key = hashlib.sha256(json.dumps([sha256_file(kernel), sha256_file(initrd), ver, MEM,
+                                     SMP, APPEND, QEMU_DUMPS]).encode() + driver
+                         ).hexdigest()[:16]
+    out = os.path.join(cache, "qemu-capture-" + key)
+    done = os.path.join(out, "capture.json")
+    if os.path.exists(done):
+        with open(done) as f:
+            info = json.load(f)
+        info["cached"] = True
+        return out, info
+    for old in os.listdir(cache):
+        if old.startswith("qemu-capture-"):
+            shutil.rmtree(os.path.join(cache, old), ignore_errors=True)
+    tmp = out + ".tmp"
+    shutil.rmtree(tmp, ignore_errors=True)
+    os.makedirs(tmp)
+    info = guests.boot_linux_and_dump(kernel, initrd, APPEND, tmp, QEMU_DUMPS,
+                                      mem=MEM, smp=SMP,
+                                      marker=mk_initramfs.READY_MARKER)
+    info["qemu_version"] = ver
+    with open(os.path.join(tmp, "capture.json"), "w") as f:
+        json.dump(info, f, indent=1)
+    os.rename(tmp, out)
+    info["cached"] = False
+    return out, info
+
+
+# ---- tools ----
+
+def dmesg(dump, work):
+    """makedumpfile --dump-dmesg: (ok, log text or error output)."""
+    out = os.path.join(work, os.path.basename(dump) + ".dmesg")
+    if os.path.exists(out):
+        os.unlink(out)
+    rc, msg = run(["makedumpfile", "--dump-dmesg", dump, out])
+    if rc != 0 or not os.path.exists(out):
+        return False, msg
+    with open(out, errors="replace") as f:
+        return True, f.read()
+
+
+def reassemble(flat, out):
+    if os.path.exists(out):
+        os.unlink(out)
+    with open(flat, "rb") as fi:
+        p = subprocess.run(["makedumpfile", "-R", out], stdin=fi, capture_output=True,
+                           text=True, timeout=300)
+    return p.returncode == 0 and os.path.exists(out), (p.stdout + p.stderr).strip()
+
+
+def reader(kind, *args):
+    rc, out = run([SYS_PY, os.path.join(HERE, "readers.py"), kind] + list(args),
+                  timeout=600)
+    if rc != 0:
+        return None, out
+    try:
+        return json.loads(out.splitlines()[-1]), out
+    except (ValueError, IndexError):
+        return None, out
+
+
+def have_module(mod):
+    if not os.path.exists(SYS_PY):
+        return False
+    return subprocess.run([SYS_PY, "-c", "import " + mod], capture_output=True).returncode == 0
+
+
+# ---- the checks ----
+
+def main(argv=None):
+    ap = argparse.ArgumentParser(description=__doc__,
+                                 formatter_class=argparse.RawDescriptionHelpFormatter)
+    ap.add_argument("--guestdump", required=True)
+    ap.add_argument("--cache", required=True)
+    ap.add_argument("--keep", action="store_true", help="keep guestdump's outputs")
+    a = ap.parse_args(argv)
+
+    if not guests.qemu_binary():
+        return skip_all("qemu-system-x86_64 not installed (Debian: qemu-system-x86)")
+    # One cache for several build dirs saves the download and the QEMU boot.
+    cache = os.path.abspath(os.environ.get("GUESTDUMP_TEST_CACHE") or a.cache)
+    os.makedirs(cache, exist_ok=True)
+    t = Tap()
+    t0 = time.monotonic()
+
+    k, why = prepare_kernel(cache, t)
+    if not k:
+        return skip_all(why) if why else t.finish()
+    kver, root = k
+    kernel = os.path.join(root, "boot", "vmlinuz-" + kver)
+    sysmap = os.path.join(root, "boot", "System.map-" + kver)
+    initrd, why = prepare_initrd(cache, kver, root)
+    if not initrd:
+        return skip_all(why)
+
+    try:
+        qdir, info = capture_qemu(cache, kernel, initrd, t)
+    except (guests.QmpError, OSError, subprocess.SubprocessError) as e:
+        t.ok(False, "QEMU 7.2 boots the Linux guest and dumps it", str(e))
+        return t.finish()
+    t.diag("kernel %s; QEMU dumps %s (boot %.1f s)" % (
+        kver, "cached" if info["cached"] else "captured now", info["boot_s"]))
+    for name, fmt, paging in QEMU_DUMPS:
+        err = info["errors"].get(name)
+        t.ok(err is None, "QEMU dumps the booted guest as %s%s" %
+             (fmt, " paging=true" if paging else ""), err)
+    q_elf = os.path.join(qdir, "qemu.elf")
+    q_pelf = os.path.join(qdir, "qemu-paging.elf")
+    q_kdump = os.path.join(qdir, "qemu.kdump")
+    vmci = elf_vmcoreinfo(q_elf)
+    if not t.ok(vmci.get("OSRELEASE") == kver,
+                "QEMU's ELF carries the guest's VMCOREINFO (qemu_fw_cfg reported it)",
+                "VMCOREINFO: %r" % sorted(vmci)[:10]):
+        return t.finish()
+
+    work = tempfile.mkdtemp(prefix="linux-guest-", dir=cache)
+    try:
+        run_checks(a, t, work, kver, sysmap, vmci, q_elf, q_pelf, q_kdump)
+    finally:
+        if a.keep:
+            t.diag("outputs kept in " + work)
+        else:
+            shutil.rmtree(work, ignore_errors=True)
+    t.diag("total %.1f s" % (time.monotonic() - t0))
+    return t.finish()
+
+
+def run_checks(a, t, work, kver, sysmap, vmci, q_elf, q_pelf, q_kdump):
+    have_mdf = shutil.which("makedumpfile") is not None
+    no_mdf = "makedumpfile not installed"
+
+    # The reference kernel log: what makedumpfile reads from QEMU's own kdump.
+    ref_log = None
+    if have_mdf:
+        q_raw = os.path.join(work, "qemu-reassembled.kdump")
+        ok, msg = reassemble(q_kdump, q_raw)
+        if t.ok(ok, "makedumpfile -R reassembles QEMU's kdump-zlib", msg):
+            ok, ref_log = dmesg(q_raw, work)
+            t.ok(ok and mk_initramfs.KMSG_MARKER in ref_log,
+                 "makedumpfile --dump-dmesg reads the guest's log from QEMU's kdump-zlib",
+                 tail(ref_log or ""))
+            if not ok:
+                ref_log = None
+        ok, msg = dmesg(q_elf, work)
+        t.ok(not ok and "Can't get the number of PT_LOAD" in msg,
+             "makedumpfile cannot read QEMU 7.2's ELF (section headers first): "
+             "'Can't get the number of PT_LOAD'",
+             "makedumpfile said: " + tail(msg, 4))
+    else:
+        t.skip("kernel log from QEMU's dumps", no_mdf)
+
+    try:
+        emu = guests.start_guestdump(a.guestdump, q_elf)
+    except (guests.QmpError, OSError) as e:
+        t.ok(False, "guestdump starts with -restore of QEMU's ELF vmcore", str(e))
+        return
+    outs = {}
+    try:
+        t.ok(True, "guestdump starts with -restore of QEMU's ELF vmcore")
+        caps = emu.qmp.execute("query-dump-guest-memory-capability")
+        fmts = [f for f in caps.get("formats", []) if f.startswith(("elf", "kdump"))]
+        plan = [("ours.elf", "elf", False), ("ours-paging.elf", "elf", True)]
+        plan += [("ours-%s.kdump" % f, f, False) for f in fmts if f != "elf"]
+        for name, fmt, paging in plan:
+            path = os.path.join(work, name)
+            t1 = time.monotonic()
+            try:
+                err = emu.dump(path, fmt, paging)
+            except (guests.QmpError, OSError) as e:
+                err = str(e)
+            if t.ok(err is None and os.path.exists(path),
+                    "guestdump writes %s%s of the restored guest (%.1f s)" % (
+                        fmt, " paging=true" if paging else "", time.monotonic() - t1),
+                    err or "no output file"):
+                outs[(fmt, paging)] = path
+    finally:
+        log = guests.stop_guestdump(emu)
+        t.ok(emu.proc.returncode == 0, "guestdump exits cleanly on quit",
+             "exit status %s: %s" % (emu.proc.returncode, tail(log)))
+
+    elf = outs.get(("elf", False))
+    pelf = outs.get(("elf", True))
+    if elf:
+        # Without this, every later check could pass on some other guest.
+        ql, ol = elf_load_layout(q_elf), elf_load_layout(elf)
+        t.ok(ql == ol, "guestdump -restore recreates QEMU's RAM blocks",
+             "QEMU %s\nours %s" % ([(hex(a), hex(b)) for a, b in ql],
+                                   [(hex(a), hex(b)) for a, b in ol]))
+        t.ok(elf_vmcoreinfo(elf) == vmci,
+             "guestdump's dump of the restored guest carries the guest's VMCOREINFO")
+    kdumps = {f: p for (f, paging), p in outs.items() if f.startswith("kdump")}
+
+    # Restore fidelity, seen through the ELF comparison that allows only the
+    # documented corrections.
+    cmp_tool = os.path.join(HERE, "..", "elf_compare.py")
+    if elf and os.path.exists(cmp_tool):
+        for q, o, what in ((q_elf, elf, "paging=false"), (q_pelf, pelf, "paging=true")):
+            if not o:
+                continue
+            rc, msg = run([sys.executable, cmp_tool, q, o])
+            t.ok(rc == 0, "guestdump's %s ELF of the restored guest equals QEMU's "
+                 "except docs/compat.md's corrections (elf_compare.py)" % what, tail(msg))
+
+    # makedumpfile: the kernel log from every output equals QEMU's.
+    if not have_mdf:
+        t.skip("makedumpfile reads guestdump's outputs", no_mdf)
+    else:
+        raws = {}
+        for fmt, path in sorted(kdumps.items()):
+            if fmt.startswith("kdump-raw-"):
+                raws[fmt] = path
+                continue
+            r = path + ".reassembled"
+            ok, msg = reassemble(path, r)
+            if t.ok(ok, "makedumpfile -R reassembles guestdump's %s" % fmt, msg):
+                raws[fmt] = r
+                twin = kdumps.get(fmt.replace("kdump-", "kdump-raw-"))
+                if twin:
+                    t.ok(sha256_file(r) == sha256_file(twin),
+                         "makedumpfile -R of %s is byte-identical to guestdump's %s" % (
+                             fmt, fmt.replace("kdump-", "kdump-raw-")))
+        logs = [("ELF", elf)] + [(f, raws[f]) for f in sorted(raws)]
+        for what, path in logs:
+            if not path:
+                continue
+            ok, text = dmesg(path, work)
+            if ref_log is None:
+                t.ok(ok and mk_initramfs.KMSG_MARKER in text,
+                     "makedumpfile --dump-dmesg reads the guest's log from guestdump's %s"
+                     % what, tail(text))
+            else:
+                t.ok(ok and text == ref_log,
+                     "makedumpfile --dump-dmesg of guestdump's %s equals the log "
+                     "from QEMU's kdump-zlib" % what,
+                     tail(text) if not ok else diff_hint(ref_log, text))
+        if elf:
+            conv = os.path.join(work, "ours-d31.kdump")
+            rc, msg = run(["makedumpfile", "-c", "-d", "31", elf, conv])
+            if t.ok(rc == 0 and os.path.exists(conv),
+                    "makedumpfile -c -d 31 converts guestdump's ELF", tail(msg)):
+                ok, text = dmesg(conv, work)
+                t.ok(ok and (text == ref_log if ref_log else
+                             mk_initramfs.KMSG_MARKER in text),
+                     "the converted -d 31 dump holds the same kernel log", tail(text))
+
+    # libkdumpfile: every raw kdump output opens and every page matches the ELF.
+    if not have_module("kdumpfile"):
+        t.skip("libkdumpfile opens guestdump's raw kdump outputs",
+               "python3-libkdumpfile not installed")
+    elif elf:
+        for fmt, path in sorted(kdumps.items()):
+            if not fmt.startswith("kdump-raw-"):
+                continue
+            res, out = reader("kdumpfile", path, elf)
+            good = res and res["pages"] > 0 and res["equal"] == res["pages"]
+            t.ok(bool(good), "libkdumpfile opens guestdump's %s and its %s pages equal "
+                 "the ELF's" % (fmt, res["pages"] if res else "?"),
+                 json.dumps(res) if res else tail(out))
+            if res:
+                t.ok(res.get("arch.name") == "x86_64",
+                     "libkdumpfile learns the architecture of guestdump's %s" % fmt,
+                     "arch.name=%r linux.uts.release=%r" % (
+                         res.get("arch.name"), res.get("linux.uts.release")))
+
+    # drgn: guestdump's paging=true ELF reads as QEMU's does.
+    if not have_module("drgn"):
+        t.skip("drgn opens guestdump's paging=true ELF", "python3-drgn not installed")
+    elif pelf:
+        ranges = []
+        banner = system_map_symbol(sysmap, "linux_banner") if os.path.exists(sysmap) else None
+        if banner:
+            ranges.append("0x%x:128" % banner)
+        uts = int(vmci.get("SYMBOL(init_uts_ns)", "0"), 16)
+        if uts:
+            ranges.append("0x%x:400" % uts)
+        qres, qout = reader("drgn", q_pelf, *ranges)
+        ores, oout = reader("drgn", pelf, *ranges)
+        t.ok(ores is not None and ores["arch"] == "Architecture.X86_64"
+             and ores["is_linux_kernel"],
+             "drgn opens guestdump's paging=true ELF as an x86-64 Linux kernel core",
+             json.dumps(ores) if ores else tail(oout))
+        if ores and qres:
+            t.ok({k: v for k, v in ores.items() if k != "reads"} ==
+                 {k: v for k, v in qres.items() if k != "reads"},
+                 "drgn sees the same platform in guestdump's and QEMU's paging ELF",
+                 "ours %s\nqemu %s" % (json.dumps(ores), json.dumps(qres)))
+            for r in ranges:
+                got = ores["reads"].get(r, "")
+                want = qres["reads"].get(r, "")
+                data = bytes.fromhex(got) if not got.startswith("error") else b""
+                t.ok(got == want and kver.encode() in data,
+                     "drgn reads the kernel at %s from guestdump's dump as from QEMU's "
+                     "(holds %s)" % (r, kver), "ours %s\nqemu %s" % (got[:120], want[:120]))
+
+    # crash needs a vmlinux with debug info; the -dbg package is 5 GB, not installed here.
+    vmlinux = "/usr/lib/debug/boot/vmlinux-" + kver
+    if not shutil.which("crash"):
+        t.skip("crash reads guestdump's dumps", "crash not installed")
+    elif not os.path.exists(vmlinux):
+        t.skip("crash reads guestdump's dumps",
+               "needs %s (linux-image-amd64-dbg, not installed)" % vmlinux)
+    else:
+        for what, path in [("ELF", elf)] + sorted(kdumps.items()):
+            if not path:
+                continue
+            rc, out = run(["crash", "-s", vmlinux, path], input="sys\nlog\nquit\n")
+            t.ok(rc == 0 and mk_initramfs.KMSG_MARKER in out,
+                 "crash reads the kernel log from guestdump's %s" % what, tail(out))
+
+
+def diff_hint(want, got):
+    a, b = want.splitlines(), got.splitlines()
+    for i, (x, y) in enumerate(zip(a, b)):
+        if x != y:
+            return "first difference at line %d:\n- %s\n+ %s" % (i + 1, x, y)
+    return "lengths differ: %d vs %d lines" % (len(a), len(b))
+
+
+if __name__ == "__main__":
+    sys.exit(main())
