@@ -221,6 +221,19 @@ void qmp_remove_fd(int64_t fdset_id, bool has_fd, int64_t fd, Error **errp)
     }
 }
 
+void monitor_fdsets_cleanup(void)
+{
+    g_mutex_lock(&fdset_lock);
+    for (GList *l = fdsets; l; l = l->next) {
+        Fdset *set = l->data;
+        g_list_free_full(set->fds, (GDestroyNotify)fdset_fd_free);
+        g_free(set);
+    }
+    g_list_free(fdsets);
+    fdsets = NULL;
+    g_mutex_unlock(&fdset_lock);
+}
+
 FdsetInfoList *qmp_query_fdsets(Error **errp)
 {
     FdsetInfoList *list = NULL;

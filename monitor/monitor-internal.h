@@ -77,5 +77,10 @@ void monitor_hmp_execute(Monitor *mon, const char *line);
 
 /* Named fds of a monitor (fds.c). */
 void monitor_fds_cleanup(Monitor *mon);
+/*
+ * The last monitor connection is gone: as QEMU (mon_refcount == 0), fd sets
+ * are released, since no client could remove them any more.
+ */
+void monitor_fdsets_cleanup(void);
 
 #endif

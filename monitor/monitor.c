@@ -240,6 +240,9 @@ static void monitor_close(Monitor *mon)
     }
     mon->in_fd = mon->out_fd = -1;
     monitors = g_list_remove(monitors, mon);
+    if (!monitors) {
+        monitor_fdsets_cleanup();
+    }
     if (!mon->busy) {
         monitor_free(mon);
     }
@@ -655,6 +658,15 @@ static bool server_listen(MonitorServer *srv, Error **errp)
 
 bool monitor_start(Error **errp)
 {
+    int stdio_users = 0;
+
+    for (guint i = 0; servers && i < servers->len; i++) {
+        MonitorServer *srv = g_ptr_array_index(servers, i);
+        if (srv->is_stdio && srv->mode != MODE_NONE && ++stdio_users > 1) {
+            error_setg(errp, "cannot use stdio by multiple character devices");
+            return false;
+        }
+    }
     for (guint i = 0; servers && i < servers->len; i++) {
         MonitorServer *srv = g_ptr_array_index(servers, i);
         if (srv->mode == MODE_NONE) {

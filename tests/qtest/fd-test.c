@@ -182,11 +182,45 @@ static void test_fdsets(void)
     qtest_quit(s);
 }
 
+static void test_fdsets_released_with_last_client(void)
+{
+    QTestState *s = qtest_init("-S");
+    int base = qtest_count_fds(s);
+    int w = open("/dev/null", O_WRONLY);
+
+    assert_ok(qtest_qmp_fds(s, &w, 1, "{\"execute\": \"add-fd\"}"));
+    close(w);
+    g_assert_cmpint(qtest_count_fds(s), ==, base + 1);
+
+    /* Another client's coming and going changes nothing ... */
+    QTestState *c = qtest_qmp_connect_extra(s);
+    qtest_quit(c);
+    for (int i = 0; i < 200 && qtest_count_fds(s) != base + 1; i++) {
+        g_usleep(10 * 1000);
+    }
+    g_assert_cmpint(qtest_count_fds(s), ==, base + 1);
+
+    /* ... but with nobody connected QEMU releases the sets, and so do we. */
+    qtest_qmp_disconnect(s);
+    for (int i = 0; i < 200 && qtest_count_fds(s) != base - 1; i++) {
+        g_usleep(10 * 1000);
+    }
+    g_assert_cmpint(qtest_count_fds(s), ==, base - 1);
+    qtest_qmp_reconnect(s);
+    JsonNode *keep;
+    JsonArray *sets = query_fdsets(s, &keep);
+    g_assert_cmpuint(json_array_get_length(sets), ==, 0);
+    json_node_unref(keep);
+    qtest_quit(s);
+}
+
 int main(int argc, char **argv)
 {
     g_test_init(&argc, &argv, NULL);
     g_test_add_func("/fd/getfd-closefd", test_getfd_closefd);
     g_test_add_func("/fd/unclaimed-fds-closed", test_unclaimed_fds_closed);
     g_test_add_func("/fd/fdsets", test_fdsets);
+    g_test_add_func("/fd/fdsets-released-with-last-client",
+                    test_fdsets_released_with_last_client);
     return g_test_run();
 }

@@ -372,6 +372,26 @@ static void qmp_handshake(QTestState *s, bool negotiate)
     }
 }
 
+void qtest_qmp_disconnect(QTestState *s)
+{
+    if (s->qmp_fd >= 0) {
+        close(s->qmp_fd);
+        s->qmp_fd = -1;
+    }
+    g_string_truncate(s->inbuf, 0);
+}
+
+void qtest_qmp_reconnect(QTestState *s)
+{
+    qtest_qmp_disconnect(s);
+    s->qmp_fd = unix_connect(s->qmp_path);
+    g_assert(s->qmp_fd >= 0);
+    if (s->greeting) {
+        json_object_unref(s->greeting);
+    }
+    qmp_handshake(s, true);
+}
+
 QTestState *qtest_qmp_connect_extra(QTestState *s)
 {
     QTestState *c = g_new0(QTestState, 1);
@@ -626,6 +646,9 @@ void qtest_quit(QTestState *s)
         return;
     }
     if (s->owner && !s->exited) {
+        if (s->qmp_fd < 0) {
+            s->qmp_fd = unix_connect(s->qmp_path);
+        }
         /* Negotiating first is harmless if done already, needed if not. */
         static const char quit[] = "{\"execute\": \"qmp_capabilities\"}"
                                    "{\"execute\": \"quit\"}";

@@ -77,6 +77,13 @@ JsonObject *qtest_qmp_event_wait(QTestState *s, const char *event);
 /* A queued or already-arrived event, or NULL without waiting more than timeout_ms. */
 JsonObject *qtest_qmp_event_poll(QTestState *s, const char *event, int timeout_ms);
 
+/*
+ * Closes this QMP connection (the host keeps running), and opens and
+ * negotiates a new one.
+ */
+void qtest_qmp_disconnect(QTestState *s);
+void qtest_qmp_reconnect(QTestState *s);
+
 /* A second, negotiated QMP client of the same host. Free with qtest_quit. */
 QTestState *qtest_qmp_connect_extra(QTestState *s);
 

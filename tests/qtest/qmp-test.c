@@ -6,6 +6,8 @@
 #include <string.h>
 #include <sys/socket.h>
 #include <sys/un.h>
+#include <netinet/in.h>
+#include <arpa/inet.h>
 #include <sys/wait.h>
 #include <unistd.h>
 
@@ -434,6 +436,51 @@ static void test_chardev_mon(void)
     g_assert_false(g_file_test(path, G_FILE_TEST_EXISTS));
 }
 
+static int free_tcp_port(void)
+{
+    struct sockaddr_in sa = { .sin_family = AF_INET };
+    socklen_t len = sizeof(sa);
+    int fd = socket(AF_INET, SOCK_STREAM, 0);
+
+    sa.sin_addr.s_addr = htonl(INADDR_LOOPBACK);
+    g_assert_cmpint(bind(fd, (struct sockaddr *)&sa, sizeof(sa)), ==, 0);
+    g_assert_cmpint(getsockname(fd, (struct sockaddr *)&sa, &len), ==, 0);
+    close(fd);
+    return ntohs(sa.sin_port);
+}
+
+static void test_tcp_and_old_spelling(void)
+{
+    int port = free_tcp_port();
+    /* QEMU's older "server,nowait" spelling, and a TCP QMP socket on loopback. */
+    g_autofree char *args = g_strdup_printf(
+        "-S -qmp unix:@TMP@/old.sock,server,nowait -qmp tcp::%d,server=on,wait=off", port);
+    QTestState *s = qtest_init(args);
+    g_autofree char *old = g_build_filename(qtest_tmpdir(s), "old.sock", NULL);
+    int fd = raw_connect(old);
+    g_autofree char *g1 = raw_line(fd);
+    g_assert_cmpstr(g1, ==, GREETING "\r\n");
+    close(fd);
+
+    struct sockaddr_in sa = { .sin_family = AF_INET, .sin_port = htons(port) };
+    sa.sin_addr.s_addr = htonl(INADDR_LOOPBACK);
+    fd = socket(AF_INET, SOCK_STREAM, 0);
+    g_assert_cmpint(connect(fd, (struct sockaddr *)&sa, sizeof(sa)), ==, 0);
+    g_autofree char *g2 = raw_line(fd);
+    g_assert_cmpstr(g2, ==, GREETING "\r\n");
+    const char req[] = "{\"execute\": \"qmp_capabilities\"}";
+    g_assert_cmpint(write(fd, req, strlen(req)), ==, strlen(req));
+    g_autofree char *r = raw_line(fd);
+    g_assert_cmpstr(r, ==, "{\"return\": {}}\r\n");
+    /* No SCM_RIGHTS over TCP: getfd fails as in QEMU. */
+    const char getfd[] = "{\"execute\": \"getfd\", \"arguments\": {\"fdname\": \"x\"}}";
+    g_assert_cmpint(write(fd, getfd, strlen(getfd)), ==, strlen(getfd));
+    g_autofree char *e = raw_line(fd);
+    g_assert_true(strstr(e, "No file descriptor supplied via SCM_RIGHTS") != NULL);
+    close(fd);
+    qtest_quit(s);
+}
+
 static void test_stdio(void)
 {
     const char *argv[] = { GUESTDUMP_BINARY, "-S", "-qmp", "stdio", NULL };
@@ -481,5 +528,6 @@ int main(int argc, char **argv)
     g_test_add_func("/qmp/sigterm", test_sigterm);
     g_test_add_func("/qmp/chardev-mon", test_chardev_mon);
     g_test_add_func("/qmp/stdio", test_stdio);
+    g_test_add_func("/qmp/tcp-and-old-spelling", test_tcp_and_old_spelling);
     return g_test_run();
 }
