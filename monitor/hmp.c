@@ -9,6 +9,7 @@
 #include "config-host.h"
 #include "qapi-commands.h"
 #include "sysemu/cpus.h"
+#include "sysemu/runstate.h"
 
 #define HMP_PROMPT "(qemu) "
 
@@ -521,7 +522,8 @@ void monitor_hmp_feed(Monitor *mon, const char *buf, size_t len)
         }
         g_string_truncate(mon->line, 0);
         mon->line_overflow = false;
-        if (!mon->dead) {
+        /* After quit QEMU suspends the monitor: no new prompt. */
+        if (!mon->dead && !runstate_shutdown_requested()) {
             monitor_printf(mon, HMP_PROMPT);
         }
     }

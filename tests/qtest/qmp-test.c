@@ -514,6 +514,54 @@ static void test_stdio(void)
     g_assert_true(WIFEXITED(status) && WEXITSTATUS(status) == 0);
 }
 
+static void run_host(const char *const *args, int *status, char **out, char **err)
+{
+    GError *gerr = NULL;
+    g_assert_true(g_spawn_sync(NULL, (char **)args, NULL, G_SPAWN_DEFAULT, NULL, NULL,
+                               out, err, status, &gerr));
+    g_assert_no_error(gerr);
+}
+
+static void test_command_line(void)
+{
+    int status;
+    g_autofree char *out = NULL, *err = NULL;
+    const char *version[] = { GUESTDUMP_BINARY, "-version", NULL };
+    run_host(version, &status, &out, &err);
+    g_assert_true(WIFEXITED(status) && WEXITSTATUS(status) == 0);
+    g_assert_true(g_str_has_prefix(out, "QEMU emulator version 7.2.0 (guestdump "
+                                   GUESTDUMP_VERSION ")\n"));
+
+    g_free(out);
+    g_free(err);
+    const char *help[] = { GUESTDUMP_BINARY, "-h", NULL };
+    run_host(help, &status, &out, &err);
+    g_assert_true(WIFEXITED(status) && WEXITSTATUS(status) == 0);
+    g_assert_nonnull(strstr(out, "-qmp DEV"));
+
+    g_free(out);
+    g_free(err);
+    const char *bad[] = { GUESTDUMP_BINARY, "-bogus", NULL };
+    run_host(bad, &status, &out, &err);
+    g_assert_true(WIFEXITED(status) && WEXITSTATUS(status) == 1);
+    g_assert_cmpstr(err, ==, "guestdump: -bogus: invalid option\n");
+
+    g_free(out);
+    g_free(err);
+    const char *two_stdio[] = { GUESTDUMP_BINARY, "-S", "-qmp", "stdio", "-monitor", "stdio",
+                                NULL };
+    run_host(two_stdio, &status, &out, &err);
+    g_assert_true(WIFEXITED(status) && WEXITSTATUS(status) == 1);
+    g_assert_cmpstr(err, ==, "guestdump: cannot use stdio by multiple character devices\n");
+
+    g_free(out);
+    g_free(err);
+    const char *client[] = { GUESTDUMP_BINARY, "-S", "-qmp", "unix:/tmp/x.sock", NULL };
+    run_host(client, &status, &out, &err);
+    g_assert_true(WIFEXITED(status) && WEXITSTATUS(status) == 1);
+    g_assert_nonnull(strstr(err, "server=on"));
+}
+
 int main(int argc, char **argv)
 {
     g_test_init(&argc, &argv, NULL);
@@ -529,5 +577,6 @@ int main(int argc, char **argv)
     g_test_add_func("/qmp/chardev-mon", test_chardev_mon);
     g_test_add_func("/qmp/stdio", test_stdio);
     g_test_add_func("/qmp/tcp-and-old-spelling", test_tcp_and_old_spelling);
+    g_test_add_func("/qmp/command-line", test_command_line);
     return g_test_run();
 }
