@@ -11,6 +11,8 @@
 
 typedef struct MonitorServer MonitorServer;
 
+/* Connected clients over all listeners; more are refused. */
+#define MONITOR_MAX_CLIENTS 64
 /* At most this many fds may wait for a command to claim them. */
 #define MONITOR_MAX_PENDING_FDS 64
 /* Output a slow peer has not read yet; beyond this it is disconnected. */

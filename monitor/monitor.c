@@ -345,14 +345,37 @@ static void server_accept_one(MonitorServer *srv, int fd)
     monitor_new(srv, fd, fd, srv->is_unix);
 }
 
+static gboolean server_acceptable(gint lfd, GIOCondition cond, gpointer opaque);
+
+static gboolean server_rearm(gpointer opaque)
+{
+    MonitorServer *srv = opaque;
+    srv->watch = g_unix_fd_add(srv->listen_fd, G_IO_IN, server_acceptable, srv);
+    return G_SOURCE_REMOVE;
+}
+
 static gboolean server_acceptable(gint lfd, GIOCondition cond, gpointer opaque)
 {
     MonitorServer *srv = opaque;
     int fd = accept4(lfd, NULL, NULL, SOCK_CLOEXEC);
 
-    if (fd >= 0) {
-        server_accept_one(srv, fd);
+    if (fd < 0) {
+        if (errno == EINTR || errno == EAGAIN || errno == ECONNABORTED) {
+            return G_SOURCE_CONTINUE;
+        }
+        /*
+         * Out of fds (EMFILE): the listener stays readable, so retrying at
+         * once would spin. Pause this listener briefly instead.
+         */
+        srv->watch = g_timeout_add(100, server_rearm, srv);
+        return G_SOURCE_REMOVE;
     }
+    if (g_list_length(monitors) >= MONITOR_MAX_CLIENTS) {
+        /* Each client costs buffers and a watch: bound them. */
+        close(fd);
+        return G_SOURCE_CONTINUE;
+    }
+    server_accept_one(srv, fd);
     return G_SOURCE_CONTINUE;
 }
 
