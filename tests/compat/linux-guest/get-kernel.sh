@@ -25,7 +25,8 @@ pkg=$(apt-cache depends linux-image-amd64 2>/dev/null |
 if [ -z "$pkg" ]; then
     # No package list: fall back to whatever an earlier run unpacked.
     old=$(ls -d "$cache"/root-linux-image-* 2>/dev/null | sort -V | tail -n 1 || true)
-    [ -n "$old" ] || skip "apt-cache does not know linux-image-amd64 (run apt-get update)"
+    [ -n "$old" ] ||
+        skip "apt-cache does not know linux-image-amd64 (run apt-get update)"
     pkg=${old##*/root-}
 fi
 kver=${pkg#linux-image-}

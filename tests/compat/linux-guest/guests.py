@@ -1,4 +1,4 @@
-"""Boot Debian's kernel under real QEMU and dump it; run guestdump on the restored vmcore.
+"""Boot Debian's kernel under real QEMU and dump it; run guestdump on its vmcore.
 
 Standard library only. Both emulators are driven over QMP on unix sockets in a
 private temporary folder; every process started here is killed by its own

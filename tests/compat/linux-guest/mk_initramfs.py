@@ -27,7 +27,7 @@ mount -t proc proc /proc
 mount -t sysfs sysfs /sys
 mount -t devtmpfs devtmpfs /dev
 insmod /lib/modules/qemu_fw_cfg.ko
-echo "fw_cfg vmcoreinfo: $(ls /sys/firmware/qemu_fw_cfg/by_name/etc/ | grep -c vmcoreinfo)"
+echo "fw_cfg vmcoreinfo: $(ls /sys/firmware/qemu_fw_cfg/by_name/etc | grep -c vmcore)"
 echo "%s" > /dev/kmsg
 echo "%s"
 exec sh
@@ -110,8 +110,8 @@ def main(argv=None):
         return 77
     mod = find_module(a.modroot, a.kver)
     if not mod:
-        print("mk_initramfs: no qemu_fw_cfg module for %s under %s" % (a.kver, a.modroot),
-              file=sys.stderr)
+        print("mk_initramfs: no qemu_fw_cfg module for %s under %s"
+              % (a.kver, a.modroot), file=sys.stderr)
         return 77
 
     c = Cpio()

@@ -58,8 +58,8 @@ def check_kdumpfile(dump, ref):
                 if got == want:
                     equal += 1
                 elif len(first_bad) < 5:
-                    first_bad.append("0x%x: %s" % (paddr + pos,
-                                                   "differs" if got is not None else err))
+                    why = "differs" if got is not None else err
+                    first_bad.append("0x%x: %s" % (paddr + pos, why))
     res.update(pages=pages, equal=equal, first_bad=first_bad)
     return res
 

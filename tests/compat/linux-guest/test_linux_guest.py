@@ -1,5 +1,5 @@
 #!/usr/bin/env python3
-"""A real Linux guest end to end: QEMU 7.2 vmcore -> guestdump -restore -> every format -> readers.
+"""A real Linux guest end to end: QEMU 7.2 vmcore -> guestdump -restore -> readers.
 
     test_linux_guest.py --guestdump BIN --cache DIR [--keep]
 
@@ -233,7 +233,8 @@ def reader(kind, *args):
 def have_module(mod):
     if not os.path.exists(SYS_PY):
         return False
-    return subprocess.run([SYS_PY, "-c", "import " + mod], capture_output=True).returncode == 0
+    p = subprocess.run([SYS_PY, "-c", "import " + mod], capture_output=True)
+    return p.returncode == 0
 
 
 # ---- the checks ----
@@ -307,7 +308,8 @@ def run_checks(a, t, work, kver, vmci, q_elf, q_pelf, q_kdump):
         if t.ok(ok, "makedumpfile -R reassembles QEMU's kdump-zlib", msg):
             ok, ref_log = dmesg(q_raw, work)
             t.ok(ok and mk_initramfs.KMSG_MARKER in ref_log,
-                 "makedumpfile --dump-dmesg reads the guest's log from QEMU's kdump-zlib",
+                 "makedumpfile --dump-dmesg reads the guest's log from QEMU's "
+                 "kdump-zlib",
                  tail(ref_log or ""))
             if not ok:
                 ref_log = None
@@ -372,7 +374,8 @@ def run_checks(a, t, work, kver, vmci, q_elf, q_pelf, q_kdump):
                 continue
             rc, msg = run([sys.executable, cmp_tool, q, o])
             t.ok(rc == 0, "guestdump's %s ELF of the restored guest equals QEMU's "
-                 "except docs/compat.md's corrections (elf_compare.py)" % what, tail(msg))
+                 "except docs/compat.md's corrections (elf_compare.py)" % what,
+                 tail(msg))
 
     # makedumpfile: the kernel log from every output equals QEMU's.
     if not have_mdf:
@@ -398,8 +401,8 @@ def run_checks(a, t, work, kver, vmci, q_elf, q_pelf, q_kdump):
             ok, text = dmesg(path, work)
             if ref_log is None:
                 t.ok(ok and mk_initramfs.KMSG_MARKER in text,
-                     "makedumpfile --dump-dmesg reads the guest's log from guestdump's %s"
-                     % what, tail(text))
+                     "makedumpfile --dump-dmesg reads the guest's log from "
+                     "guestdump's %s" % what, tail(text))
             else:
                 t.ok(ok and text == ref_log,
                      "makedumpfile --dump-dmesg of guestdump's %s equals the log "
@@ -484,12 +487,12 @@ def run_checks(a, t, work, kver, vmci, q_elf, q_pelf, q_kdump):
             good = (res is not None and res["arch"] == "Architecture.X86_64"
                     and res["is_linux_kernel"] and qres is not None
                     and res["reads"] == qres["reads"])
-            t.ok(good, "drgn (through libkdumpfile) opens guestdump's %s%s and reads the "
-                 "same kernel bytes as from QEMU's ELF" % (
+            t.ok(good, "drgn (through libkdumpfile) opens guestdump's %s%s and reads "
+                 "the same kernel bytes as from QEMU's ELF" % (
                      fmt, "" if fmt.startswith("kdump-raw-") else " (reassembled)"),
                  json.dumps(res)[:600] if res else tail(out))
 
-    # crash needs a vmlinux with debug info; the -dbg package is 5 GB, not installed here.
+    # crash needs a vmlinux with debug info; the -dbg package is 5 GB, not in CI.
     vmlinux = "/usr/lib/debug/boot/vmlinux-" + kver
     if not shutil.which("crash"):
         t.skip("crash reads guestdump's dumps", "crash not installed")
