@@ -156,6 +156,9 @@ def prepare_initrd(cache, kver, root):
     path = os.path.join(cache, "initrd-%s-%s.gz" % (kver, key))
     if os.path.exists(path):
         return path, None
+    for old in os.listdir(cache):
+        if old.startswith("initrd-") and old.endswith(".gz"):
+            os.unlink(os.path.join(cache, old))
     rc = mk_initramfs.main([path, "--modroot", root, "--kver", kver])
     if rc == 77:
         return None, "no static busybox or qemu_fw_cfg module (busybox-static)"
