@@ -192,10 +192,12 @@ def capture_qemu(cache, kernel, initrd, t):
                                       mem=MEM, smp=SMP,
                                       marker=mk_initramfs.READY_MARKER)
     info["qemu_version"] = ver
+    info["cached"] = False
+    if any(info["errors"].values()):
+        return tmp, info        # a failed capture is reported, never reused
     with open(os.path.join(tmp, "capture.json"), "w") as f:
         json.dump(info, f, indent=1)
     os.rename(tmp, out)
-    info["cached"] = False
     return out, info
 
 
