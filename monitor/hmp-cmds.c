@@ -1,4 +1,4 @@
-/* HMP handlers of the monitor itself: help, info version/status, stop, cont, quit, fds. */
+/* HMP handlers of the monitor itself: info version/status, stop, cont, quit, fds. */
 #include "monitor/hmp.h"
 
 #include "qapi-commands.h"

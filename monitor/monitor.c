@@ -289,7 +289,8 @@ static gboolean monitor_readable(gint fd, GIOCondition cond, gpointer opaque)
                 for (size_t i = 0; i < nfds; i++) {
                     int pfd;
                     memcpy(&pfd, &fds[i], sizeof(int));
-                    if (g_queue_get_length(&mon->pending_fds) >= MONITOR_MAX_PENDING_FDS) {
+                    guint pending = g_queue_get_length(&mon->pending_fds);
+                    if (pending >= MONITOR_MAX_PENDING_FDS) {
                         close(pfd);
                     } else {
                         g_queue_push_tail(&mon->pending_fds, GINT_TO_POINTER(pfd));
@@ -485,7 +486,8 @@ static MonitorServer *server_parse(const char *spec, Error **errp)
         goto fail;
     }
     if (!server) {
-        error_setg(errp, "guestdump supports only server sockets: add ,server=on,wait=off");
+        error_setg(errp, "guestdump supports only server sockets: "
+                   "add ,server=on,wait=off");
         goto fail;
     }
     if (srv->is_unix && (!srv->path || !*srv->path)) {
@@ -556,7 +558,8 @@ bool monitor_chardev_add(const char *opts, Error **errp)
         return false;
     }
     if (!server) {
-        error_setg(errp, "guestdump supports only server sockets: add ,server=on,wait=off");
+        error_setg(errp, "guestdump supports only server sockets: "
+                   "add ,server=on,wait=off");
         server_free(srv);
         return false;
     }

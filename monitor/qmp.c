@@ -118,7 +118,8 @@ static bool check_request(Monitor *mon, JsonObject *req, const char **command,
     if (!ok) {
         return false;
     }
-    if (json_object_has_member(req, "execute") && json_object_has_member(req, "exec-oob")) {
+    if (json_object_has_member(req, "execute") &&
+        json_object_has_member(req, "exec-oob")) {
         error_setg(errp, "QMP input member 'execute' clashes with 'exec-oob'");
         return false;
     }

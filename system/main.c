@@ -158,7 +158,8 @@ int main(int argc, char **argv)
             !strcmp(name, "chardev") || !strcmp(name, "mon") || !strcmp(name, "name") ||
             !strcmp(name, "m") || !strcmp(name, "smp") || !strcmp(name, "machine") ||
             !strcmp(name, "M") || !strcmp(name, "bios") || !strcmp(name, "demo-seed") ||
-            !strcmp(name, "restore") || !strcmp(name, "device") || !strcmp(name, "qtest") ||
+            !strcmp(name, "restore") || !strcmp(name, "device") ||
+            !strcmp(name, "qtest") ||
             !strcmp(name, "dump-threads") || in_list(ignored_with_arg, name);
         const char *val = NULL;
         if (takes_arg) {

@@ -12,6 +12,15 @@ static void assert_error(JsonObject *rsp, const char *desc)
     json_object_unref(rsp);
 }
 
+/* A request for cmd whose arguments are the JSON members in args. */
+#define REQ(cmd, args) "{\"execute\": \"" cmd "\", \"arguments\": {" args "}}"
+
+static int64_t return_int(JsonObject *rsp, const char *member)
+{
+    JsonObject *ret = json_object_get_object_member(rsp, "return");
+    return json_object_get_int_member(ret, member);
+}
+
 static void assert_ok(JsonObject *rsp)
 {
     if (!json_object_has_member(rsp, "return")) {
@@ -29,7 +38,7 @@ static void test_getfd_closefd(void)
     g_assert_cmpint(base, >, 0);
     g_assert_cmpint(pipe(p), ==, 0);
 
-    assert_error(qtest_qmp(s, "{\"execute\": \"getfd\", \"arguments\": {\"fdname\": \"x\"}}"),
+    assert_error(qtest_qmp(s, REQ("getfd", "\"fdname\": \"x\"")),
                  "No file descriptor supplied via SCM_RIGHTS");
     assert_error(qtest_qmp_fds(s, &p[1], 1, "{\"execute\": \"getfd\", "
                                "\"arguments\": {\"fdname\": \"1x\"}}"),
@@ -50,10 +59,10 @@ static void test_getfd_closefd(void)
     char c;
     g_assert_cmpint(read(p[0], &c, 1), ==, -1);   /* EAGAIN, not EOF */
 
-    assert_ok(qtest_qmp(s, "{\"execute\": \"closefd\", \"arguments\": {\"fdname\": \"out\"}}"));
+    assert_ok(qtest_qmp(s, REQ("closefd", "\"fdname\": \"out\"")));
     g_assert_cmpint(qtest_count_fds(s), ==, base);
     g_assert_cmpint(read(p[0], &c, 1), ==, 0);    /* now EOF: the last writer is gone */
-    assert_error(qtest_qmp(s, "{\"execute\": \"closefd\", \"arguments\": {\"fdname\": \"out\"}}"),
+    assert_error(qtest_qmp(s, REQ("closefd", "\"fdname\": \"out\"")),
                  "File descriptor named 'out' not found");
     close(p[0]);
     qtest_quit(s);
@@ -84,7 +93,7 @@ static void test_unclaimed_fds_closed(void)
                             "\"arguments\": {\"fdname\": \"b\"}}"));
     g_assert_cmpint(qtest_count_fds(s), ==, base + 3);   /* 2 fds + the connection */
     /* Names are per monitor: the first client does not see them. */
-    assert_error(qtest_qmp(s, "{\"execute\": \"closefd\", \"arguments\": {\"fdname\": \"a\"}}"),
+    assert_error(qtest_qmp(s, REQ("closefd", "\"fdname\": \"a\"")),
                  "File descriptor named 'a' not found");
     qtest_quit(c);
     /* The close is seen by the host's main loop; give it a moment. */
@@ -118,24 +127,20 @@ static void test_fdsets(void)
                  "Parameter 'fdset-id' expects a non-negative value");
     g_assert_cmpint(qtest_count_fds(s), ==, base);
 
-    JsonObject *rsp = qtest_qmp_fds(s, &w, 1, "{\"execute\": \"add-fd\", "
-                                    "\"arguments\": {\"fdset-id\": 1, \"opaque\": \"first\"}}");
-    JsonObject *info = json_object_get_object_member(rsp, "return");
-    g_assert_cmpint(json_object_get_int_member(info, "fdset-id"), ==, 1);
-    int64_t fd1 = json_object_get_int_member(info, "fd");
+    JsonObject *rsp = qtest_qmp_fds(s, &w, 1, REQ("add-fd", "\"fdset-id\": 1, "
+                                                  "\"opaque\": \"first\""));
+    g_assert_cmpint(return_int(rsp, "fdset-id"), ==, 1);
+    int64_t fd1 = return_int(rsp, "fd");
     json_object_unref(rsp);
 
-    rsp = qtest_qmp_fds(s, &r, 1, "{\"execute\": \"add-fd\", \"arguments\": {\"fdset-id\": 1}}");
-    int64_t fd2 = json_object_get_int_member(json_object_get_object_member(rsp, "return"),
-                                             "fd");
+    rsp = qtest_qmp_fds(s, &r, 1, REQ("add-fd", "\"fdset-id\": 1"));
+    int64_t fd2 = return_int(rsp, "fd");
     json_object_unref(rsp);
 
     /* Without an id: the lowest free one, 0. */
     rsp = qtest_qmp_fds(s, &r, 1, "{\"execute\": \"add-fd\"}");
-    g_assert_cmpint(json_object_get_int_member(json_object_get_object_member(rsp, "return"),
-                                               "fdset-id"), ==, 0);
-    int64_t fd3 = json_object_get_int_member(json_object_get_object_member(rsp, "return"),
-                                             "fd");
+    g_assert_cmpint(return_int(rsp, "fdset-id"), ==, 0);
+    int64_t fd3 = return_int(rsp, "fd");
     json_object_unref(rsp);
     g_assert_cmpint(qtest_count_fds(s), ==, base + 3);
 
@@ -155,23 +160,22 @@ static void test_fdsets(void)
     g_assert_false(json_object_has_member(f1, "opaque"));
     JsonObject *set0 = json_array_get_object_element(sets, 1);
     g_assert_cmpint(json_object_get_int_member(set0, "fdset-id"), ==, 0);
-    g_assert_cmpint(json_object_get_int_member(
-        json_array_get_object_element(json_object_get_array_member(set0, "fds"), 0), "fd"),
-        ==, fd3);
+    JsonArray *fds0 = json_object_get_array_member(set0, "fds");
+    JsonObject *f00 = json_array_get_object_element(fds0, 0);
+    g_assert_cmpint(json_object_get_int_member(f00, "fd"), ==, fd3);
     json_node_unref(keep);
 
     assert_error(qtest_qmp(s, "{\"execute\": \"remove-fd\", "
                            "\"arguments\": {\"fdset-id\": 1, \"fd\": 9999}}"),
                  "File descriptor named 'fdset-id:1, fd:9999' not found");
-    assert_error(qtest_qmp(s, "{\"execute\": \"remove-fd\", \"arguments\": {\"fdset-id\": 7}}"),
+    assert_error(qtest_qmp(s, REQ("remove-fd", "\"fdset-id\": 7")),
                  "File descriptor named 'fdset-id:7' not found");
 
-    assert_ok(qtest_qmp(s, "{\"execute\": \"remove-fd\", "
-                        "\"arguments\": {\"fdset-id\": 1, \"fd\": %" G_GINT64_FORMAT "}}",
-                        fd1));
+    assert_ok(qtest_qmp(s, REQ("remove-fd", "\"fdset-id\": 1, "
+                               "\"fd\": %" G_GINT64_FORMAT), fd1));
     g_assert_cmpint(qtest_count_fds(s), ==, base + 2);
-    assert_ok(qtest_qmp(s, "{\"execute\": \"remove-fd\", \"arguments\": {\"fdset-id\": 1}}"));
-    assert_ok(qtest_qmp(s, "{\"execute\": \"remove-fd\", \"arguments\": {\"fdset-id\": 0}}"));
+    assert_ok(qtest_qmp(s, REQ("remove-fd", "\"fdset-id\": 1")));
+    assert_ok(qtest_qmp(s, REQ("remove-fd", "\"fdset-id\": 0")));
     g_assert_cmpint(qtest_count_fds(s), ==, base);
     sets = query_fdsets(s, &keep);
     g_assert_cmpuint(json_array_get_length(sets), ==, 0);

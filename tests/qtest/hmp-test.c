@@ -53,9 +53,11 @@ static void test_hmp_via_qmp(void)
     ev = qtest_qmp_event_wait(s, "STOP");
     json_object_unref(ev);
 
-    JsonObject *rsp = qtest_qmp(s, "{\"execute\": \"human-monitor-command\", \"arguments\": "
-                                   "{\"command-line\": \"info status\", \"cpu-index\": 99}}");
-    g_assert_cmpstr(qtest_error_desc(rsp), ==, "Parameter 'cpu-index' expects a CPU number");
+    JsonObject *rsp = qtest_qmp(s, "{\"execute\": \"human-monitor-command\", "
+                                   "\"arguments\": {\"command-line\": \"info status\", "
+                                   "\"cpu-index\": 99}}");
+    g_assert_cmpstr(qtest_error_desc(rsp), ==,
+                    "Parameter 'cpu-index' expects a CPU number");
     json_object_unref(rsp);
     qtest_quit(s);
 }

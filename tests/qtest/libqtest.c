@@ -1,4 +1,4 @@
-/* libqtest: start the guestdump host, talk QMP/HMP to it, and (later) the qtest protocol. */
+/* libqtest: start the guestdump host and talk QMP, HMP and the qtest protocol to it. */
 #include "libqtest.h"
 
 #include <errno.h>
@@ -630,7 +630,8 @@ static void remove_tree(const char *dir)
     }
     while ((name = g_dir_read_name(d))) {
         g_autofree char *p = g_build_filename(dir, name, NULL);
-        if (g_file_test(p, G_FILE_TEST_IS_DIR) && !g_file_test(p, G_FILE_TEST_IS_SYMLINK)) {
+        if (g_file_test(p, G_FILE_TEST_IS_DIR) &&
+            !g_file_test(p, G_FILE_TEST_IS_SYMLINK)) {
             remove_tree(p);
         } else {
             g_unlink(p);

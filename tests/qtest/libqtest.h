@@ -1,4 +1,4 @@
-/* libqtest: start the guestdump host, talk QMP/HMP to it, and (later) the qtest protocol. */
+/* libqtest: start the guestdump host and talk QMP, HMP and the qtest protocol to it. */
 #ifndef TESTS_QTEST_LIBQTEST_H
 #define TESTS_QTEST_LIBQTEST_H
 
@@ -13,7 +13,7 @@ typedef struct QTestState QTestState;
 
 /* Extra sockets qtest_init_full can add. */
 enum {
-    QTEST_WITH_QTEST = 1 << 0,  /* -qtest unix:<tmp>/qtest.sock (we listen, it connects) */
+    QTEST_WITH_QTEST = 1 << 0,  /* -qtest unix:<tmp>/qtest.sock (we listen) */
     QTEST_WITH_HMP   = 1 << 1,  /* -monitor unix:<tmp>/hmp.sock,server=on,wait=off */
     QTEST_NO_NEGOTIATE = 1 << 2,/* leave the QMP session before qmp_capabilities */
 };

@@ -113,22 +113,26 @@ static const BadInput bad_inputs[] = {
     { "[1]", "GenericError", "QMP input must be a JSON object" },
     { "\"str\"", "GenericError", "QMP input must be a JSON object" },
     { "{\"id\": 1}", "GenericError", "QMP input lacks member 'execute'" },
-    { "{\"execute\": 1}", "GenericError", "QMP input member 'execute' must be a string" },
+    { "{\"execute\": 1}", "GenericError",
+      "QMP input member 'execute' must be a string" },
     { "{\"execute\": \"query-status\", \"arguments\": []}", "GenericError",
       "QMP input member 'arguments' must be an object" },
     { "{\"execute\": \"query-status\", \"foo\": 1}", "GenericError",
       "QMP input member 'foo' is unexpected" },
     { "{\"exec-oob\": \"query-status\"}", "GenericError",
       "QMP input member 'exec-oob' is unexpected" },
-    { "{\"execute\": \"foo\"}", "CommandNotFound", "The command foo has not been found" },
+    { "{\"execute\": \"foo\"}", "CommandNotFound",
+      "The command foo has not been found" },
     { "}", "GenericError", "JSON parse error, expecting value" },
     { "{\"a\":1,}", "GenericError", "JSON parse error, expecting value" },
     { "{\"a\":tru}", "GenericError", "JSON parse error, invalid keyword 'tru'" },
     { "@ ", "GenericError", "JSON parse error, stray '@'" },
-    { "{\"execute\" \"x\"}", "GenericError", "JSON parse error, missing : in object pair" },
+    { "{\"execute\" \"x\"}", "GenericError",
+      "JSON parse error, missing : in object pair" },
     { "[1 2]", "GenericError", "JSON parse error, expected separator in list" },
     { "{1:2}", "GenericError", "JSON parse error, key is not a string in object" },
-    { "{\"a\":1 \"b\":2}", "GenericError", "JSON parse error, expected separator in dict" },
+    { "{\"a\":1 \"b\":2}", "GenericError",
+      "JSON parse error, expected separator in dict" },
     { "{\"a\":\"\\x\"}", "GenericError",
       "JSON parse error, invalid escape sequence in string" },
     { "{\"a\":\"\\ud800\"}", "GenericError",
@@ -189,7 +193,8 @@ static void test_huge_input(void)
         g_string_append_c(deep, ']');
     }
     qtest_qmp_send_raw(s, deep->str, deep->len);
-    assert_error(qtest_qmp_receive(s), "GenericError", "JSON nesting depth limit exceeded");
+    assert_error(qtest_qmp_receive(s), "GenericError",
+                 "JSON nesting depth limit exceeded");
     g_string_free(deep, TRUE);
     assert_usable(s);
 
@@ -242,7 +247,8 @@ static void test_id_echo(void)
     /* An error response carries the id too (before "error", as QEMU orders it). */
     qtest_qmp_send_raw(s, "{\"execute\": \"nope\", \"id\": \"q\"}", 31);
     g_autofree char *line = qtest_qmp_receive_line(s);
-    g_assert_cmpstr(line, ==, "{\"id\": \"q\", \"error\": {\"class\": \"CommandNotFound\", "
+    g_assert_cmpstr(line, ==, "{\"id\": \"q\", \"error\": "
+                    "{\"class\": \"CommandNotFound\", "
                     "\"desc\": \"The command nope has not been found\"}}");
     qtest_quit(s);
 }
@@ -273,7 +279,8 @@ static JsonObject *schema_find(JsonArray *schema, const char *name)
 static void test_query_commands_and_schema(void)
 {
     QTestState *s = qtest_init("-S");
-    JsonNode *cmds = qtest_qmp_assert_success_ref(s, "{\"execute\": \"query-commands\"}");
+    JsonNode *cmds = qtest_qmp_assert_success_ref(s,
+                                                  "{\"execute\": \"query-commands\"}");
     JsonNode *schema_node = qtest_qmp_assert_success_ref(
         s, "{\"execute\": \"query-qmp-schema\"}");
     JsonArray *schema = json_node_get_array(schema_node);
@@ -312,7 +319,8 @@ static void test_query_commands_and_schema(void)
     /* dump-guest-memory's arguments as introspection describes them. */
     JsonObject *dgm = schema_find(schema, "dump-guest-memory");
     g_assert_nonnull(dgm);
-    JsonObject *args = schema_find(schema, json_object_get_string_member(dgm, "arg-type"));
+    const char *arg_type = json_object_get_string_member(dgm, "arg-type");
+    JsonObject *args = schema_find(schema, arg_type);
     g_assert_nonnull(args);
     JsonArray *members = json_object_get_array_member(args, "members");
     static const struct {
@@ -387,8 +395,8 @@ static void test_quit(void)
     /* SHUTDOWN comes first, then the reply; then the host is gone. */
     g_autofree char *ev = qtest_qmp_receive_line(s);
     g_assert_true(g_str_has_prefix(ev, "{\"timestamp\": {\"seconds\": "));
-    g_assert_true(g_str_has_suffix(ev, "\"event\": \"SHUTDOWN\", \"data\": "
-                                   "{\"guest\": false, \"reason\": \"host-qmp-quit\"}}"));
+    g_assert_true(g_str_has_suffix(ev, "\"event\": \"SHUTDOWN\", \"data\": {\"guest\": "
+                                   "false, \"reason\": \"host-qmp-quit\"}}"));
     g_autofree char *rsp = qtest_qmp_receive_line(s);
     g_assert_cmpstr(rsp, ==, "{\"return\": {}}");
     int status = qtest_wait_exit(s, 30000);
@@ -425,7 +433,8 @@ static void test_chardev_mon(void)
     int fd = raw_connect(path);
     g_autofree char *greeting = raw_line(fd);
     g_assert_cmpstr(greeting, ==, GREETING "\r\n");
-    const char req[] = "{\"execute\":\"qmp_capabilities\"}{\"execute\":\"query-status\"}";
+    const char req[] = "{\"execute\":\"qmp_capabilities\"}"
+                       "{\"execute\":\"query-status\"}";
     g_assert_cmpint(write(fd, req, strlen(req)), ==, strlen(req));
     g_autofree char *r1 = raw_line(fd);
     g_autofree char *r2 = raw_line(fd);
@@ -454,7 +463,8 @@ static void test_tcp_and_old_spelling(void)
     int port = free_tcp_port();
     /* QEMU's older "server,nowait" spelling, and a TCP QMP socket on loopback. */
     g_autofree char *args = g_strdup_printf(
-        "-S -qmp unix:@TMP@/old.sock,server,nowait -qmp tcp::%d,server=on,wait=off", port);
+        "-S -qmp unix:@TMP@/old.sock,server,nowait "
+        "-qmp tcp::%d,server=on,wait=off", port);
     QTestState *s = qtest_init(args);
     g_autofree char *old = g_build_filename(qtest_tmpdir(s), "old.sock", NULL);
     int fd = raw_connect(old);
@@ -507,8 +517,9 @@ static void test_stdio(void)
     close(out_fd);
     out = g_string_free(all, FALSE);
     g_assert_true(g_str_has_prefix(out, GREETING "\r\n{\"return\": {}}\r\n"
-                                   "{\"return\": {\"qemu\": {\"micro\": 0, \"minor\": 2, "
-                                   "\"major\": 7}, \"package\": \"guestdump "));
+                                   "{\"return\": {\"qemu\": {\"micro\": 0, "
+                                   "\"minor\": 2, \"major\": 7}, "
+                                   "\"package\": \"guestdump "));
     g_assert_true(g_str_has_suffix(out, "\"reason\": \"host-qmp-quit\"}}\r\n"
                                    "{\"return\": {}}\r\n"));
     g_assert_true(WIFEXITED(status) && WEXITSTATUS(status) == 0);
@@ -548,11 +559,12 @@ static void test_command_line(void)
 
     g_free(out);
     g_free(err);
-    const char *two_stdio[] = { GUESTDUMP_BINARY, "-S", "-qmp", "stdio", "-monitor", "stdio",
-                                NULL };
+    const char *two_stdio[] = { GUESTDUMP_BINARY, "-S", "-qmp", "stdio",
+                                "-monitor", "stdio", NULL };
     run_host(two_stdio, &status, &out, &err);
     g_assert_true(WIFEXITED(status) && WEXITSTATUS(status) == 1);
-    g_assert_cmpstr(err, ==, "guestdump: cannot use stdio by multiple character devices\n");
+    g_assert_cmpstr(err, ==,
+                    "guestdump: cannot use stdio by multiple character devices\n");
 
     g_free(out);
     g_free(err);

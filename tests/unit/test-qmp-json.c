@@ -1,4 +1,4 @@
-/* Unit tests of QMP's JSON layer: stream splitting, parse errors, QEMU's output bytes. */
+/* Unit tests of QMP's JSON layer: stream splitting, parse errors, output bytes. */
 #include <string.h>
 
 #include "monitor/qmp-json.h"
@@ -110,7 +110,8 @@ static void test_output_bytes(void)
     qmp_json_free(n);
 
     /* Member order is QEMU's QDict order: reply keys and QMP's own objects. */
-    const char obj[] = "{\"running\": false, \"singlestep\": false, \"status\": \"paused\"}";
+    const char obj[] = "{\"running\": false, \"singlestep\": false, "
+                       "\"status\": \"paused\"}";
     n = qmp_json_parse(obj, strlen(obj), &err);
     g_autofree char *o = qmp_json_to_string(n);
     g_assert_cmpstr(o, ==, "{\"status\": \"paused\", \"singlestep\": false, "
