@@ -476,7 +476,12 @@ static MonitorServer *server_parse(const char *spec, Error **errp)
             error_setg(errp, "host and/or port not specified");
             goto fail;
         }
-        srv->host = g_strndup(hp, colon - hp);
+        /* "[::1]:4444": getaddrinfo wants the address without brackets. */
+        if (hp[0] == '[' && colon > hp && colon[-1] == ']') {
+            srv->host = g_strndup(hp + 1, colon - hp - 2);
+        } else {
+            srv->host = g_strndup(hp, colon - hp);
+        }
         srv->port = g_strdup(colon + 1);
     } else {
         error_setg(errp, "'%s' is not a valid char driver", parts[0]);
