@@ -136,6 +136,12 @@ typedef struct KdumpCache {
     size_t size;
     size_t used;
     uint64_t offset;
+    /*
+     * Raw files only: items may straddle writes, and each write ends on a
+     * multiple of size, so the file gets large aligned writes. The bytes
+     * are the same; only the flattened format must keep 7.2's chunking.
+     */
+    bool split;
 } KdumpCache;
 
 typedef struct KdumpWriter {
@@ -460,11 +466,28 @@ static bool cache_flush(KdumpWriter *k, KdumpCache *c)
 
 static bool cache_append(KdumpWriter *k, KdumpCache *c, const void *data, size_t len)
 {
-    if (c->used + len > c->size && !cache_flush(k, c)) {
-        return false;
+    const uint8_t *p = data;
+
+    if (!c->split) {
+        if (c->used + len > c->size && !cache_flush(k, c)) {
+            return false;
+        }
+        memcpy(c->buf + c->used, data, len);
+        c->used += len;
+        return true;
     }
-    memcpy(c->buf + c->used, data, len);
-    c->used += len;
+    while (len > 0) {
+        size_t room = c->size - (c->offset + c->used) % c->size;
+        size_t n = MIN(room, len);
+
+        memcpy(c->buf + c->used, p, n);
+        c->used += n;
+        p += n;
+        len -= n;
+        if (n == room && !cache_flush(k, c)) {
+            return false;
+        }
+    }
     return true;
 }
 
@@ -559,10 +582,12 @@ static bool kdump_write_pages(KdumpWriter *k, Error **errp)
     g_autofree uint8_t *zero = g_malloc0(k->page_size);
 
     k->desc_cache = (KdumpCache){ .buf = g_malloc(cache_size), .size = cache_size,
-                                  .offset = k->offset_page };
+                                  .offset = k->offset_page,
+                                  .split = s->fmt->kdump_raw };
     k->offset_data = k->offset_page + sizeof(KdumpPageDesc) * k->num_dumpable;
     k->data_cache = (KdumpCache){ .buf = g_malloc(cache_size), .size = cache_size,
-                                  .offset = k->offset_data };
+                                  .offset = k->offset_data,
+                                  .split = s->fmt->kdump_raw };
 
     /* One shared copy of the zero page, first in the data area. */
     k->zero_desc = (KdumpPageDesc){
