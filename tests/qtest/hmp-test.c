@@ -3,6 +3,8 @@
 
 #include <string.h>
 #include <sys/wait.h>
+#include <sys/socket.h>
+#include <sys/un.h>
 #include <unistd.h>
 
 #include "config-host.h"
@@ -102,10 +104,62 @@ static void test_hmp_socket(void)
     qtest_quit(s);
 }
 
+static void test_hmp_chardev_readline(void)
+{
+    /* -chardev + -mon without mode: readline, i.e. HMP. */
+    QTestState *s = qtest_init("-S -chardev socket,id=h,path=@TMP@/h.sock,server=on,"
+                               "wait=off -mon chardev=h");
+    g_autofree char *path = g_build_filename(qtest_tmpdir(s), "h.sock", NULL);
+    int fd;
+    {
+        struct sockaddr_un sa = { .sun_family = AF_UNIX };
+        strcpy(sa.sun_path, path);
+        fd = socket(AF_UNIX, SOCK_STREAM, 0);
+        g_assert_cmpint(connect(fd, (struct sockaddr *)&sa, sizeof(sa)), ==, 0);
+    }
+    g_autofree char *banner = qtest_hmp_read_until_prompt(fd);
+    const char cmd[] = "help quit\n";
+    g_assert_cmpint(write(fd, cmd, strlen(cmd)), ==, strlen(cmd));
+    g_autofree char *out = qtest_hmp_read_until_prompt(fd);
+    g_assert_cmpstr(out, ==, "quit|q  -- quit the emulator\r\n");
+    close(fd);
+    qtest_quit(s);
+}
+
+static void test_hmp_stdio(void)
+{
+    const char *argv[] = { GUESTDUMP_BINARY, "-S", "-m", "32", "-monitor", "stdio",
+                           NULL };
+    const char input[] = "info status\nq\n";
+    GError *err = NULL;
+    GPid pid;
+    int in_fd, out_fd, status;
+
+    g_assert_true(g_spawn_async_with_pipes(NULL, (char **)argv, NULL,
+                                           G_SPAWN_DO_NOT_REAP_CHILD, NULL, NULL, &pid,
+                                           &in_fd, &out_fd, NULL, &err));
+    g_assert_cmpint(write(in_fd, input, strlen(input)), ==, strlen(input));
+    GString *all = g_string_new(NULL);
+    char buf[4096];
+    ssize_t n;
+    while ((n = read(out_fd, buf, sizeof(buf))) > 0) {
+        g_string_append_len(all, buf, n);
+    }
+    waitpid(pid, &status, 0);
+    close(in_fd);
+    close(out_fd);
+    g_assert_true(g_str_has_suffix(all->str, "(qemu) VM status: paused (prelaunch)\r\n"
+                                   "(qemu) "));
+    g_assert_true(WIFEXITED(status) && WEXITSTATUS(status) == 0);
+    g_string_free(all, TRUE);
+}
+
 int main(int argc, char **argv)
 {
     g_test_init(&argc, &argv, NULL);
     g_test_add_func("/hmp/via-qmp", test_hmp_via_qmp);
     g_test_add_func("/hmp/socket", test_hmp_socket);
+    g_test_add_func("/hmp/chardev-readline", test_hmp_chardev_readline);
+    g_test_add_func("/hmp/stdio", test_hmp_stdio);
     return g_test_run();
 }

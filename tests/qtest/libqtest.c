@@ -440,10 +440,14 @@ char *qtest_hmp_read_until_prompt(int fd)
     GString *buf = g_string_new(NULL);
     static const char prompt[] = "(qemu) ";
 
+    /* Byte by byte: what follows this prompt belongs to the next call. */
     while (!g_str_has_suffix(buf->str, prompt)) {
-        if (!read_more(NULL, fd, buf, QTEST_IO_TIMEOUT_MS)) {
+        struct pollfd pfd = { .fd = fd, .events = POLLIN };
+        char c;
+        if (poll(&pfd, 1, QTEST_IO_TIMEOUT_MS) <= 0 || read(fd, &c, 1) != 1) {
             g_error("libqtest: HMP closed or timed out; got so far: %s", buf->str);
         }
+        g_string_append_c(buf, c);
     }
     g_string_truncate(buf, buf->len - strlen(prompt));
     return g_string_free(buf, FALSE);
