@@ -4,6 +4,7 @@
 #include <fcntl.h>
 #include <signal.h>
 #include <string.h>
+#include <sys/resource.h>
 #include <sys/wait.h>
 #include <unistd.h>
 #include <zlib.h>
@@ -846,6 +847,38 @@ static void test_pipe_closed_mid_dump(void)
     kdump_test_guest_free(g);
 }
 
+/*
+ * A full disk in the middle of the page data (a file size limit stands in
+ * for it, so no root is needed): the dump fails with the data or descriptor
+ * message, for raw and flattened files, whatever the thread count.
+ */
+static void test_disk_full_mid_dump(void)
+{
+    KdumpTestGuest *g = kdump_test_guest_new();
+    g_autofree char *path = tmp_path("full.kdump");
+    struct rlimit old, lim;
+
+    kdump_test_fill_mix(kdump_test_guest_add_block(g, 0, 32 << 20), 32 << 20, PS, 6);
+    signal(SIGXFSZ, SIG_IGN);
+    g_assert_cmpint(getrlimit(RLIMIT_FSIZE, &old), ==, 0);
+    lim = old;
+    lim.rlim_cur = 1 << 20;
+    for (int raw = 0; raw < 2; raw++) {
+        for (int threads = 1; threads <= 4; threads *= 2) {
+            g_autofree char *msg = NULL;
+            bool ok;
+
+            g_assert_cmpint(setrlimit(RLIMIT_FSIZE, &lim), ==, 0);
+            ok = kdump_test_write(g, DUMP_DH_COMPRESSED_LZO, raw, threads, path, &msg);
+            g_assert_cmpint(setrlimit(RLIMIT_FSIZE, &old), ==, 0);
+            g_assert_false(ok);
+            g_assert_true(!strcmp(msg, "dump: failed to write page data") ||
+                          !strcmp(msg, "dump: failed to write page desc"));
+        }
+    }
+    kdump_test_guest_free(g);
+}
+
 static void test_codec_zlib_matches_compress2(void)
 {
     g_autofree uint8_t *pages = g_malloc(64 * PS);
@@ -1023,6 +1056,7 @@ int main(int argc, char **argv)
     add_per_codec("makedumpfile-R", test_makedumpfile_R);
     g_test_add_func("/kdump/errors/enospc-epipe", test_write_errors);
     g_test_add_func("/kdump/errors/pipe-closed-mid-dump", test_pipe_closed_mid_dump);
+    g_test_add_func("/kdump/errors/disk-full-mid-dump", test_disk_full_mid_dump);
 
     ret = g_test_run();
     {
