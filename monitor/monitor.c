@@ -23,6 +23,7 @@ struct MonitorServer {
     char *host;
     char *port;
     bool wait;
+    bool client;              /* server=off: we connect, as QEMU's libqtest expects */
     int listen_fd;
     guint watch;
     bool created_socket;      /* we bound path, so we unlink it */
@@ -490,11 +491,7 @@ static MonitorServer *server_parse(const char *spec, Error **errp)
     if (!parse_socket_opts(srv, parts + 1, &server, errp)) {
         goto fail;
     }
-    if (!server) {
-        error_setg(errp, "guestdump supports only server sockets: "
-                   "add ,server=on,wait=off");
-        goto fail;
-    }
+    srv->client = !server;
     if (srv->is_unix && (!srv->path || !*srv->path)) {
         error_setg(errp, "chardev: socket path not given");
         goto fail;
@@ -562,12 +559,7 @@ bool monitor_chardev_add(const char *opts, Error **errp)
         server_free(srv);
         return false;
     }
-    if (!server) {
-        error_setg(errp, "guestdump supports only server sockets: "
-                   "add ,server=on,wait=off");
-        server_free(srv);
-        return false;
-    }
+    srv->client = !server;
     if (!servers) {
         servers = g_ptr_array_new();
     }
@@ -623,6 +615,52 @@ bool monitor_mon_add(const char *opts, Error **errp)
     }
     error_setg(errp, "chardev \"%s\" not found", chardev);
     return false;
+}
+
+/* server=off: one outgoing connection, made at startup. */
+static int server_connect(MonitorServer *srv, Error **errp)
+{
+    int fd = -1;
+
+    if (srv->is_unix) {
+        struct sockaddr_un sa = { .sun_family = AF_UNIX };
+        if (strlen(srv->path) >= sizeof(sa.sun_path)) {
+            error_setg(errp, "UNIX socket path '%s' is too long", srv->path);
+            return -1;
+        }
+        strcpy(sa.sun_path, srv->path);
+        fd = socket(AF_UNIX, SOCK_STREAM | SOCK_CLOEXEC, 0);
+        if (fd < 0 || connect(fd, (struct sockaddr *)&sa, sizeof(sa)) < 0) {
+            error_setg_errno(errp, errno, "Failed to connect to '%s'", srv->path);
+            if (fd >= 0) {
+                close(fd);
+            }
+            return -1;
+        }
+        return fd;
+    }
+    struct addrinfo hints = {
+        .ai_family = AF_UNSPEC, .ai_socktype = SOCK_STREAM,
+        .ai_flags = AI_NUMERICSERV,
+    };
+    struct addrinfo *res = NULL;
+    const char *host = srv->host && *srv->host ? srv->host : "127.0.0.1";
+    int rc = getaddrinfo(host, srv->port, &hints, &res);
+    if (rc) {
+        error_setg(errp, "address resolution failed for %s:%s: %s", host,
+                   srv->port, gai_strerror(rc));
+        return -1;
+    }
+    fd = socket(res->ai_family, SOCK_STREAM | SOCK_CLOEXEC, 0);
+    if (fd < 0 || connect(fd, res->ai_addr, res->ai_addrlen) < 0) {
+        error_setg_errno(errp, errno, "Failed to connect to '%s:%s'", host, srv->port);
+        if (fd >= 0) {
+            close(fd);
+        }
+        fd = -1;
+    }
+    freeaddrinfo(res);
+    return fd;
 }
 
 static bool server_listen(MonitorServer *srv, Error **errp)
@@ -706,6 +744,14 @@ bool monitor_start(Error **errp)
         }
         if (srv->is_stdio) {
             monitor_new(srv, STDIN_FILENO, STDOUT_FILENO, false);
+            continue;
+        }
+        if (srv->client) {
+            int fd = server_connect(srv, errp);
+            if (fd < 0) {
+                return false;
+            }
+            server_accept_one(srv, fd);
             continue;
         }
         if (!server_listen(srv, errp)) {

@@ -10,10 +10,10 @@
  * A backend spec as QEMU's -qmp/-monitor take it: "stdio",
  * "unix:PATH[,server=on|off][,wait=on|off]" (also "server,nowait"),
  * "tcp:[HOST]:PORT[,server=on][,wait=off]" (HOST empty = 127.0.0.1; we do
- * not listen on every address unless asked). Only server sockets are
- * supported. With wait=on (QEMU's default for a server) startup blocks until
- * the first client connects. A listening socket accepts any number of
- * clients, each with its own state.
+ * not listen on every address unless asked). With server=on we listen:
+ * wait=on (QEMU's default for a server) blocks startup until the first
+ * client connects, and a listening socket accepts several clients, each with
+ * its own state. Without server=on we connect once at startup, as QEMU does.
  */
 bool monitor_add_qmp(const char *spec, Error **errp);
 bool monitor_add_hmp(const char *spec, Error **errp);
