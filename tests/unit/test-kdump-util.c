@@ -233,6 +233,8 @@ void kdump_test_fill_mix(uint8_t *mem, size_t size, size_t page_size, uint32_t s
     }
 }
 
+bool kdump_test_cancel;
+
 bool kdump_test_write_fd(KdumpTestGuest *g, uint32_t flag, bool raw, int threads,
                          int fd, bool seekable, char **msg)
 {
@@ -275,6 +277,7 @@ bool kdump_test_write_fd(KdumpTestGuest *g, uint32_t flag, bool raw, int threads
         s->guest_note_size = g->guest_note_size;
     }
     s->out = out;
+    atomic_store(&s->cancel, kdump_test_cancel);
     for (size_t i = 0; i < g->blocks.num; i++) {
         s->total_size += g->blocks.blocks[i].target_end -
                          g->blocks.blocks[i].target_start;

@@ -879,6 +879,63 @@ static void test_disk_full_mid_dump(void)
     kdump_test_guest_free(g);
 }
 
+/* quit during a dump: the writer stops at the next batch with QEMU-style text. */
+static void test_cancel(void)
+{
+    KdumpTestGuest *g = small_guest();
+    g_autofree char *path = tmp_path("cancel.kdump");
+    g_autofree char *msg = NULL;
+
+    kdump_test_cancel = true;
+    g_assert_false(kdump_test_write(g, DUMP_DH_COMPRESSED_ZLIB, false, 2, path, &msg));
+    kdump_test_cancel = false;
+    g_assert_cmpstr(msg, ==, "dump: cancelled");
+    kdump_test_guest_free(g);
+}
+
+/* A flattened dump into a pipe (fd: protocol) is the file's bytes. */
+static void test_pipe_output(gconstpointer opaque)
+{
+    uint32_t flag = GPOINTER_TO_UINT(opaque);
+    g_autofree char *piped = tmp_path("piped.kdump");
+    g_autofree char *msg = NULL;
+    g_autoptr(GBytes) file = NULL, fromp = NULL;
+    KdumpTestGuest *g;
+    int fds[2];
+    GPid pid;
+    int status;
+
+    if (!dump_codec_available(flag)) {
+        g_test_skip("codec not built");
+        return;
+    }
+    g = small_guest();
+    file = write_dump(g, flag, false, 2, "file.kdump");
+    g_assert_cmpint(pipe(fds), ==, 0);
+    pid = fork();
+    g_assert_cmpint(pid, >=, 0);
+    if (pid == 0) {
+        int out = open(piped, O_WRONLY | O_CREAT | O_TRUNC, 0600);
+        char buf[65536];
+        ssize_t n;
+
+        close(fds[1]);
+        while ((n = read(fds[0], buf, sizeof(buf))) > 0) {
+            if (write(out, buf, n) != n) {
+                _exit(1);
+            }
+        }
+        _exit(close(out) == 0 ? 0 : 1);
+    }
+    close(fds[0]);
+    g_assert_true(kdump_test_write_fd(g, flag, false, 2, fds[1], false, &msg));
+    g_assert_cmpint(waitpid(pid, &status, 0), ==, pid);
+    g_assert_true(WIFEXITED(status) && WEXITSTATUS(status) == 0);
+    fromp = read_file(piped);
+    g_assert_true(g_bytes_equal(file, fromp));
+    kdump_test_guest_free(g);
+}
+
 static void test_codec_zlib_matches_compress2(void)
 {
     g_autofree uint8_t *pages = g_malloc(64 * PS);
@@ -1057,6 +1114,8 @@ int main(int argc, char **argv)
     g_test_add_func("/kdump/errors/enospc-epipe", test_write_errors);
     g_test_add_func("/kdump/errors/pipe-closed-mid-dump", test_pipe_closed_mid_dump);
     g_test_add_func("/kdump/errors/disk-full-mid-dump", test_disk_full_mid_dump);
+    g_test_add_func("/kdump/errors/cancel", test_cancel);
+    add_per_codec("pipe", test_pipe_output);
 
     ret = g_test_run();
     {
