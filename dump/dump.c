@@ -647,7 +647,15 @@ static int dump_open_file(const char *path, char **created, Error **errp)
     int fd;
 
     if (g_str_has_prefix(path, "/dev/fdset/")) {
-        return qemu_open_old(path, O_WRONLY | O_CREAT | O_TRUNC, S_IRUSR, errp);
+        fd = qemu_open_old(path, O_WRONLY | O_CREAT | O_TRUNC, S_IRUSR, errp);
+        /*
+         * The dup shares the client's file offset, which ftruncate leaves
+         * where it was: QEMU then writes after a hole. Start at 0 instead.
+         */
+        if (fd >= 0) {
+            lseek(fd, 0, SEEK_SET);
+        }
+        return fd;
     }
     fd = open(path, O_WRONLY | O_CREAT | O_EXCL | O_CLOEXEC, S_IRUSR);
     if (fd >= 0) {
