@@ -446,6 +446,7 @@ typedef enum SplitState {
     SPLIT_WORD,
     SPLIT_TOP_STRING,
     SPLIT_SKIP,          /* discarding the rest of an over-limit value */
+    SPLIT_SKIP_WORD,     /* the same for an over-limit top-level scalar */
 } SplitState;
 
 struct QmpJsonStreamer {
@@ -507,9 +508,15 @@ static void split_limit(QmpJsonStreamer *js, const char *what)
     int depth = js->depth;
     char quote = js->quote;
 
+    bool in_word = js->state == SPLIT_WORD;
+
     error_setg(&err, "JSON %s limit exceeded", what);
-    split_reset(js, in_container ? SPLIT_SKIP : SPLIT_IDLE);
-    js->depth = depth;
+    /*
+     * Skip the rest of the value rather than reading it as new input, which
+     * would answer one huge request with a flood of errors (QEMU does).
+     */
+    split_reset(js, in_word ? SPLIT_SKIP_WORD : SPLIT_SKIP);
+    js->depth = in_container ? depth : 0;
     js->quote = quote;
     js->emit(js->opaque, NULL, err);
 }
@@ -538,8 +545,18 @@ static bool is_delim(char c)
 static void split_char(QmpJsonStreamer *js, char c)
 {
     switch (js->state) {
+    case SPLIT_SKIP_WORD:
+        if (is_delim(c)) {
+            split_reset(js, SPLIT_IDLE);
+            split_char(js, c);
+        }
+        return;
+
     case SPLIT_SKIP:
         if (split_in_string(js, c)) {
+            if (!js->quote && js->depth == 0) {
+                split_reset(js, SPLIT_IDLE);    /* end of a top-level string */
+            }
             return;
         }
         if (c == '"' || c == '\'') {

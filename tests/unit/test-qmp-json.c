@@ -160,6 +160,37 @@ static void test_limits_resync(void)
     g_string_free(s, TRUE);
 }
 
+static void test_huge_scalars_one_error(void)
+{
+    /* An over-limit top-level string or word costs one error, not thousands. */
+    Collected c = { g_ptr_array_new_with_free_func(g_free) };
+    QmpJsonStreamer *js = qmp_json_streamer_new(collect, &c);
+    size_t chunk = 1 << 20;
+    char *buf = g_malloc(chunk);
+
+    memset(buf, 'x', chunk);
+    qmp_json_streamer_feed(js, "\"", 1);
+    for (size_t sent = 0; sent <= QMP_JSON_MAX_VALUE_SIZE; sent += chunk) {
+        qmp_json_streamer_feed(js, buf, chunk);
+    }
+    qmp_json_streamer_feed(js, "\" [1]", 5);
+    memset(buf, '7', chunk);
+    for (size_t sent = 0; sent <= QMP_JSON_MAX_VALUE_SIZE; sent += chunk) {
+        qmp_json_streamer_feed(js, buf, chunk);
+    }
+    qmp_json_streamer_feed(js, " {}", 3);
+    qmp_json_streamer_free(js);
+    g_free(buf);
+
+    g_assert_cmpuint(c.items->len, ==, 4);
+    const char *limit = "ERR JSON token size limit exceeded";
+    g_assert_cmpstr(g_ptr_array_index(c.items, 0), ==, limit);
+    g_assert_cmpstr(g_ptr_array_index(c.items, 1), ==, "OK [1]");
+    g_assert_cmpstr(g_ptr_array_index(c.items, 2), ==, limit);
+    g_assert_cmpstr(g_ptr_array_index(c.items, 3), ==, "OK {}");
+    g_ptr_array_free(c.items, TRUE);
+}
+
 int main(int argc, char **argv)
 {
     g_test_init(&argc, &argv, NULL);
@@ -168,5 +199,6 @@ int main(int argc, char **argv)
     g_test_add_func("/qmp-json/output-bytes", test_output_bytes);
     g_test_add_func("/qmp-json/parse-errors", test_parse_errors);
     g_test_add_func("/qmp-json/limits-resync", test_limits_resync);
+    g_test_add_func("/qmp-json/huge-scalars-one-error", test_huge_scalars_one_error);
     return g_test_run();
 }
