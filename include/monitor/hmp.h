@@ -24,6 +24,7 @@ typedef void HMPHandler(Monitor *mon, JsonObject *args);
  *                   the list is allowed, anything else is "unsupported option")
  *              F    a file name     (missing: "<cmd>: filename expected")
  *              s    a string        (missing: "<cmd>: string expected")
+ *              S    the rest of the line, as one string (help's "info status")
  *              i, l an integer expression: decimal, 0x hex, 0 octal,
  *                   + - * / % & | ^ ~ and parentheses
  *            a trailing '?' makes an argument optional.
