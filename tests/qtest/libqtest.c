@@ -515,6 +515,15 @@ QTestState *qtest_init_full(const char *extra_args, unsigned flags)
     }
     g_string_free(cmd, TRUE);
     GPtrArray *argv = g_ptr_array_new();
+    /* QTEST_WRAPPER="valgrind --error-exitcode=9" runs the host under a tool. */
+    g_auto(GStrv) wrapper = NULL;
+    const char *wrap = g_getenv("QTEST_WRAPPER");
+    if (wrap && *wrap && !g_shell_parse_argv(wrap, NULL, &wrapper, &gerr)) {
+        g_error("libqtest: bad QTEST_WRAPPER: %s", gerr->message);
+    }
+    for (char **w = wrapper; w && *w; w++) {
+        g_ptr_array_add(argv, *w);
+    }
     g_ptr_array_add(argv, (char *)GUESTDUMP_BINARY);
     for (int i = 0; i < argc; i++) {
         g_ptr_array_add(argv, args[i]);
@@ -525,7 +534,8 @@ QTestState *qtest_init_full(const char *extra_args, unsigned flags)
         g_printerr("libqtest: %s\n", joined);
     }
     if (!g_spawn_async(NULL, (char **)argv->pdata, NULL,
-                       G_SPAWN_DO_NOT_REAP_CHILD | G_SPAWN_STDIN_FROM_DEV_NULL,
+                       G_SPAWN_DO_NOT_REAP_CHILD | G_SPAWN_STDIN_FROM_DEV_NULL |
+                       G_SPAWN_SEARCH_PATH,
                        child_setup, NULL, &s->pid, &gerr)) {
         g_error("libqtest: cannot start %s: %s", GUESTDUMP_BINARY, gerr->message);
     }

@@ -22,7 +22,8 @@ enum {
  * Starts GUESTDUMP_BINARY with extra_args (shell-style words; "@TMP@" is
  * replaced by the test's temporary directory), connects to its QMP socket
  * (<tmp>/qmp.sock), checks the greeting and negotiates. Aborts the test on
- * any failure, with the host's stderr visible.
+ * any failure, with the host's stderr visible. QTEST_WRAPPER in the
+ * environment ("valgrind --error-exitcode=9") is put in front of the host.
  */
 QTestState *qtest_init(const char *extra_args);
 QTestState *qtest_init_with_qtest(const char *extra_args);
