@@ -408,16 +408,17 @@ bool qemu_get_guest_memory_mapping(MemoryMappingList *list,
         }
     }
     if (first < 0) {
-        /* No vCPU pages: identity mappings, as QEMU. */
+        /* No vCPU pages: one identity mapping per block, never merged (QEMU). */
         for (size_t i = 0; i < blocks->num; i++) {
             const GuestPhysBlock *b = &blocks->blocks[i];
+            MemoryMapping m = {
+                .phys_addr = b->target_start,
+                .virt_addr = b->target_start,
+                .length = b->target_end - b->target_start,
+            };
 
-            if (!memory_mapping_list_add_merge_sorted(list, b->target_start,
-                                                      b->target_start,
-                                                      b->target_end - b->target_start,
-                                                      errp)) {
-                return false;
-            }
+            g_assert(!list->sorted);
+            g_array_append_val(list->entries, m);
         }
         return true;
     }
