@@ -315,9 +315,10 @@ int qemu_open_old(const char *path, int flags, mode_t mode, Error **errp)
     if (g_str_has_prefix(path, "/dev/fdset/")) {
         const char *num = path + strlen("/dev/fdset/");
         char *end;
+        /* As QEMU 7.2 (strtol): "+5" is set 5; a negative number is invalid. */
         errno = 0;
         long long id = strtoll(num, &end, 10);
-        if (!*num || *end || errno || id < 0 || !g_ascii_isdigit(*num)) {
+        if (end == num || *end || errno || id < 0) {
             error_setg_errno(errp, EINVAL, "Could not open '%s'", path);
             return -1;
         }
