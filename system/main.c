@@ -1,9 +1,11 @@
 /* The guestdump host program: QEMU-style options, the main loop, clean exit. */
 #include <errno.h>
+#include <fcntl.h>
 #include <signal.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
+#include <unistd.h>
 
 #include <glib-unix.h>
 
@@ -42,10 +44,13 @@ static const char usage_text[] =
     "Dump:\n"
     "  -dump-threads N     compression threads (default: online CPUs)\n"
     "\n"
+    "  -daemonize          detach once the monitors listen\n"
+    "  -pidfile FILE       write the host's pid to FILE (removed at exit)\n"
+    "\n"
     "  -version            print the version\n"
     "  -h, -help           this text\n"
     "  -nodefaults, -display X, -nographic, -accel X, -no-user-config, -enable-kvm,\n"
-    "  -cpu X, -no-reboot, -no-shutdown, -daemonize are accepted for\n"
+    "  -cpu X, -no-reboot, -no-shutdown are accepted for\n"
     "  compatibility (see the README for what they mean here)\n";
 
 static GMainLoop *loop;
@@ -119,12 +124,12 @@ static bool parse_int_arg(const char *opt, const char *s, int64_t min, int64_t m
 
 static const char *const ignored_with_arg[] = {
     "display", "accel", "cpu", "vga", "serial", "parallel", "boot", "rtc",
-    "global", "object", "msg", "overcommit", "sandbox", "uuid", "pidfile",
+    "global", "object", "msg", "overcommit", "sandbox", "uuid",
     "D", "d", "L", "k", "vnc", "spice", "audiodev", NULL,
 };
 static const char *const ignored_flags[] = {
     "nodefaults", "nographic", "no-user-config", "enable-kvm", "no-reboot",
-    "no-shutdown", "no-hpet", "snapshot", "daemonize", NULL,
+    "no-shutdown", "no-hpet", "snapshot", NULL,
 };
 
 static bool in_list(const char *const *list, const char *s)
@@ -142,6 +147,10 @@ int main(int argc, char **argv)
     MachineOptions mo = { .smp = 1, .devices = g_ptr_array_new_with_free_func(g_free) };
     Error *err = NULL;
     int ret = 1;
+    bool daemonize = false;
+    bool uses_stdio = false;
+    g_autofree char *pidfile = NULL;
+    bool pidfile_written = false;
 
     signal(SIGPIPE, SIG_IGN);
 
@@ -159,7 +168,7 @@ int main(int argc, char **argv)
             !strcmp(name, "m") || !strcmp(name, "smp") || !strcmp(name, "machine") ||
             !strcmp(name, "M") || !strcmp(name, "bios") || !strcmp(name, "demo-seed") ||
             !strcmp(name, "restore") || !strcmp(name, "device") ||
-            !strcmp(name, "qtest") ||
+            !strcmp(name, "qtest") || !strcmp(name, "pidfile") ||
             !strcmp(name, "dump-threads") || in_list(ignored_with_arg, name);
         const char *val = NULL;
         if (takes_arg) {
@@ -185,10 +194,12 @@ int main(int argc, char **argv)
         } else if (!strcmp(name, "name")) {
             /* Only shown nowhere yet; accepted because libvirt always passes it. */
         } else if (!strcmp(name, "qmp")) {
+            uses_stdio |= g_str_has_prefix(val, "stdio");
             if (!monitor_add_qmp(val, &err)) {
                 goto fail;
             }
         } else if (!strcmp(name, "monitor")) {
+            uses_stdio |= g_str_has_prefix(val, "stdio");
             if (strcmp(val, "none") && !monitor_add_hmp(val, &err)) {
                 goto fail;
             }
@@ -239,6 +250,11 @@ int main(int argc, char **argv)
         } else if (!strcmp(name, "qtest")) {
             g_free(mo.qtest);
             mo.qtest = g_strdup(val);
+        } else if (!strcmp(name, "daemonize")) {
+            daemonize = true;
+        } else if (!strcmp(name, "pidfile")) {
+            g_free(pidfile);
+            pidfile = g_strdup(val);
         } else if (!strcmp(name, "dump-threads")) {
             int64_t n;
             if (!parse_int_arg("-dump-threads", val, 1, 1024, &n)) {
@@ -253,6 +269,10 @@ int main(int argc, char **argv)
         }
     }
 
+    if (daemonize && uses_stdio) {
+        fprintf(stderr, "guestdump: cannot use stdio with -daemonize\n");
+        goto out;
+    }
     loop = g_main_loop_new(NULL, FALSE);
     runstate_set_main_loop(loop);
 
@@ -262,6 +282,44 @@ int main(int argc, char **argv)
     if (!monitor_start(&err)) {
         machine_cleanup();
         goto fail;
+    }
+    if (daemonize) {
+        /*
+         * As QEMU: the parent returns once the monitors listen, so a script
+         * may connect as soon as guestdump -daemonize has exited.
+         */
+        pid_t child = fork();
+        if (child < 0) {
+            error_setg_errno(&err, errno, "cannot daemonize");
+            monitor_cleanup();
+            machine_cleanup();
+            goto fail;
+        }
+        if (child > 0) {
+            _exit(0);
+        }
+        setsid();
+        int null = open("/dev/null", O_RDWR);
+        if (null >= 0) {
+            dup2(null, STDIN_FILENO);
+            dup2(null, STDOUT_FILENO);
+            dup2(null, STDERR_FILENO);
+            if (null > STDERR_FILENO) {
+                close(null);
+            }
+        }
+    }
+    if (pidfile) {
+        g_autofree char *text = g_strdup_printf("%d\n", (int)getpid());
+        GError *gerr = NULL;
+        if (!g_file_set_contents(pidfile, text, -1, &gerr)) {
+            error_setg(&err, "cannot create PID file: %s", gerr->message);
+            g_error_free(gerr);
+            monitor_cleanup();
+            machine_cleanup();
+            goto fail;
+        }
+        pidfile_written = true;
     }
     g_unix_signal_add(SIGTERM, on_signal, GINT_TO_POINTER(SIGTERM));
     g_unix_signal_add(SIGINT, on_signal, GINT_TO_POINTER(SIGINT));
@@ -278,6 +336,9 @@ int main(int argc, char **argv)
     dump_shutdown();
     monitor_cleanup();
     machine_cleanup();
+    if (pidfile_written) {
+        unlink(pidfile);
+    }
     ret = 0;
     goto out;
 

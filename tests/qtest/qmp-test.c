@@ -2,6 +2,7 @@
 #include "libqtest.h"
 
 #include <signal.h>
+#include <stdlib.h>
 #include <stdio.h>
 #include <string.h>
 #include <sys/socket.h>
@@ -526,6 +527,45 @@ static void test_client_mode(void)
     rmdir(dir);
 }
 
+static void run_host(const char *const *args, int *status, char **out, char **err);
+
+static void test_daemonize_pidfile(void)
+{
+    g_autofree char *dir = g_dir_make_tmp("gd-daemon-XXXXXX", NULL);
+    g_autofree char *sock = g_build_filename(dir, "qmp.sock", NULL);
+    g_autofree char *pidfile = g_build_filename(dir, "pid", NULL);
+    g_autofree char *spec = g_strdup_printf("unix:%s,server=on,wait=off", sock);
+    const char *argv[] = { GUESTDUMP_BINARY, "-S", "-m", "32", "-daemonize",
+                           "-pidfile", pidfile, "-qmp", spec, NULL };
+    int status;
+
+    /* The command returns once the socket listens; the host lives on. */
+    run_host(argv, &status, NULL, NULL);
+    g_assert_true(WIFEXITED(status) && WEXITSTATUS(status) == 0);
+    g_autofree char *text = NULL;
+    g_assert_true(g_file_get_contents(pidfile, &text, NULL, NULL));
+    pid_t pid = atoi(text);
+    g_assert_cmpint(pid, >, 0);
+    g_assert_cmpint(kill(pid, 0), ==, 0);
+
+    int fd = raw_connect(sock);
+    g_autofree char *greeting = raw_line(fd);
+    g_assert_cmpstr(greeting, ==, GREETING "\r\n");
+    const char req[] = "{\"execute\": \"qmp_capabilities\"}{\"execute\": \"quit\"}";
+    g_assert_cmpint(write(fd, req, strlen(req)), ==, strlen(req));
+    g_autofree char *r = raw_line(fd);
+    g_assert_cmpstr(r, ==, "{\"return\": {}}\r\n");
+    /* Not our child: wait for it to go by watching its pid. */
+    for (int i = 0; i < 3000 && kill(pid, 0) == 0; i++) {
+        g_usleep(10 * 1000);
+    }
+    g_assert_cmpint(kill(pid, 0), ==, -1);
+    g_assert_false(g_file_test(pidfile, G_FILE_TEST_EXISTS));
+    g_assert_false(g_file_test(sock, G_FILE_TEST_EXISTS));
+    close(fd);
+    rmdir(dir);
+}
+
 static void test_stdio(void)
 {
     const char *argv[] = { GUESTDUMP_BINARY, "-S", "-qmp", "stdio", NULL };
@@ -628,5 +668,6 @@ int main(int argc, char **argv)
     g_test_add_func("/qmp/tcp-and-old-spelling", test_tcp_and_old_spelling);
     g_test_add_func("/qmp/command-line", test_command_line);
     g_test_add_func("/qmp/client-mode", test_client_mode);
+    g_test_add_func("/qmp/daemonize-pidfile", test_daemonize_pidfile);
     return g_test_run();
 }
