@@ -17,6 +17,10 @@ Then:
             every PT_LOAD as the ELF holds it.
   4. linux: makedumpfile --dump-dmesg reads the same kernel log from our
             kdump-zlib and kdump-lzo as from QEMU's kdump-zlib.
+  5. oracle-zero: registers set through the gdbstub recreate the state of
+            the shared oracle's "zero" reference dumps; our zlib, lzo and
+            snappy files must have the SHA-256 of QEMU 7.2's (a QEMU 7.2
+            built with lzo and snappy made those).
 Cases: mix (32 MiB, 2 vCPUs, 8 MiB of zero/text/random pages at 1 MiB),
 zero (32 MiB, nothing loaded), linux and linux-kaslr (Debian's kernel, with
 nokaslr and without; 7.2 cannot give the log of the second, K2), with a busybox
@@ -40,6 +44,14 @@ import tempfile
 import time
 
 SKIP = 77
+# SHA-256 of QEMU 7.2's own kdump files of the oracle-zero state (elf is the
+# ELF this script's QEMU must produce for the state to be the same).
+ORACLE_ZERO = {
+    "elf": "568734ede2c9a96475934b67c34362d208f2b29a19e18bb5697365c403541f8d",
+    "zlib": "74cbb6d9a073d6b07e0dbddb70cbaaa3890dc11e92b9448cc82171de07964d60",
+    "lzo": "45d94dfd8ccee2528d611279e0788bcd2f2d9d96b339c6053a6c04c7a480a510",
+    "snappy": "8e32d1b861c8f6e6dd17f140d84c6f9948e8efdbbc5e7493ff4521ba9f052c7e",
+}
 CODECS = ("zlib", "lzo", "snappy", "zstd")
 
 
@@ -79,6 +91,57 @@ class QMP:
                 return r["return"]
             if "error" in r:
                 raise RuntimeError(f"{cmd}: {r['error']['desc']}")
+
+
+class GDB:
+    """Just enough of the gdb remote protocol to set vCPU registers."""
+
+    def __init__(self, path, timeout=30):
+        deadline = time.time() + timeout
+        while True:
+            try:
+                self.sock = socket.socket(socket.AF_UNIX)
+                self.sock.connect(path)
+                break
+            except OSError:
+                if time.time() > deadline:
+                    raise
+                time.sleep(0.05)
+        self.buf = b""
+        self.cmd("qSupported:xmlRegisters=i386")
+        # QEMU refuses register packets until the client has read target.xml.
+        off = 0
+        while True:
+            r = self.cmd(f"qXfer:features:read:target.xml:{off:x},800")
+            off += len(r) - 1
+            if not r.startswith("m"):
+                break
+
+    def _byte(self):
+        if not self.buf:
+            self.buf = self.sock.recv(65536)
+            if not self.buf:
+                raise EOFError("gdbstub closed")
+        b, self.buf = self.buf[:1], self.buf[1:]
+        return b
+
+    def cmd(self, data):
+        pkt = data.encode()
+        self.sock.sendall(b"$" + pkt + b"#%02x" % (sum(pkt) & 0xff))
+        while self._byte() != b"$":
+            pass
+        out = b""
+        while (c := self._byte()) != b"#":
+            out += c
+        self._byte()
+        self._byte()
+        self.sock.sendall(b"+")
+        return out.decode(errors="replace")
+
+    def set_reg(self, num, value):
+        r = self.cmd(f"P{num:x}={value.to_bytes(8, 'little').hex()}")
+        if r != "OK":
+            raise RuntimeError(f"gdbstub refused register {num}: {r!r}")
 
 
 def mix_blob(size, seed):
@@ -146,6 +209,9 @@ def run_qemu(qemu, work, case, args):
            "-smp", str(case["smp"]),
            "-qmp", f"unix:{sock},server=on,wait=off", "-device", "vmcoreinfo"]
     cmd += case.get("qemu_args", [])
+    gdb_sock = os.path.join(work, "gdb.sock")
+    if case.get("regs"):
+        cmd += ["-gdb", f"unix:{gdb_sock},server=on,wait=off"]
     serial = os.path.join(work, "serial.log")
     if case.get("boot"):
         cmd += ["-serial", f"file:{serial}", "-kernel", args.kernel, "-initrd",
@@ -155,6 +221,10 @@ def run_qemu(qemu, work, case, args):
     p = subprocess.Popen(cmd, stdout=subprocess.DEVNULL, stderr=subprocess.PIPE)
     try:
         q = QMP(sock)
+        if case.get("regs"):
+            g = GDB(gdb_sock)
+            for num, value in case["regs"]:
+                g.set_reg(num, value)
         if case.get("boot"):
             deadline = time.time() + 120
             while b"KDUMP-COMPARE-READY" not in open(serial, "rb").read():
@@ -330,7 +400,7 @@ def main():
     ap.add_argument("--qemu", default=os.environ.get("QEMU", "qemu-system-x86_64"))
     ap.add_argument("--kernel", default=os.environ.get("KDUMP_COMPARE_KERNEL"))
     ap.add_argument("--modules", default=os.environ.get("KDUMP_COMPARE_MODULES"))
-    ap.add_argument("--cases", default="mix,zero,linux,linux-kaslr")
+    ap.add_argument("--cases", default="mix,zero,oracle-zero,linux,linux-kaslr")
     ap.add_argument("--keep")
     args = ap.parse_args()
     qemu = shutil.which(args.qemu)
@@ -350,6 +420,12 @@ def main():
                 f.write(mix_blob(8 << 20, 7))
             case = {"mem": "32M", "smp": 2, "qemu_args": [
                 "-device", f"loader,file={blob},addr=0x100000,force-raw=on"]}
+        elif name == "oracle-zero":
+            # The "zero" state of the shared oracle's reference dumps: QEMU 7.2
+            # built with lzo and snappy wrote these files for it.
+            case = {"mem": "32M", "smp": 1, "regs": [(0, 0x1111), (1, 0x2222),
+                                                     (2, 0x3333), (3, 0x4444)],
+                    "sha256": ORACLE_ZERO}
         elif name in ("linux", "linux-kaslr"):
             if not (args.kernel and args.modules):
                 notes.append(f"{name}: no --kernel/--modules given, skipped")
@@ -376,6 +452,22 @@ def main():
             problems += corrections_only(qflat, open(host, "rb").read(), f"{name}/host")
         else:
             problems.append(f"{name}/host: guestdump wrote no dump")
+        sums = dict(case.get("sha256", {}))
+        if sums and hashlib.sha256(open(elf, "rb").read()).hexdigest() != \
+                sums.pop("elf"):
+            notes.append(f"{name}: this QEMU's ELF is not the oracle's; "
+                         "reference hashes not checked")
+            sums = {}
+        for codec, want in sums.items():
+            path = os.path.join(work, f"sha-{codec}.flat")
+            r = subprocess.run([tool, "convert", elf, path, "--format", codec],
+                               capture_output=True, text=True)
+            if r.returncode == 2:
+                notes.append(f"{name}/{codec}: not built")
+                continue
+            got = hashlib.sha256(open(path, "rb").read()).hexdigest()
+            if got != want:
+                problems.append(f"{name}/{codec}: not QEMU 7.2's bytes ({got})")
         p, n = check_readers(tool, work, elf, name)
         problems += p
         notes += n
