@@ -283,12 +283,15 @@ int main(int argc, char **argv)
         machine_cleanup();
         goto fail;
     }
+    int ready_fd = -1;
     if (daemonize) {
         /*
-         * As QEMU: the parent returns once the monitors listen, so a script
-         * may connect as soon as guestdump -daemonize has exited.
+         * As QEMU: the parent returns only once the child listens and has
+         * written its pid file, so a script may connect as soon as
+         * "guestdump -daemonize" has exited.
          */
-        pid_t child = fork();
+        int ready[2];
+        pid_t child = pipe(ready) < 0 ? -1 : fork();
         if (child < 0) {
             error_setg_errno(&err, errno, "cannot daemonize");
             monitor_cleanup();
@@ -296,18 +299,13 @@ int main(int argc, char **argv)
             goto fail;
         }
         if (child > 0) {
-            _exit(0);
+            char c;
+            close(ready[1]);
+            _exit(read(ready[0], &c, 1) == 1 ? 0 : 1);
         }
+        close(ready[0]);
+        ready_fd = ready[1];
         setsid();
-        int null = open("/dev/null", O_RDWR);
-        if (null >= 0) {
-            dup2(null, STDIN_FILENO);
-            dup2(null, STDOUT_FILENO);
-            dup2(null, STDERR_FILENO);
-            if (null > STDERR_FILENO) {
-                close(null);
-            }
-        }
     }
     if (pidfile) {
         g_autofree char *text = g_strdup_printf("%d\n", (int)getpid());
@@ -320,6 +318,21 @@ int main(int argc, char **argv)
             goto fail;
         }
         pidfile_written = true;
+    }
+    if (ready_fd >= 0) {
+        int null = open("/dev/null", O_RDWR);
+        if (null >= 0) {
+            dup2(null, STDIN_FILENO);
+            dup2(null, STDOUT_FILENO);
+            dup2(null, STDERR_FILENO);
+            if (null > STDERR_FILENO) {
+                close(null);
+            }
+        }
+        if (write(ready_fd, "", 1) != 1) {
+            /* The parent is gone; nobody waits for us, which is fine. */
+        }
+        close(ready_fd);
     }
     g_unix_signal_add(SIGTERM, on_signal, GINT_TO_POINTER(SIGTERM));
     g_unix_signal_add(SIGINT, on_signal, GINT_TO_POINTER(SIGINT));
