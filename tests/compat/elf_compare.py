@@ -77,21 +77,28 @@ class Elf:
         return (1 << 64) - 1 if self.is64 else (1 << 32) - 1
 
 
-def canonical(v):
-    """QEMU's 4-/5-level user-half addresses, as guestdump writes them."""
-    if v >> 48 == 0xFFFF and not (v >> 47) & 1:
+def canonical(v, la57):
+    """QEMU's user-half addresses (4-level: bits 63:48 forced, 5-level: 63:57)."""
+    if la57:
+        if v >> 57 == 0x7F and not (v >> 56) & 1:
+            return v & ((1 << 57) - 1)
+    elif v >> 48 == 0xFFFF and not (v >> 47) & 1:
         return v & ((1 << 48) - 1)
-    if v >> 57 == 0x7F and not (v >> 56) & 1:
-        return v & ((1 << 57) - 1)
     return v
 
 
-def loads(elf, fix_va):
+def guess_la57(elf):
+    """A QEMU 5-level walk leaves bits 63:57 set but not all of 63:48."""
+    return any(ph['vaddr'] >> 57 == 0x7F and ph['vaddr'] >> 48 != 0xFFFF
+               for ph in elf.phdrs[1:])
+
+
+def loads(elf, fix_va, la57=False):
     out = []
     for ph in elf.phdrs[1:]:
         off = ph['offset']
         rel = None if off == elf.none_offset else off - elf.memory_offset
-        va = canonical(ph['vaddr']) if fix_va else ph['vaddr']
+        va = canonical(ph['vaddr'], la57) if fix_va else ph['vaddr']
         out.append((ph['type'], ph['paddr'], va, ph['memsz'], ph['filesz'], rel,
                     ph['flags'], ph['align']))
     return out
@@ -105,11 +112,19 @@ def pages(lst):
     return s
 
 
-def compare(q, o, extra_va):
+def compare(q, o, extra_va, la57=None):
     errs = []
 
     def eq(what, a, b):
-        if a != b:
+        if a == b:
+            return
+        if isinstance(a, bytes) and isinstance(b, bytes):
+            i = next((i for i, (x, y) in enumerate(zip(a, b)) if x != y),
+                     min(len(a), len(b)))
+            errs.append(f'{what}: {len(a)} vs {len(b)} bytes, first difference '
+                        f'at +{i:#x}: qemu {a[i:i + 16].hex()} '
+                        f'guestdump {b[i:i + 16].hex()}')
+        else:
             errs.append(f'{what}: qemu {a!r} guestdump {b!r}')
 
     eq('e_ident', q.ident, o.ident)
@@ -149,7 +164,9 @@ def compare(q, o, extra_va):
     eq('file size - memory offset', len(q.data) - q.memory_offset,
        len(o.data) - o.memory_offset)
 
-    lq, lo = loads(q, True), loads(o, False)
+    if la57 is None:
+        la57 = guess_la57(q)
+    lq, lo = loads(q, True, la57), loads(o, False)
     if lq == lo:
         eq('e_phnum', q.phnum, o.phnum)
     else:
@@ -203,9 +220,11 @@ def main():
     ap.add_argument('ours')
     ap.add_argument('--extra-va', action='append', default=[],
                     help='START:LEN virtual range (hex ok) QEMU dropped')
+    ap.add_argument('--la57', action='store_true', default=None,
+                    help='5-level paging (default: guessed from the QEMU file)')
     a = ap.parse_args()
     extra = [tuple(int(x, 0) for x in r.split(':')) for r in a.extra_va]
-    errs = compare(Elf(a.qemu), Elf(a.ours), extra)
+    errs = compare(Elf(a.qemu), Elf(a.ours), extra, a.la57)
     for e in errs:
         print('DIFF', e)
     print('equal except the listed corrections' if not errs else f'{len(errs)} differences')

@@ -1,0 +1,373 @@
+#!/usr/bin/env python3
+"""ELF dumps of one guest state through real QEMU 7.2 and through guestdump.
+
+    elf_compat.py --guestdump BUILD/guestdump [--qemu Q] [--keep DIR] [--modes a,b]
+
+For each paging mode (long4 long5 pae x86 x86pse) a guest is built here:
+page tables with 4 KiB pages in reverse physical order, contiguous runs,
+2 MiB / 4 MiB / 1 GiB pages, a PTE with protection-key and bit-52 bits, a PTE
+at the LAPIC, a PTE at the BIOS ROM, a user half and a kernel half, two vCPUs
+with paging. QEMU (-S, tcg, qemu64) gets the tables with -device loader and
+the control registers through its gdbstub; guestdump gets the same loader
+and every register QEMU's own notes report (plus EFER) over QMP. Both dump
+paging=false and paging=true; tests/compat/elf_compare.py must find them
+equal except the corrections of docs/compat.md. TAP output; skips without
+qemu-system-x86_64.
+"""
+import argparse
+import json
+import os
+import shutil
+import socket
+import struct
+import subprocess
+import sys
+import tempfile
+import time
+
+sys.path.insert(0, os.path.dirname(os.path.abspath(__file__)))
+import elf_compare  # noqa: E402
+
+MEM_MB = 32
+TABLES = 0x100000
+P, RW, PS, NX = 1, 2, 0x80, 1 << 63
+MODES = ('long4', 'long5', 'pae', 'x86', 'x86pse')
+
+
+# ---------------------------------------------------------------------------
+# The guest
+# ---------------------------------------------------------------------------
+
+class Guest:
+    def __init__(self, mode):
+        self.mode = mode
+        self.blob = bytearray(0xa10000 - TABLES)
+        self.extra_va = []                 # correction 4: pages QEMU drops
+        self.regs = {}
+
+    def w64(self, addr, v):
+        struct.pack_into('<Q', self.blob, addr - TABLES, v)
+
+    def w32(self, addr, v):
+        struct.pack_into('<I', self.blob, addr - TABLES, v)
+
+    def marker(self, pa):
+        if TABLES <= pa < TABLES + len(self.blob) - 16:
+            struct.pack_into('<8sQ', self.blob, pa - TABLES, b'GDCOMPAT', pa)
+
+
+def user_ptes(g, pt, w, pkey):
+    """virt 0x400000 + i*4K: 8 reversed pages, 4 contiguous, then odd ones."""
+    for i in range(8):
+        pa = 0x400000 + (7 - i) * 0x1000
+        w(pt + i * g.esize, pa | P | RW)
+        g.marker(pa)
+    for i in range(8, 12):
+        pa = 0x500000 + (i - 8) * 0x1000
+        w(pt + i * g.esize, pa | P)
+        g.marker(pa)
+    if pkey:
+        # PKEY 5 and software bit 52: QEMU keeps them and loses the page.
+        w(pt + 12 * g.esize, 0x508000 | P | (5 << 59) | (1 << 52))
+        g.marker(0x508000)
+        g.extra_va.append((g.user_base + 12 * 0x1000, 0x1000))
+    w(pt + 13 * g.esize, 0xfee00000 | P)          # LAPIC: never a PT_LOAD
+    w(pt + 14 * g.esize, 0xfffc0000 | P)          # BIOS ROM: RAM-backed
+    w(pt + 15 * g.esize, 0xfffc1000 | P)
+
+
+def build(mode):
+    g = Guest(mode)
+    long_mode = mode.startswith('long')
+    g.esize = 8 if mode in ('long4', 'long5', 'pae') else 4
+    w = g.w64 if g.esize == 8 else g.w32
+    g.user_base = 0x400000
+    for pa in (0x600000, 0x800000, 0xa00000, 0xa01000, 0xa02000, 0xa03000):
+        g.marker(pa)
+    if long_mode:
+        pml4, pdpt_u, pd_u, pt_u = 0x100000, 0x101000, 0x102000, 0x103000
+        pdpt_dm, pdpt_k, pd_k, pt_k = 0x104000, 0x105000, 0x106000, 0x107000
+        w(pml4 + 0 * 8, pdpt_u | P | RW)
+        w(pml4 + 273 * 8, pdpt_dm | P | RW)
+        w(pml4 + 511 * 8, pdpt_k | P | RW | NX)
+        w(pdpt_u + 0 * 8, pd_u | P | RW)
+        w(pd_u + 2 * 8, pt_u | P | RW)
+        w(pd_u + 3 * 8, 0x600000 | P | RW | PS | NX)
+        user_ptes(g, pt_u, w, pkey=True)
+        w(pdpt_dm + 0, 0 | P | RW | PS)               # 1 GiB over all RAM
+        w(pdpt_k + 510 * 8, pd_k | P | RW)
+        w(pd_k + 8 * 8, 0x800000 | P | RW | PS)
+        w(pd_k + 9 * 8, pt_k | P | RW)
+        for i in range(4):
+            w(pt_k + i * 8, (0xa00000 + i * 0x1000) | P | RW)
+        cr3, cr4 = pml4, 0x20
+        if mode == 'long5':
+            pml5 = 0x10f000
+            w(pml5 + 0 * 8, pml4 | P | RW)
+            w(pml5 + 511 * 8, pml4 | P | RW)
+            cr3, cr4 = pml5, 0x20 | 0x1000
+            # The same user tables seen through PML5[511] (upper half).
+            g.extra_va.append((0xffff000000000000 + g.extra_va[0][0], 0x1000))
+        g.regs = {'efer': 0xd01, 'cr4': cr4, 'cr3': cr3, 'cr0': 0x80000011}
+    elif mode == 'pae':
+        pdpt, pd_u, pt_u, pd_k, pt_k = 0x100000, 0x102000, 0x103000, 0x106000, 0x107000
+        w(pdpt + 0 * 8, pd_u | P)
+        w(pdpt + 3 * 8, pd_k | P)
+        w(pd_u + 2 * 8, pt_u | P | RW)
+        w(pd_u + 3 * 8, 0x600000 | P | RW | PS)
+        user_ptes(g, pt_u, w, pkey=False)
+        w(pd_k + 8 * 8, 0x800000 | P | RW | PS)
+        w(pd_k + 9 * 8, pt_k | P | RW)
+        for i in range(4):
+            w(pt_k + i * 8, (0xa00000 + i * 0x1000) | P | RW)
+        g.regs = {'cr4': 0x20, 'cr3': pdpt, 'cr0': 0x80000011}
+    else:
+        pd, pt_u, pt_k = 0x100000, 0x103000, 0x107000
+        w(pd + 1 * 4, pt_u | P | RW)
+        user_ptes(g, pt_u, w, pkey=False)
+        w(pd + 2 * 4, 0x800000 | P | RW | PS)          # 4 MiB with PSE only
+        w(pd + 772 * 4, pt_k | P | RW)
+        for i in range(4):
+            w(pt_k + i * 4, (0xa00000 + i * 0x1000) | P | RW)
+        g.regs = {'cr4': 0x10 if mode == 'x86pse' else 0, 'cr3': pd,
+                  'cr0': 0x80000011}
+    return g
+
+
+# ---------------------------------------------------------------------------
+# QEMU: QMP and the gdbstub
+# ---------------------------------------------------------------------------
+
+def connect(path, proc, timeout=30):
+    deadline = time.time() + timeout
+    while True:
+        s = socket.socket(socket.AF_UNIX)
+        try:
+            s.connect(path)
+            return s
+        except OSError:
+            s.close()
+            if proc.poll() is not None or time.time() > deadline:
+                raise RuntimeError(f'cannot connect to {path}')
+            time.sleep(0.05)
+
+
+class QMP:
+    def __init__(self, path, proc):
+        self.sock = connect(path, proc)
+        self.buf = b''
+        self.read()
+        self.execute('qmp_capabilities')
+
+    def read(self):
+        while b'\n' not in self.buf:
+            chunk = self.sock.recv(65536)
+            if not chunk:
+                raise EOFError('QMP closed')
+            self.buf += chunk
+        line, self.buf = self.buf.split(b'\n', 1)
+        return json.loads(line)
+
+    def execute(self, cmd, args=None):
+        msg = {'execute': cmd}
+        if args is not None:
+            msg['arguments'] = args
+        self.sock.sendall(json.dumps(msg).encode() + b'\n')
+        while True:
+            r = self.read()
+            if 'return' in r:
+                return r['return']
+            if 'error' in r:
+                raise RuntimeError(f"{cmd}: {r['error']['desc']}")
+
+
+class GDB:
+    """The few gdb remote packets needed: select a vCPU, write a register."""
+    REGS = {'cr0': 27, 'cr3': 29, 'cr4': 30, 'efer': 32}
+
+    def __init__(self, path, proc):
+        self.sock = connect(path, proc)
+        self.buf = b''
+        self.packet('qSupported:xmlRegisters=i386')
+        # QEMU refuses p/P until the client has read target.xml.
+        off = 0
+        while True:
+            r = self.packet('qXfer:features:read:target.xml:%x,ffb' % off)
+            off += len(r) - 1
+            if r[:1] != 'm':
+                break
+
+    def packet(self, data):
+        raw = data.encode()
+        self.sock.sendall(b'$%s#%02x' % (raw, sum(raw) & 0xff))
+        while True:
+            if b'$' in self.buf:
+                i = self.buf.index(b'$')
+                j = self.buf.find(b'#', i)
+                if j >= 0 and len(self.buf) >= j + 3:
+                    body, self.buf = self.buf[i + 1:j], self.buf[j + 3:]
+                    self.sock.sendall(b'+')
+                    return body.decode('latin1')
+            chunk = self.sock.recv(65536)
+            if not chunk:
+                raise EOFError('gdbstub closed')
+            self.buf += chunk
+
+    def set_regs(self, cpu, regs):
+        assert self.packet('Hg%x' % (cpu + 1)) == 'OK'
+        for name, value in regs.items():
+            r = self.packet('P%x=%s' % (self.REGS[name], struct.pack('<Q', value).hex()))
+            if r != 'OK':
+                raise RuntimeError(f'gdbstub refused {name}: {r}')
+
+
+def run_qemu(qemu, work, g, blob):
+    qmp_path = os.path.join(work, 'qemu-qmp.sock')
+    gdb_path = os.path.join(work, 'qemu-gdb.sock')
+    proc = subprocess.Popen(
+        [qemu, '-S', '-nodefaults', '-no-user-config', '-display', 'none',
+         '-machine', 'pc', '-accel', 'tcg', '-cpu', 'qemu64', '-m', str(MEM_MB),
+         '-smp', '2', '-L', '/usr/share/seabios', '-L', '/usr/share/qemu',
+         '-device', f'loader,file={blob},addr={TABLES:#x},force-raw=on',
+         '-chardev', f'socket,id=gdb0,path={gdb_path},server=on,wait=off',
+         '-gdb', 'chardev:gdb0',
+         '-qmp', f'unix:{qmp_path},server=on,wait=off'],
+        stdout=subprocess.DEVNULL, stderr=open(os.path.join(work, 'qemu.stderr'), 'w'))
+    try:
+        q = QMP(qmp_path, proc)
+        gdb = GDB(gdb_path, proc)
+        for cpu in (0, 1):
+            gdb.set_regs(cpu, g.regs)
+        out = {}
+        for paging in (False, True):
+            f = os.path.join(work, f'qemu-{"paging" if paging else "plain"}.elf')
+            q.execute('dump-guest-memory', {'paging': paging, 'protocol': f'file:{f}'})
+            out[paging] = f
+        q.execute('quit')
+        proc.wait(timeout=30)
+        return out
+    finally:
+        if proc.poll() is None:
+            proc.kill()
+            proc.wait()
+
+
+def qemu_note_regs(path):
+    """Every register the QEMU notes of a paging=false ELF carry, per vCPU."""
+    e = elf_compare.Elf(path)
+    d = e.data[e.note['offset']:e.memory_offset]
+    cpus = []
+    off = 0
+    while off + 12 <= len(d):
+        namesz, descsz, _ = struct.unpack_from('<III', d, off)
+        name = d[off + 12:off + 12 + namesz].rstrip(b'\0')
+        desc = off + 12 + ((namesz + 3) & ~3)
+        if name == b'QEMU':
+            cpus.append(parse_qemu_cpu(d[desc:desc + descsz]))
+        off = desc + ((descsz + 3) & ~3)
+    return cpus
+
+
+def parse_qemu_cpu(b):
+    r = {}
+    gprs = ('rax', 'rbx', 'rcx', 'rdx', 'rsi', 'rdi', 'rsp', 'rbp',
+            'r8', 'r9', 'r10', 'r11', 'r12', 'r13', 'r14', 'r15')
+    for i, n in enumerate(gprs):
+        r[n] = struct.unpack_from('<Q', b, 8 + i * 8)[0]
+    r['rip'], r['rflags'] = struct.unpack_from('<QQ', b, 136)
+    for i, n in enumerate(('cs', 'ds', 'es', 'fs', 'gs', 'ss', 'ldt', 'tr', 'gdt', 'idt')):
+        sel, limit, flags, _, base = struct.unpack_from('<IIIIQ', b, 152 + i * 24)
+        if n in ('gdt', 'idt'):
+            r[n + '_base'], r[n + '_limit'] = base, limit
+        else:
+            r[n], r[n + '_base'], r[n + '_limit'], r[n + '_flags'] = sel, base, limit, flags
+    for i in (0, 2, 3, 4):
+        r[f'cr{i}'] = struct.unpack_from('<Q', b, 392 + i * 8)[0]
+    r['kernel_gs_base'] = struct.unpack_from('<Q', b, 432)[0]
+    return r
+
+
+def run_guestdump(host, work, g, blob, cpu_regs):
+    qmp_path = os.path.join(work, 'gd-qmp.sock')
+    proc = subprocess.Popen(
+        [host, '-S', '-machine', 'pc', '-m', str(MEM_MB), '-smp', '2',
+         '-device', f'loader,file={blob},addr={TABLES:#x},force-raw=on',
+         '-qmp', f'unix:{qmp_path},server=on,wait=off'],
+        stdout=subprocess.DEVNULL, stderr=open(os.path.join(work, 'gd.stderr'), 'w'))
+    try:
+        q = QMP(qmp_path, proc)
+        for cpu, regs in enumerate(cpu_regs):
+            regs = dict(regs)
+            regs['efer'] = g.regs.get('efer', 0)
+            q.execute('x-guestdump-set-registers', {
+                'cpu-index': cpu,
+                'registers': [{'name': k, 'value': v} for k, v in regs.items()]})
+        out = {}
+        for paging in (False, True):
+            f = os.path.join(work, f'gd-{"paging" if paging else "plain"}.elf')
+            q.execute('dump-guest-memory', {'paging': paging, 'protocol': f'file:{f}'})
+            out[paging] = f
+        q.execute('quit')
+        proc.wait(timeout=30)
+        return out
+    finally:
+        if proc.poll() is None:
+            proc.kill()
+            proc.wait()
+
+
+def main():
+    ap = argparse.ArgumentParser(description=__doc__.splitlines()[0])
+    ap.add_argument('--guestdump', required=True)
+    ap.add_argument('--qemu', default=os.environ.get('QEMU', 'qemu-system-x86_64'))
+    ap.add_argument('--keep', help='keep the dumps in this folder')
+    ap.add_argument('--modes', default=','.join(MODES))
+    a = ap.parse_args()
+    modes = a.modes.split(',')
+    print(f'1..{2 * len(modes)}')
+    qemu = shutil.which(a.qemu)
+    if not qemu:
+        for i in range(2 * len(modes)):
+            print(f'ok {i + 1} # SKIP qemu-system-x86_64 not installed')
+        return 0
+    top = a.keep or tempfile.mkdtemp(prefix='elf-compat-')
+    n = 0
+    failed = False
+    try:
+        for mode in modes:
+            work = os.path.join(top, mode)
+            os.makedirs(work, exist_ok=True)
+            g = build(mode)
+            blob = os.path.join(work, 'tables.bin')
+            with open(blob, 'wb') as f:
+                f.write(g.blob)
+            try:
+                qf = run_qemu(qemu, work, g, blob)
+                regs = qemu_note_regs(qf[False])
+                gf = run_guestdump(a.guestdump, work, g, blob, regs)
+                results = [
+                    ('paging=false', elf_compare.compare(
+                        elf_compare.Elf(qf[False]), elf_compare.Elf(gf[False]), [])),
+                    ('paging=true', elf_compare.compare(
+                        elf_compare.Elf(qf[True]), elf_compare.Elf(gf[True]),
+                        g.extra_va, la57=(mode == 'long5'))),
+                ]
+            except Exception as ex:       # a crash is a failure, with its reason
+                results = [('paging=false', [repr(ex)]), ('paging=true', [repr(ex)])]
+            for what, errs in results:
+                n += 1
+                if errs:
+                    failed = True
+                    print(f'not ok {n} {mode} {what}')
+                    for e in errs:
+                        print(f'# {e}')
+                else:
+                    print(f'ok {n} {mode} {what}: equal except the listed corrections')
+    finally:
+        if not a.keep:
+            shutil.rmtree(top, ignore_errors=True)
+    return 1 if failed else 0
+
+
+if __name__ == '__main__':
+    sys.exit(main())
