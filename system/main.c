@@ -219,9 +219,27 @@ int main(int argc, char **argv)
             }
         } else if (!strcmp(name, "smp")) {
             g_autofree char *cpus = opt_get(val, "cpus", true);
-            int64_t n;
-            if (!cpus || !parse_int_arg("-smp", cpus, 1, 4096, &n)) {
-                goto out;
+            int64_t n = 1;
+            if (cpus) {
+                if (!parse_int_arg("-smp", cpus, 1, 4096, &n)) {
+                    goto out;
+                }
+            } else {
+                /* No count: the topology's product, as QEMU computes it. */
+                static const char *const parts[] = { "sockets", "dies", "cores",
+                                                     "threads", NULL };
+                for (const char *const *k = parts; *k; k++) {
+                    g_autofree char *v = opt_get(val, *k, false);
+                    int64_t f;
+                    if (v && !parse_int_arg("-smp", v, 1, 4096, &f)) {
+                        goto out;
+                    }
+                    n *= v ? f : 1;
+                }
+                if (n > 4096) {
+                    fprintf(stderr, "guestdump: -smp %s: too many CPUs\n", val);
+                    goto out;
+                }
             }
             mo.smp = n;
         } else if (!strcmp(name, "machine") || !strcmp(name, "M")) {
