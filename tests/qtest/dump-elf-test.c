@@ -2,6 +2,7 @@
 #include <elf.h>
 #include <glib.h>
 #include <string.h>
+#include <sys/wait.h>
 
 #include "libqtest.h"
 #include "system/demo.h"
@@ -369,6 +370,59 @@ static void test_gdb(void)
     qtest_quit(s);
 }
 
+/*
+ * libkdumpfile (Debian's /usr/bin/python3 only) opens both ELFs of the demo
+ * guest and reads init_uts_ns by physical address, and by virtual address
+ * from the paging=true dump.
+ */
+static void test_libkdumpfile(void)
+{
+    static const char script[] =
+        "import sys\n"
+        "try:\n"
+        "    import kdumpfile\n"
+        "except ImportError:\n"
+        "    sys.exit(77)\n"
+        "for f in sys.argv[1:]:\n"
+        "    k = kdumpfile.kdumpfile(f)\n"
+        "    assert str(k.attr['file.format']) == 'elf', f\n"
+        "    assert str(k.attr['arch.name']) == 'x86_64', f\n"
+        "    b = bytes(k.read(kdumpfile.KDUMP_MACHPHYSADDR, int(0x%llx), 5))\n"
+        "    assert b == b'Linux', (f, b)\n"
+        "k = kdumpfile.kdumpfile(sys.argv[2])\n"
+        "b = bytes(k.read(kdumpfile.KDUMP_KVADDR, int(0x%llx), 5))\n"
+        "assert b == b'Linux', b\n";
+    g_autofree char *code = g_strdup_printf(script,
+        (unsigned long long)(DEMO_KERNEL_PHYS + DEMO_UTS_OFF),
+        (unsigned long long)(DEMO_KERNEL_VIRT + DEMO_UTS_OFF));
+    QTestState *s;
+    g_autofree char *f = NULL, *g = NULL, *out = NULL, *err = NULL;
+    int status;
+
+    if (!g_file_test("/usr/bin/python3", G_FILE_TEST_IS_EXECUTABLE)) {
+        g_test_skip("no /usr/bin/python3 for libkdumpfile");
+        return;
+    }
+    s = qtest_init("-demo -m 64 -smp 2");
+    f = dump_file(s, "kdf-plain.elf", false);
+    g = dump_file(s, "kdf-paging.elf", true);
+    {
+        const char *argv[] = { "/usr/bin/python3", "-c", code, f, g, NULL };
+
+        g_assert_true(g_spawn_sync(NULL, (char **)argv, NULL, G_SPAWN_DEFAULT, NULL,
+                                   NULL, &out, &err, &status, NULL));
+    }
+    if (WIFEXITED(status) && WEXITSTATUS(status) == 77) {
+        g_test_skip("python3-libkdumpfile not installed");
+    } else {
+        if (*err) {
+            g_test_message("libkdumpfile: %s", err);
+        }
+        g_assert_true(g_spawn_check_wait_status(status, NULL));
+    }
+    qtest_quit(s);
+}
+
 int main(int argc, char **argv)
 {
     g_test_init(&argc, &argv, NULL);
@@ -379,5 +433,6 @@ int main(int argc, char **argv)
     g_test_add_func("/dump-elf/no-paging-identity", test_no_paging_identity);
     g_test_add_func("/dump-elf/elf32-none", test_elf32_none);
     g_test_add_func("/dump-elf/gdb", test_gdb);
+    g_test_add_func("/dump-elf/libkdumpfile", test_libkdumpfile);
     return g_test_run();
 }

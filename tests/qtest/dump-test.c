@@ -745,6 +745,30 @@ static void test_phys_base(void)
     qtest_quit(s);
 }
 
+/* A vmcoreinfo device the guest never wrote: a warning per dump, no guest note. */
+static void test_guest_note_absent(void)
+{
+    QTestState *s = qtest_init("-M pc -m 16 -S -device vmcoreinfo");
+    g_autofree char *f = tmp_file(s, "nonote.elf");
+    g_autofree gchar *data = NULL;
+    gsize len;
+    const Elf64_Ehdr *e;
+    const Elf64_Phdr *ph;
+    char *out;
+
+    out = qtest_hmp(s, "dump-guest-memory %s", f);
+    g_assert_cmpstr(out, ==, "warning: guest note is not present\r\n");
+    g_free(out);
+    g_free(wait_completed(s, "completed"));
+    g_assert_true(g_file_get_contents(f, &data, &len, NULL));
+    e = (const Elf64_Ehdr *)data;
+    ph = (const Elf64_Phdr *)(data + e->e_phoff);
+    /* One vCPU in real mode: EM_386 notes, CORE 164 + QEMU 460, nothing else. */
+    g_assert_cmpuint(e->e_machine, ==, EM_386);
+    g_assert_cmpuint(ph[0].p_filesz, ==, 164 + 460);
+    qtest_quit(s);
+}
+
 int main(int argc, char **argv)
 {
     g_test_init(&argc, &argv, NULL);
@@ -762,5 +786,6 @@ int main(int argc, char **argv)
     g_test_add_func("/dump/filter", test_filter);
     g_test_add_func("/dump/hmp", test_hmp);
     g_test_add_func("/dump/vmcoreinfo/phys-base", test_phys_base);
+    g_test_add_func("/dump/vmcoreinfo/absent", test_guest_note_absent);
     return g_test_run();
 }
