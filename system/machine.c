@@ -9,6 +9,7 @@
 #include "sysemu/cpus.h"
 #include "sysemu/machine.h"
 #include "sysemu/physmem.h"
+#include "system/demo.h"
 #include "system/machine-internal.h"
 
 #define KiB (1ULL << 10)
@@ -147,11 +148,19 @@ static bool pc_memory_init(const MachineOptions *opts, uint64_t ram, Error **err
                              errp) != NULL;
 }
 
-static bool add_device(const char *spec, Error **errp)
+/*
+ * Devices are realized in two passes: the vmcoreinfo device with the board,
+ * loaders last, so their bytes win over what the guest source put there
+ * (QEMU applies loader blobs at reset, after the board is built).
+ */
+static bool add_device(const char *spec, bool loaders, Error **errp)
 {
     g_autofree char *driver = g_strndup(spec, strcspn(spec, ","));
 
     if (!strcmp(driver, "vmcoreinfo")) {
+        if (loaders) {
+            return true;
+        }
         if (spec[strlen(driver)] != '\0') {
             error_setg(errp, "vmcoreinfo: the device takes no properties");
             return false;
@@ -159,10 +168,20 @@ static bool add_device(const char *spec, Error **errp)
         return vmcoreinfo_realize(errp);
     }
     if (!strcmp(driver, "loader")) {
-        return loader_device_add(spec, errp);
+        return !loaders || loader_device_add(spec, errp);
     }
     error_setg(errp, "'%s' is not a valid device model name", driver);
     return false;
+}
+
+static bool add_devices(const MachineOptions *opts, bool loaders, Error **errp)
+{
+    for (guint i = 0; opts->devices && i < opts->devices->len; i++) {
+        if (!add_device(g_ptr_array_index(opts->devices, i), loaders, errp)) {
+            return false;
+        }
+    }
+    return true;
 }
 
 bool machine_init(const MachineOptions *opts, Error **errp)
@@ -208,10 +227,18 @@ bool machine_init(const MachineOptions *opts, Error **errp)
         fw_cfg_add_bytes(FW_CFG_NB_CPUS, &cpus_le, sizeof(cpus_le));
         fw_cfg_add_bytes(FW_CFG_MAX_CPUS, &cpus_le, sizeof(cpus_le));
     }
-    for (guint i = 0; opts->devices && i < opts->devices->len; i++) {
-        if (!add_device(g_ptr_array_index(opts->devices, i), errp)) {
-            goto fail;
-        }
+    if (!add_devices(opts, false, errp)) {
+        goto fail;
+    }
+    if (opts->demo && opts->restore) {
+        error_setg(errp, "-demo and -restore cannot be used together");
+        goto fail;
+    }
+    if (opts->demo && !demo_guest_init(opts->demo_seed, errp)) {
+        goto fail;
+    }
+    if (!add_devices(opts, true, errp)) {
+        goto fail;
     }
     if (opts->qtest && !qtest_server_init(opts->qtest, errp)) {
         goto fail;
@@ -226,6 +253,7 @@ fail:
 void machine_cleanup(void)
 {
     qtest_server_cleanup();
+    demo_guest_cleanup();
     vmcoreinfo_cleanup();
     fw_cfg_cleanup();
     ioport_reset();
