@@ -371,6 +371,46 @@ static void test_gdb(void)
 }
 
 /*
+ * Hostile tables over QMP: every entry of every level points at the next
+ * table and every leaf at one page (2^36 aliases). The dump fails fast with
+ * the bound's message, leaves no file, and the host dumps again at once.
+ */
+static void test_hostile(void)
+{
+    QTestState *s = qtest_init_with_qtest(GUEST);
+    g_autofree char *f = g_build_filename(qtest_tmpdir(s), "hostile.elf", NULL);
+    g_autofree char *proto = g_strconcat("file:", f, NULL);
+    g_autofree char *q = qtest_json_str(proto);
+    g_autofree char *plain = NULL;
+    static const Reg cpu0[] = {
+        { "efer", LONG_EFER }, { "cr4", 0x20 }, { "cr3", 0x10000 },
+        { "cr0", 0x80000011 }, { NULL, 0 },
+    };
+    JsonObject *rsp;
+    gint64 t0;
+
+    for (int i = 0; i < 512; i++) {
+        wq(s, 0x10000 + i * 8, 0x11000 | P);
+        wq(s, 0x11000 + i * 8, 0x12000 | P);
+        wq(s, 0x12000 + i * 8, 0x13000 | P);
+        wq(s, 0x13000 + i * 8, 0x14000 | P);
+    }
+    set_regs(s, 0, cpu0);
+    t0 = g_get_monotonic_time();
+    rsp = qtest_qmp(s, "{\"execute\": \"dump-guest-memory\", \"arguments\": "
+                    "{\"paging\": true, \"protocol\": %s}}", q);
+    g_assert_cmpstr(qtest_error_desc(rsp), ==, "dump: the guest's page tables map "
+                    "more than 2097152 separate ranges; use paging=false");
+    json_object_unref(rsp);
+    g_test_message("refused after %.2f s", (g_get_monotonic_time() - t0) / 1e6);
+    g_assert_cmpint(g_get_monotonic_time() - t0, <, 60 * G_USEC_PER_SEC);
+    g_assert_false(g_file_test(f, G_FILE_TEST_EXISTS));
+    plain = dump_file(s, "after-hostile.elf", false);
+    check_readelf(plain);
+    qtest_quit(s);
+}
+
+/*
  * libkdumpfile (Debian's /usr/bin/python3 only) opens both ELFs of the demo
  * guest and reads init_uts_ns by physical address, and by virtual address
  * from the paging=true dump.
@@ -433,6 +473,7 @@ int main(int argc, char **argv)
     g_test_add_func("/dump-elf/no-paging-identity", test_no_paging_identity);
     g_test_add_func("/dump-elf/elf32-none", test_elf32_none);
     g_test_add_func("/dump-elf/gdb", test_gdb);
+    g_test_add_func("/dump-elf/hostile", test_hostile);
     g_test_add_func("/dump-elf/libkdumpfile", test_libkdumpfile);
     return g_test_run();
 }
