@@ -1,4 +1,4 @@
-/* The ELF vmcore writer: headers, PT_NOTE, PT_LOAD per mapping, RAM in large writes, .shstrtab. */
+/* The ELF vmcore writer: headers, notes, a PT_LOAD per mapping, RAM, .shstrtab. */
 #include <elf.h>
 #include <errno.h>
 #include <glib.h>

@@ -1,4 +1,4 @@
-/* Output sinks of a dump: plain fd (sequential or positioned) and makedumpfile's flattened stream. */
+/* Dump output sinks: plain fd (sequential or positioned) and the flattened stream. */
 #include <errno.h>
 #include <glib.h>
 #include <string.h>

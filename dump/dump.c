@@ -1,4 +1,4 @@
-/* The dump-guest-memory command: validation, the dump plan, the worker thread, progress, events. */
+/* dump-guest-memory: validation, the dump plan, the worker, progress and events. */
 #include <errno.h>
 #include <fcntl.h>
 #include <inttypes.h>

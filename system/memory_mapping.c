@@ -1,4 +1,4 @@
-/* Guest-physical blocks to dump and the bounded, QEMU-ordered (virtual -> physical) mapping list. */
+/* Guest-physical blocks and the bounded, QEMU-ordered mapping list. */
 #include <glib.h>
 #include <string.h>
 

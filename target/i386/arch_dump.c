@@ -1,4 +1,4 @@
-/* x86 dump facts: ELF class and machine, and the CORE (NT_PRSTATUS) and QEMU notes per vCPU. */
+/* x86 dump facts: ELF class and machine, CORE and QEMU notes per vCPU. */
 #include <glib.h>
 #include <stddef.h>
 #include <string.h>

@@ -1,4 +1,4 @@
-/* qtests of ELF contents: page tables built over qtest per paging mode, gdb and readelf on the dumps. */
+/* qtests of ELF contents: page tables per paging mode, gdb, readelf, libkdumpfile. */
 #include <elf.h>
 #include <glib.h>
 #include <string.h>
@@ -358,15 +358,17 @@ static void test_gdb(void)
                                                                DEMO_UTS_OFF));
     cmd2 = g_strdup_printf("x/8xb 0x%llx", (unsigned long long)demo_user_pages[0].va);
     {
-        const char *argv[] = { gdb, "-nx", "-batch", "-ex", "set architecture i386:x86-64",
-                               "-ex", cmd1, "-ex", cmd2, "-c", f, NULL };
+        const char *argv[] = { gdb, "-nx", "-batch",
+                               "-ex", "set architecture i386:x86-64", "-ex", cmd1,
+                               "-ex", cmd2, "-c", f, NULL };
 
         g_assert_true(g_spawn_sync(NULL, (char **)argv, NULL, G_SPAWN_DEFAULT, NULL,
                                    NULL, &out, &err, &status, NULL));
     }
     g_test_message("gdb: %s", out);
     g_assert_nonnull(strstr(out, "0xffffffff81c02000:\t0x4c\t0x69\t0x6e\t0x75\t0x78"));
-    g_assert_nonnull(strstr(out, "0x400000:\t0x44\t0x45\t0x4d\t0x4f\t0x55\t0x53\t0x45\t0x52"));
+    g_assert_nonnull(strstr(out, "0x400000:\t0x44\t0x45\t0x4d\t0x4f\t0x55\t0x53"
+                                 "\t0x45\t0x52"));
     qtest_quit(s);
 }
 

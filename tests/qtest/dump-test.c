@@ -1,4 +1,4 @@
-/* qtests of dump-guest-memory over QMP and HMP: arguments, errors, fds, detach, events, faults. */
+/* qtests of dump-guest-memory: arguments, errors, fds, detach, events, faults. */
 #include <elf.h>
 #include <errno.h>
 #include <fcntl.h>
@@ -414,7 +414,7 @@ static void test_detach_no_tear(void)
     qtest_quit(s);
 }
 
-/* What libvirt does: capabilities, getfd of a pipe, detached dump to fd:, read, poll, event. */
+/* libvirt's sequence: capabilities, getfd of a pipe, detached fd: dump, poll, event. */
 static void test_libvirt_sequence(void)
 {
     QTestState *s = qtest_init(DEMO_ARGS);

@@ -1,4 +1,4 @@
-/* Unit tests of the ELF writer (layout, PT_LOAD offsets, PN_XNUM, failures) and the output sinks. */
+/* Unit tests: ELF writer layout, PT_LOADs, PN_XNUM, failures; output sinks. */
 #include <elf.h>
 #include <errno.h>
 #include <fcntl.h>

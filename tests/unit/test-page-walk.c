@@ -1,4 +1,4 @@
-/* Unit tests of the x86 page-table walk, the mapping list's merge/order rules and its bounds. */
+/* Unit tests: x86 page-table walk, mapping merge/order rules, bounds. */
 #include <glib.h>
 #include <string.h>
 
