@@ -55,63 +55,42 @@ typedef struct FormatRow {
 } FormatRow;
 
 /*
- * Indexed by the enum. win-dmp has no writer in this build: its row stays
- * unavailable and it is left out of the capability list.
+ * Indexed by the enum: the one place that ties a format to its writer,
+ * header flag, sink kind and availability (compiled in or not).
  */
-static FormatRow format_rows[DUMP_GUEST_MEMORY_FORMAT__MAX] = {
-    [DUMP_GUEST_MEMORY_FORMAT_ELF] = {
-        { DUMP_GUEST_MEMORY_FORMAT_ELF, &dump_elf_writer, 0, false, true }, "elf" },
-    [DUMP_GUEST_MEMORY_FORMAT_KDUMP_ZLIB] = {
-        { DUMP_GUEST_MEMORY_FORMAT_KDUMP_ZLIB, NULL, DUMP_DH_COMPRESSED_ZLIB,
-          false, true }, "kdump-zlib" },
-    [DUMP_GUEST_MEMORY_FORMAT_KDUMP_LZO] = {
-        { DUMP_GUEST_MEMORY_FORMAT_KDUMP_LZO, NULL, DUMP_DH_COMPRESSED_LZO,
-          false, HAVE_LZO }, "kdump-lzo" },
-    [DUMP_GUEST_MEMORY_FORMAT_KDUMP_SNAPPY] = {
-        { DUMP_GUEST_MEMORY_FORMAT_KDUMP_SNAPPY, NULL, DUMP_DH_COMPRESSED_SNAPPY,
-          false, HAVE_SNAPPY }, "kdump-snappy" },
-    [DUMP_GUEST_MEMORY_FORMAT_KDUMP_RAW_ZLIB] = {
-        { DUMP_GUEST_MEMORY_FORMAT_KDUMP_RAW_ZLIB, NULL, DUMP_DH_COMPRESSED_ZLIB,
-          true, true }, "kdump-zlib" },
-    [DUMP_GUEST_MEMORY_FORMAT_KDUMP_RAW_LZO] = {
-        { DUMP_GUEST_MEMORY_FORMAT_KDUMP_RAW_LZO, NULL, DUMP_DH_COMPRESSED_LZO,
-          true, HAVE_LZO }, "kdump-lzo" },
-    [DUMP_GUEST_MEMORY_FORMAT_KDUMP_RAW_SNAPPY] = {
-        { DUMP_GUEST_MEMORY_FORMAT_KDUMP_RAW_SNAPPY, NULL, DUMP_DH_COMPRESSED_SNAPPY,
-          true, HAVE_SNAPPY }, "kdump-snappy" },
-    [DUMP_GUEST_MEMORY_FORMAT_WIN_DMP] = {
-        { DUMP_GUEST_MEMORY_FORMAT_WIN_DMP, &dump_win_dmp_writer, 0, false, true },
-        "win-dmp" },
-    [DUMP_GUEST_MEMORY_FORMAT_KDUMP_ZSTD] = {
-        { DUMP_GUEST_MEMORY_FORMAT_KDUMP_ZSTD, NULL, DUMP_DH_COMPRESSED_ZSTD,
-          false, HAVE_ZSTD }, "kdump-zstd" },
-    [DUMP_GUEST_MEMORY_FORMAT_KDUMP_RAW_ZSTD] = {
-        { DUMP_GUEST_MEMORY_FORMAT_KDUMP_RAW_ZSTD, NULL, DUMP_DH_COMPRESSED_ZSTD,
-          true, HAVE_ZSTD }, "kdump-zstd" },
+#define ROW(fmt, writer, flag, raw, avail, name) \
+    [DUMP_GUEST_MEMORY_FORMAT_##fmt] = \
+        { { DUMP_GUEST_MEMORY_FORMAT_##fmt, writer, flag, raw, avail }, name }
+
+static const FormatRow format_rows[DUMP_GUEST_MEMORY_FORMAT__MAX] = {
+    ROW(ELF, &dump_elf_writer, 0, false, true, "elf"),
+    ROW(KDUMP_ZLIB, &dump_kdump_writer, DUMP_DH_COMPRESSED_ZLIB, false, true,
+        "kdump-zlib"),
+    ROW(KDUMP_LZO, &dump_kdump_writer, DUMP_DH_COMPRESSED_LZO, false, HAVE_LZO,
+        "kdump-lzo"),
+    ROW(KDUMP_SNAPPY, &dump_kdump_writer, DUMP_DH_COMPRESSED_SNAPPY, false,
+        HAVE_SNAPPY, "kdump-snappy"),
+    /* 8.2's raw formats name the flattened one in their errors, as QEMU. */
+    ROW(KDUMP_RAW_ZLIB, &dump_kdump_writer, DUMP_DH_COMPRESSED_ZLIB, true, true,
+        "kdump-zlib"),
+    ROW(KDUMP_RAW_LZO, &dump_kdump_writer, DUMP_DH_COMPRESSED_LZO, true, HAVE_LZO,
+        "kdump-lzo"),
+    ROW(KDUMP_RAW_SNAPPY, &dump_kdump_writer, DUMP_DH_COMPRESSED_SNAPPY, true,
+        HAVE_SNAPPY, "kdump-snappy"),
+    ROW(WIN_DMP, &dump_win_dmp_writer, 0, false, true, "win-dmp"),
+    ROW(KDUMP_ZSTD, &dump_kdump_writer, DUMP_DH_COMPRESSED_ZSTD, false, HAVE_ZSTD,
+        "kdump-zstd"),
+    ROW(KDUMP_RAW_ZSTD, &dump_kdump_writer, DUMP_DH_COMPRESSED_ZSTD, true,
+        HAVE_ZSTD, "kdump-zstd"),
 };
 
-static void format_rows_init(void)
-{
-    static gsize done;
-
-    if (g_once_init_enter(&done)) {
-        for (int i = 0; i < DUMP_GUEST_MEMORY_FORMAT__MAX; i++) {
-            DumpFormatInfo *info = &format_rows[i].info;
-
-            if (info->kdump_flag) {
-                info->writer = &dump_kdump_writer;
-            }
-        }
-        g_once_init_leave(&done, 1);
-    }
-}
+#undef ROW
 
 const DumpFormatInfo *dump_format_info(DumpGuestMemoryFormat format)
 {
     if ((unsigned)format >= DUMP_GUEST_MEMORY_FORMAT__MAX) {
         return NULL;
     }
-    format_rows_init();
     return &format_rows[format].info;
 }
 
@@ -685,7 +664,6 @@ void qmp_dump_guest_memory(bool paging, const char *protocol, bool has_detach,
     int fd = -1;
 
     dump_signals_once();
-    format_rows_init();
     if (runstate_get() == RUN_STATE_INMIGRATE) {
         error_setg(errp, "Dump not allowed during incoming migration.");
         return;
@@ -833,7 +811,6 @@ DumpGuestMemoryCapability *qmp_query_dump_guest_memory_capability(Error **errp)
     DumpGuestMemoryCapability *cap = g_new0(DumpGuestMemoryCapability, 1);
     DumpGuestMemoryFormatList **tail = &cap->formats;
 
-    format_rows_init();
     for (size_t i = 0; i < G_N_ELEMENTS(order); i++) {
         DumpGuestMemoryFormatList *e;
 
