@@ -28,7 +28,7 @@
 #define USER_TABLE (KERN_TABLE | PTE_US)
 
 /* Only the first DEMO_FILL_MAX bytes of RAM get content; see docs/demo-guest.md. */
-#define DEMO_FILL_MAX (8ULL << 30)
+#define DEMO_FILL_MAX (4ULL << 30)
 #define DEMO_TEXT_POOL (256u << 10)
 #define DEMO_TICK_MS 10
 
@@ -41,6 +41,7 @@ typedef struct DemoGuest {
 } DemoGuest;
 
 static DemoGuest *demo;
+static bool handler_added;
 
 /* splitmix64: seeds every stream from (seed, purpose, index), so order never matters. */
 static uint64_t mix64(uint64_t x)
@@ -595,7 +596,11 @@ bool demo_guest_init(uint64_t seed, Error **errp)
     if (!hand_over_vmcoreinfo(errp)) {
         return false;
     }
-    runstate_add_change_handler(demo_runstate_changed, NULL);
+    if (!handler_added) {
+        /* handlers cannot be removed; one serves every demo guest of the process */
+        runstate_add_change_handler(demo_runstate_changed, NULL);
+        handler_added = true;
+    }
     g_idle_add(demo_first_look, NULL);
     return true;
 }

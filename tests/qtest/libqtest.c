@@ -736,3 +736,152 @@ char *qtest_recv_line(QTestState *s)
     }
     return line;
 }
+
+/* qtest protocol client (machine engineer) */
+
+char *qtest_command(QTestState *s, const char *fmt, ...)
+{
+    va_list ap;
+    g_autofree char *line = NULL;
+
+    va_start(ap, fmt);
+    line = g_strdup_vprintf(fmt, ap);
+    va_end(ap);
+    qtest_sendf(s, "%s\n", line);
+    return qtest_recv_line(s);
+}
+
+/* The reply after "OK" (and a space), or abort with the command and reply. */
+static char *qtest_ok(QTestState *s, const char *cmd)
+{
+    char *reply;
+
+    qtest_sendf(s, "%s\n", cmd);
+    reply = qtest_recv_line(s);
+    if (strcmp(reply, "OK") && !g_str_has_prefix(reply, "OK ")) {
+        g_error("libqtest: '%s' failed: %s", cmd, reply);
+    }
+    memmove(reply, reply + (reply[2] ? 3 : 2), strlen(reply) - (reply[2] ? 2 : 1));
+    return reply;
+}
+
+static uint64_t qtest_ok_num(QTestState *s, const char *cmd)
+{
+    g_autofree char *v = qtest_ok(s, cmd);
+    char *end;
+    uint64_t n = g_ascii_strtoull(v, &end, 0);
+
+    if (!*v || *end) {
+        g_error("libqtest: '%s' gave a bad number: %s", cmd, v);
+    }
+    return n;
+}
+
+static uint64_t qtest_read_n(QTestState *s, char sz, uint64_t addr)
+{
+    g_autofree char *cmd = g_strdup_printf("read%c 0x%" G_GINT64_MODIFIER "x", sz, addr);
+    return qtest_ok_num(s, cmd);
+}
+
+static void qtest_write_n(QTestState *s, char sz, uint64_t addr, uint64_t v)
+{
+    g_autofree char *cmd = g_strdup_printf("write%c 0x%" G_GINT64_MODIFIER "x 0x%"
+                                           G_GINT64_MODIFIER "x", sz, addr, v);
+    g_free(qtest_ok(s, cmd));
+}
+
+uint8_t qtest_readb(QTestState *s, uint64_t addr) { return qtest_read_n(s, 'b', addr); }
+uint16_t qtest_readw(QTestState *s, uint64_t addr) { return qtest_read_n(s, 'w', addr); }
+uint32_t qtest_readl(QTestState *s, uint64_t addr) { return qtest_read_n(s, 'l', addr); }
+uint64_t qtest_readq(QTestState *s, uint64_t addr) { return qtest_read_n(s, 'q', addr); }
+
+void qtest_writeb(QTestState *s, uint64_t addr, uint8_t v) { qtest_write_n(s, 'b', addr, v); }
+void qtest_writew(QTestState *s, uint64_t addr, uint16_t v) { qtest_write_n(s, 'w', addr, v); }
+void qtest_writel(QTestState *s, uint64_t addr, uint32_t v) { qtest_write_n(s, 'l', addr, v); }
+void qtest_writeq(QTestState *s, uint64_t addr, uint64_t v) { qtest_write_n(s, 'q', addr, v); }
+
+void qtest_memread(QTestState *s, uint64_t addr, void *data, size_t size)
+{
+    g_autofree char *cmd = g_strdup_printf("read 0x%" G_GINT64_MODIFIER "x 0x%zx",
+                                           addr, size);
+    g_autofree char *hex = qtest_ok(s, cmd);
+    uint8_t *p = data;
+
+    g_assert(g_str_has_prefix(hex, "0x") && strlen(hex) == 2 + 2 * size);
+    for (size_t i = 0; i < size; i++) {
+        p[i] = g_ascii_xdigit_value(hex[2 + 2 * i]) << 4 |
+               g_ascii_xdigit_value(hex[3 + 2 * i]);
+    }
+}
+
+void qtest_memwrite(QTestState *s, uint64_t addr, const void *data, size_t size)
+{
+    GString *cmd = g_string_new(NULL);
+    const uint8_t *p = data;
+
+    g_string_printf(cmd, "write 0x%" G_GINT64_MODIFIER "x 0x%zx 0x", addr, size);
+    for (size_t i = 0; i < size; i++) {
+        g_string_append_printf(cmd, "%02x", p[i]);
+    }
+    g_free(qtest_ok(s, cmd->str));
+    g_string_free(cmd, TRUE);
+}
+
+void qtest_bufread(QTestState *s, uint64_t addr, void *data, size_t size)
+{
+    g_autofree char *cmd = g_strdup_printf("b64read 0x%" G_GINT64_MODIFIER "x 0x%zx",
+                                           addr, size);
+    g_autofree char *b64 = qtest_ok(s, cmd);
+    gsize len;
+    g_autofree guchar *raw = g_base64_decode(b64, &len);
+
+    g_assert_cmpuint(len, ==, size);
+    memcpy(data, raw, size);
+}
+
+void qtest_bufwrite(QTestState *s, uint64_t addr, const void *data, size_t size)
+{
+    g_autofree char *b64 = g_base64_encode(data, size);
+    g_autofree char *cmd = g_strdup_printf("b64write 0x%" G_GINT64_MODIFIER "x 0x%zx %s",
+                                           addr, size, b64);
+    g_free(qtest_ok(s, cmd));
+}
+
+void qtest_memset(QTestState *s, uint64_t addr, uint8_t pattern, size_t size)
+{
+    g_autofree char *cmd = g_strdup_printf("memset 0x%" G_GINT64_MODIFIER "x 0x%zx 0x%02x",
+                                           addr, size, pattern);
+    g_free(qtest_ok(s, cmd));
+}
+
+static uint32_t qtest_in_n(QTestState *s, char sz, uint16_t port)
+{
+    g_autofree char *cmd = g_strdup_printf("in%c 0x%x", sz, port);
+    return qtest_ok_num(s, cmd);
+}
+
+static void qtest_out_n(QTestState *s, char sz, uint16_t port, uint32_t v)
+{
+    g_autofree char *cmd = g_strdup_printf("out%c 0x%x 0x%x", sz, port, v);
+    g_free(qtest_ok(s, cmd));
+}
+
+uint8_t qtest_inb(QTestState *s, uint16_t port) { return qtest_in_n(s, 'b', port); }
+uint16_t qtest_inw(QTestState *s, uint16_t port) { return qtest_in_n(s, 'w', port); }
+uint32_t qtest_inl(QTestState *s, uint16_t port) { return qtest_in_n(s, 'l', port); }
+void qtest_outb(QTestState *s, uint16_t port, uint8_t v) { qtest_out_n(s, 'b', port, v); }
+void qtest_outw(QTestState *s, uint16_t port, uint16_t v) { qtest_out_n(s, 'w', port, v); }
+void qtest_outl(QTestState *s, uint16_t port, uint32_t v) { qtest_out_n(s, 'l', port, v); }
+
+void qtest_set_reg(QTestState *s, int cpu, const char *name, uint64_t value)
+{
+    g_autofree char *cmd = g_strdup_printf("x-set-reg %d %s 0x%" G_GINT64_MODIFIER "x",
+                                           cpu, name, value);
+    g_free(qtest_ok(s, cmd));
+}
+
+uint64_t qtest_get_reg(QTestState *s, int cpu, const char *name)
+{
+    g_autofree char *cmd = g_strdup_printf("x-get-reg %d %s", cpu, name);
+    return qtest_ok_num(s, cmd);
+}

@@ -118,4 +118,34 @@ void qtest_sendf(QTestState *s, const char *fmt, ...) G_GNUC_PRINTF(2, 3);
 /* The next line from the qtest connection, without its "\n". g_free it. */
 char *qtest_recv_line(QTestState *s);
 
+/*
+ * qtest protocol client (machine engineer). Each call sends one command and
+ * checks the reply starts with "OK"; a FAIL or ERR aborts the test.
+ */
+uint8_t qtest_readb(QTestState *s, uint64_t addr);
+uint16_t qtest_readw(QTestState *s, uint64_t addr);
+uint32_t qtest_readl(QTestState *s, uint64_t addr);
+uint64_t qtest_readq(QTestState *s, uint64_t addr);
+void qtest_writeb(QTestState *s, uint64_t addr, uint8_t value);
+void qtest_writew(QTestState *s, uint64_t addr, uint16_t value);
+void qtest_writel(QTestState *s, uint64_t addr, uint32_t value);
+void qtest_writeq(QTestState *s, uint64_t addr, uint64_t value);
+/* "read"/"write": hex-encoded transfers; "b64read"/"b64write": base64. */
+void qtest_memread(QTestState *s, uint64_t addr, void *data, size_t size);
+void qtest_memwrite(QTestState *s, uint64_t addr, const void *data, size_t size);
+void qtest_bufread(QTestState *s, uint64_t addr, void *data, size_t size);
+void qtest_bufwrite(QTestState *s, uint64_t addr, const void *data, size_t size);
+void qtest_memset(QTestState *s, uint64_t addr, uint8_t pattern, size_t size);
+uint8_t qtest_inb(QTestState *s, uint16_t port);
+uint16_t qtest_inw(QTestState *s, uint16_t port);
+uint32_t qtest_inl(QTestState *s, uint16_t port);
+void qtest_outb(QTestState *s, uint16_t port, uint8_t value);
+void qtest_outw(QTestState *s, uint16_t port, uint16_t value);
+void qtest_outl(QTestState *s, uint16_t port, uint32_t value);
+/* guestdump extension: vCPU registers by name (see qapi/machine.json). */
+void qtest_set_reg(QTestState *s, int cpu, const char *name, uint64_t value);
+uint64_t qtest_get_reg(QTestState *s, int cpu, const char *name);
+/* Sends a raw command line (no "\n") and returns the whole reply line. */
+char *qtest_command(QTestState *s, const char *fmt, ...) G_GNUC_PRINTF(2, 3);
+
 #endif
