@@ -769,6 +769,61 @@ static void test_guest_note_absent(void)
     qtest_quit(s);
 }
 
+/* Argument combinations that must work, and the raw-kdump seekability rule. */
+static void test_combinations(void)
+{
+    QTestState *s = qtest_init(DEMO_ARGS);
+    g_autofree char *a = tmp_file(s, "paging-filter.elf");
+    g_autofree char *b = tmp_file(s, "detach.kdump");
+    g_autofree char *c = tmp_file(s, "raw.kdump");
+    g_autofree gchar *data = NULL;
+    gsize len;
+    const Elf64_Ehdr *e;
+    const Elf64_Phdr *ph;
+    int fds[2];
+    int before;
+
+    /* paging + filter: only mappings inside [16 MiB, 18 MiB), clipped. */
+    assert_ok(dump_to(s, a, "\"begin\": 16777216, \"length\": 2097152"));
+    g_free(wait_completed(s, "completed"));
+    g_assert_true(g_file_get_contents(a, &data, &len, NULL));
+    e = (const Elf64_Ehdr *)data;
+    ph = (const Elf64_Phdr *)(data + e->e_phoff);
+    g_assert_cmpuint(e->e_phnum, >=, 2);
+    for (int i = 1; i < e->e_phnum; i++) {
+        g_assert_cmpuint(ph[i].p_paddr, >=, 16777216);
+        g_assert_cmpuint(ph[i].p_paddr + ph[i].p_memsz, <=, 16777216 + 2097152);
+    }
+    g_assert_cmpint(query_dump(s).total, ==, 2097152);
+    check_elf_file(a, 2097152);
+
+    /* A detached kdump to a file, explicit format and detach=false spelled out. */
+    assert_ok(dump_to(s, b, "\"format\": \"kdump-zlib\", \"detach\": true"));
+    g_free(wait_completed(s, "completed"));
+    g_free(data);
+    data = NULL;
+    g_assert_true(g_file_get_contents(b, &data, &len, NULL));
+    g_assert_cmpmem(data, 12, "makedumpfile", 12);
+    assert_ok(dump_to(s, c, "\"format\": \"kdump-raw-zlib\", \"detach\": false"));
+    g_free(wait_completed(s, "completed"));
+    g_free(data);
+    data = NULL;
+    g_assert_true(g_file_get_contents(c, &data, &len, NULL));
+    g_assert_cmpmem(data, 8, "KDUMP   ", 8);
+
+    /* kdump-raw needs a seekable fd (8.2's rule); the pipe is consumed and closed. */
+    before = qtest_count_fds(s);
+    g_assert_cmpint(pipe(fds), ==, 0);
+    pass_fd(s, fds[1], "rawpipe");
+    close(fds[1]);
+    assert_error(dump(s, "\"paging\": false, \"protocol\": \"fd:rawpipe\", "
+                         "\"format\": \"kdump-raw-zlib\""),
+                 "kdump-raw formats require a seekable file");
+    g_assert_cmpint(qtest_count_fds(s), ==, before);
+    close(fds[0]);
+    qtest_quit(s);
+}
+
 int main(int argc, char **argv)
 {
     g_test_init(&argc, &argv, NULL);
@@ -784,6 +839,7 @@ int main(int argc, char **argv)
     g_test_add_func("/dump/busy", test_busy);
     g_test_add_func("/dump/quit-during-dump", test_quit_during_dump);
     g_test_add_func("/dump/filter", test_filter);
+    g_test_add_func("/dump/combinations", test_combinations);
     g_test_add_func("/dump/hmp", test_hmp);
     g_test_add_func("/dump/vmcoreinfo/phys-base", test_phys_base);
     g_test_add_func("/dump/vmcoreinfo/absent", test_guest_note_absent);
