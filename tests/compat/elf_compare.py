@@ -9,6 +9,9 @@ addresses, PTE bits 52-62, merge-downward phys. Exit status 0 when equal.
 
 --extra-va names virtual ranges QEMU dropped because of PTE bits 52-62
 (correction 4); only there may guestdump have mappings QEMU lacks.
+--stale-phys VA names a PT_LOAD that QEMU grew downwards without lowering
+its p_paddr (correction 5): there guestdump's p_paddr must be lower by less
+than the segment's size, and is taken as the reference.
 """
 import argparse
 import hashlib
@@ -112,7 +115,7 @@ def pages(lst):
     return s
 
 
-def compare(q, o, extra_va, la57=None):
+def compare(q, o, extra_va, la57=None, stale_phys=()):
     errs = []
 
     def eq(what, a, b):
@@ -167,6 +170,23 @@ def compare(q, o, extra_va, la57=None):
     if la57 is None:
         la57 = guess_la57(q)
     lq, lo = loads(q, True, la57), loads(o, False)
+    for va in stale_phys:
+        qi = [i for i, t in enumerate(lq) if t[2] == va]
+        oi = [i for i, t in enumerate(lo) if t[2] == va]
+        if len(qi) != 1 or len(oi) != 1:
+            errs.append(f'stale-phys {va:#x}: not exactly one PT_LOAD in each file')
+            continue
+        tq, to = lq[qi[0]], lo[oi[0]]
+        if not (to[1] < tq[1] < to[1] + to[3]) or tq[3] != to[3]:
+            errs.append(f'stale-phys {va:#x}: qemu {fmt(tq)} guestdump {fmt(to)} '
+                        f'is not the merge-downward bug')
+            continue
+        lq[qi[0]] = to
+    if stale_phys:
+        # QEMU left the grown segment where its old p_paddr sorted it.
+        lq.sort(key=lambda t: t[1])
+        if lq == sorted(lo, key=lambda t: t[1]):
+            lq = lo
     if lq == lo:
         eq('e_phnum', q.phnum, o.phnum)
     else:
@@ -176,7 +196,9 @@ def compare(q, o, extra_va, la57=None):
         extra = po - pq
         bad_extra = [p for p in extra
                      if not any(s <= p[0] < s + n for s, n in extra_va)]
-        if missing or bad_extra or not extra_va:
+        # With stale phys fixed, QEMU's extra segments (the later add that no
+        # longer merged) are covered by guestdump's: equal page sets suffice.
+        if missing or bad_extra or not (extra_va or stale_phys):
             n = min(len(lq), len(lo))
             for i in range(n):
                 if lq[i] != lo[i]:
@@ -220,11 +242,14 @@ def main():
     ap.add_argument('ours')
     ap.add_argument('--extra-va', action='append', default=[],
                     help='START:LEN virtual range (hex ok) QEMU dropped')
+    ap.add_argument('--stale-phys', action='append', default=[],
+                    help='VA of a PT_LOAD QEMU merged downwards (correction 5)')
     ap.add_argument('--la57', action='store_true', default=None,
                     help='5-level paging (default: guessed from the QEMU file)')
     a = ap.parse_args()
     extra = [tuple(int(x, 0) for x in r.split(':')) for r in a.extra_va]
-    errs = compare(Elf(a.qemu), Elf(a.ours), extra, a.la57)
+    errs = compare(Elf(a.qemu), Elf(a.ours), extra, a.la57,
+                   [int(v, 0) for v in a.stale_phys])
     for e in errs:
         print('DIFF', e)
     print('equal except the listed corrections' if not errs else f'{len(errs)} differences')

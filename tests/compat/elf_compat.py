@@ -3,7 +3,8 @@
 
     elf_compat.py --guestdump BUILD/guestdump [--qemu Q] [--keep DIR] [--modes a,b]
 
-For each paging mode (long4 long5 pae x86 x86pse) a guest is built here:
+For each paging mode (long4 long5 pae x86 x86pse) a guest is built here,
+plus 'merge' (two vCPUs whose tables make QEMU grow a mapping downwards):
 page tables with 4 KiB pages in reverse physical order, contiguous runs,
 2 MiB / 4 MiB / 1 GiB pages, a PTE with protection-key and bit-52 bits, a PTE
 at the LAPIC, a PTE at the BIOS ROM, a user half and a kernel half, two vCPUs
@@ -31,7 +32,7 @@ import elf_compare  # noqa: E402
 MEM_MB = 32
 TABLES = 0x100000
 P, RW, PS, NX = 1, 2, 0x80, 1 << 63
-MODES = ('long4', 'long5', 'pae', 'x86', 'x86pse')
+MODES = ('long4', 'long5', 'pae', 'x86', 'x86pse', 'merge')
 
 
 # ---------------------------------------------------------------------------
@@ -43,7 +44,9 @@ class Guest:
         self.mode = mode
         self.blob = bytearray(0xa10000 - TABLES)
         self.extra_va = []                 # correction 4: pages QEMU drops
+        self.stale_phys = []               # correction 5: QEMU's merged-down VAs
         self.regs = {}
+        self.cpu_regs = None               # per vCPU, when they differ
 
     def w64(self, addr, v):
         struct.pack_into('<Q', self.blob, addr - TABLES, v)
@@ -76,7 +79,31 @@ def user_ptes(g, pt, w, pkey):
     w(pt + 15 * g.esize, 0xfffc1000 | P)
 
 
+def build_merge():
+    """Two CR3s: vCPU 0 maps V+4K->P+4K, vCPU 1 maps V->P and V+4K->P+4K."""
+    g = Guest('merge')
+    pml4_a, pdpt_a, pd_a, pt_a = 0x100000, 0x101000, 0x102000, 0x103000
+    pml4_b, pdpt_b, pd_b, pt_b = 0x104000, 0x105000, 0x106000, 0x107000
+    for pml4, pdpt, pd, pt in ((pml4_a, pdpt_a, pd_a, pt_a),
+                               (pml4_b, pdpt_b, pd_b, pt_b)):
+        g.w64(pml4, pdpt | P | RW)
+        g.w64(pdpt, pd | P | RW)
+        g.w64(pd, pt | P | RW)
+    g.w64(pt_a + 17 * 8, 0x301000 | P)
+    g.w64(pt_b + 16 * 8, 0x300000 | P)
+    g.w64(pt_b + 17 * 8, 0x301000 | P)
+    g.marker(0x300000)
+    g.marker(0x301000)
+    base = {'efer': 0xd01, 'cr4': 0x20, 'cr0': 0x80000011}
+    g.cpu_regs = [dict(base, cr3=pml4_a), dict(base, cr3=pml4_b)]
+    g.regs = g.cpu_regs[0]
+    g.stale_phys = [0x10000]
+    return g
+
+
 def build(mode):
+    if mode == 'merge':
+        return build_merge()
     g = Guest(mode)
     long_mode = mode.startswith('long')
     g.esize = 8 if mode in ('long4', 'long5', 'pae') else 4
@@ -237,7 +264,7 @@ def run_qemu(qemu, work, g, blob):
         q = QMP(qmp_path, proc)
         gdb = GDB(gdb_path, proc)
         for cpu in (0, 1):
-            gdb.set_regs(cpu, g.regs)
+            gdb.set_regs(cpu, g.cpu_regs[cpu] if g.cpu_regs else g.regs)
         out = {}
         for paging in (False, True):
             f = os.path.join(work, f'qemu-{"paging" if paging else "plain"}.elf')
@@ -298,7 +325,7 @@ def run_guestdump(host, work, g, blob, cpu_regs):
         q = QMP(qmp_path, proc)
         for cpu, regs in enumerate(cpu_regs):
             regs = dict(regs)
-            regs['efer'] = g.regs.get('efer', 0)
+            regs['efer'] = (g.cpu_regs[cpu] if g.cpu_regs else g.regs).get('efer', 0)
             q.execute('x-guestdump-set-registers', {
                 'cpu-index': cpu,
                 'registers': [{'name': k, 'value': v} for k, v in regs.items()]})
@@ -350,7 +377,8 @@ def main():
                         elf_compare.Elf(qf[False]), elf_compare.Elf(gf[False]), [])),
                     ('paging=true', elf_compare.compare(
                         elf_compare.Elf(qf[True]), elf_compare.Elf(gf[True]),
-                        g.extra_va, la57=(mode == 'long5'))),
+                        g.extra_va, la57=(mode == 'long5'),
+                        stale_phys=g.stale_phys)),
                 ]
             except Exception as ex:       # a crash is a failure, with its reason
                 results = [('paging=false', [repr(ex)]), ('paging=true', [repr(ex)])]
