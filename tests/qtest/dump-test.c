@@ -745,6 +745,71 @@ static void test_phys_base(void)
     qtest_quit(s);
 }
 
+static uint64_t qtest_read(QTestState *s, const char *op, uint64_t gpa)
+{
+    g_autofree char *line = NULL;
+
+    qtest_sendf(s, "%s 0x%" G_GINT64_MODIFIER "x\n", op, gpa);
+    line = qtest_recv_line(s);
+    g_assert_true(g_str_has_prefix(line, "OK "));
+    return g_ascii_strtoull(line + 3, NULL, 16);
+}
+
+/*
+ * QEMU stores a NUL right after the VMCOREINFO descriptor in its copy of the
+ * note, and that byte is what the dump carries; the rest of the padding is
+ * guest memory, and guest memory itself is not touched.
+ */
+static void test_note_nul(void)
+{
+    QTestState *s = qtest_init_with_qtest(DEMO_ARGS);
+    g_autofree char *f = tmp_file(s, "nul.elf");
+    g_autofree gchar *data = NULL;
+    uint64_t note = DEMO_KERNEL_PHYS + DEMO_NOTE_OFF;
+    uint32_t descsz;
+    uint8_t mem[4];
+    gsize len;
+    const Elf64_Ehdr *e;
+    const Elf64_Phdr *ph;
+    const uint8_t *n;
+    size_t off;
+    char *line;
+
+    qtest_qmp_assert_success(s, "{\"execute\": \"stop\"}");
+    descsz = qtest_read(s, "readl", note + 4);
+    g_assert_cmpuint(descsz, >, 8);
+    /* Shorten the descriptor so that its padding holds text bytes. */
+    descsz -= (descsz % 4 == 2) ? 1 : 2 + (descsz % 4 == 0);
+    g_assert_cmpuint(descsz % 4, !=, 0);
+    qtest_sendf(s, "writel 0x%" G_GINT64_MODIFIER "x 0x%x\n", note + 4, descsz);
+    line = qtest_recv_line(s);
+    g_assert_cmpstr(line, ==, "OK");
+    g_free(line);
+    for (unsigned i = 0; i < 4; i++) {
+        mem[i] = qtest_read(s, "readb", note + 24 + (descsz & ~3u) + i);
+    }
+    g_assert_cmpuint(mem[descsz % 4], !=, 0);
+    assert_ok(dump_to(s, f, NULL));
+    g_free(wait_completed(s, "completed"));
+
+    g_assert_true(g_file_get_contents(f, &data, &len, NULL));
+    e = (const Elf64_Ehdr *)data;
+    ph = (const Elf64_Phdr *)(data + e->e_phoff);
+    /* 2 x (CORE 356 + QEMU 460), then the guest note. */
+    off = ph[0].p_offset + 2 * (356 + 460);
+    n = (const uint8_t *)data + off;
+    g_assert_cmpuint(ph[0].p_filesz, ==, 2 * (356 + 460) + 24 + ((descsz + 3) & ~3u));
+    g_assert_cmpmem(n + 12, 11, "VMCOREINFO", 11);
+    for (unsigned i = descsz % 4; i < 4; i++) {
+        uint8_t want = i == descsz % 4 ? 0 : mem[i];
+
+        g_assert_cmpuint(n[24 + (descsz & ~3u) + i], ==, want);
+    }
+    /* Guest memory keeps its byte. */
+    g_assert_cmpuint(qtest_read(s, "readb", note + 24 + descsz), ==, mem[descsz % 4]);
+    qtest_quit(s);
+}
+
 /* A vmcoreinfo device the guest never wrote: a warning per dump, no guest note. */
 static void test_guest_note_absent(void)
 {
@@ -843,5 +908,6 @@ int main(int argc, char **argv)
     g_test_add_func("/dump/hmp", test_hmp);
     g_test_add_func("/dump/vmcoreinfo/phys-base", test_phys_base);
     g_test_add_func("/dump/vmcoreinfo/absent", test_guest_note_absent);
+    g_test_add_func("/dump/vmcoreinfo/nul-after-descriptor", test_note_nul);
     return g_test_run();
 }
