@@ -146,6 +146,12 @@ def timed_dump(q, fmt, path, pipe):
     return time.monotonic() - t0
 
 
+def cpu_seconds(pid):
+    """user + system seconds of a process: what a run cost, whatever the load."""
+    fields = open(f"/proc/{pid}/stat").read().rsplit(")", 1)[1].split()
+    return (int(fields[11]) + int(fields[12])) / os.sysconf("SC_CLK_TCK")
+
+
 def run_tool(name, cmd, sock, formats, work, reps, pipe):
     proc = subprocess.Popen(cmd, stdout=subprocess.DEVNULL, stderr=subprocess.PIPE)
     res = {}
@@ -159,10 +165,13 @@ def run_tool(name, cmd, sock, formats, work, reps, pipe):
                 continue
             path = os.path.join(work, f"{name}-{fmt}.dump")
             timed_dump(q, fmt, path, pipe)                   # warm-up, untimed
+            c0 = cpu_seconds(proc.pid)
             ts = [timed_dump(q, fmt, path, pipe) for _ in range(reps)]
+            cpu = (cpu_seconds(proc.pid) - c0) / reps
             res[fmt] = {"median_s": statistics.median(ts), "times_s": ts,
-                        "bytes": os.path.getsize(path), "file": path}
-            print(f"  {name:9} {fmt:14} {res[fmt]['median_s']:7.2f} s", flush=True)
+                        "cpu_s": cpu, "bytes": os.path.getsize(path), "file": path}
+            print(f"  {name:9} {fmt:14} {res[fmt]['median_s']:7.2f} s"
+                  f"  (cpu {cpu:6.2f} s, load {os.getloadavg()[0]:.1f})", flush=True)
         q.execute("quit")
     finally:
         try:
@@ -296,6 +305,15 @@ def main():
         m, c = rate("makedumpfile"), rate("cat")
         print(f"{fmt:14} {cell(g, 10)} {cell(g1, 9)} {cell(q, 9)} {cell(m, 13)}"
               f" {cell(c, 7)} {ratio(g, q, 8)} {ratio(g, g1, 6)} {ratio(c, g, 7)}")
+    print("\nCPU seconds per dump (user + system of the dumping process; on a busy"
+          "\nmachine this shows the work done, which wall time cannot):")
+    for fmt in formats:
+        cpus = []
+        for tool in ("guestdump", "guestdump-1t", "qemu"):
+            r = report["tools"].get(tool, {}).get(fmt, {})
+            if r.get("cpu_s") is not None:
+                cpus.append(f"{tool} {r['cpu_s']:.2f}")
+        print(f"  {fmt:14} " + ", ".join(cpus))
     if args.json:
         with open(args.json, "w") as f:
             json.dump(report, f, indent=1)
