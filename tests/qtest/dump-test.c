@@ -810,6 +810,143 @@ static void test_note_nul(void)
     qtest_quit(s);
 }
 
+static void qtest_cmd_ok(QTestState *s, const char *fmt, uint64_t a, uint64_t v)
+{
+    g_autofree char *line = NULL;
+
+    qtest_sendf(s, fmt, a, v);
+    line = qtest_recv_line(s);
+    g_assert_cmpstr(line, ==, "OK");
+}
+
+#define FMT_AV "0x%" G_GINT64_MODIFIER "x 0x%" G_GINT64_MODIFIER "x\n"
+
+/*
+ * What the guest's fw_cfg driver does: find etc/vmcoreinfo in the file
+ * directory by port I/O, then DMA-write {host_format, guest_format, size,
+ * paddr} (the DMA address register is big-endian).
+ */
+static void program_vmcoreinfo(QTestState *s, uint16_t format, uint32_t size,
+                               uint64_t paddr)
+{
+    const uint64_t data = 0x7000, desc = 0x7040;
+    uint32_t count = 0;
+    uint16_t key = 0;
+
+    qtest_cmd_ok(s, "outw " FMT_AV, 0x510, 0x19);
+    for (int i = 0; i < 4; i++) {
+        count = count << 8 | qtest_read(s, "inb", 0x511);
+    }
+    g_assert_cmpuint(count, <, 64);
+    for (uint32_t i = 0; i < count; i++) {
+        char ent[64];
+
+        for (int b = 0; b < 64; b++) {
+            ent[b] = qtest_read(s, "inb", 0x511);
+        }
+        ent[63] = 0;
+        if (!strcmp(ent + 8, "etc/vmcoreinfo")) {
+            key = (uint8_t)ent[4] << 8 | (uint8_t)ent[5];
+        }
+    }
+    g_assert_cmpuint(key, !=, 0);
+    qtest_cmd_ok(s, "writeq " FMT_AV, data, (uint64_t)format << 16 |
+                 (uint64_t)size << 32);
+    qtest_cmd_ok(s, "writeq " FMT_AV, data + 8, paddr);
+    /* FWCfgDmaAccess: control, length, address, all big-endian. */
+    qtest_cmd_ok(s, "writel " FMT_AV, desc,
+                 GUINT32_TO_BE((uint32_t)key << 16 | 0x08 | 0x10));
+    qtest_cmd_ok(s, "writel " FMT_AV, desc + 4, GUINT32_TO_BE(16));
+    qtest_cmd_ok(s, "writeq " FMT_AV, desc + 8, GUINT64_TO_BE(data));
+    qtest_cmd_ok(s, "outl " FMT_AV, 0x514, 0);
+    qtest_cmd_ok(s, "outl " FMT_AV, 0x518, GUINT32_SWAP_LE_BE((uint32_t)desc));
+    g_assert_cmpuint(qtest_read(s, "readl", desc), ==, 0);
+}
+
+/* Writes a note {namesz, descsz, type 0, name, desc} at gpa. */
+static void put_note(QTestState *s, uint64_t gpa, uint32_t namesz, uint32_t descsz,
+                     const char *name, const char *desc)
+{
+    size_t nlen = strlen(name) + 1, dlen = strlen(desc);
+    size_t doff = 12 + ((nlen + 3) & ~(size_t)3);
+
+    qtest_cmd_ok(s, "writel " FMT_AV, gpa, namesz);
+    qtest_cmd_ok(s, "writel " FMT_AV, gpa + 4, descsz);
+    qtest_cmd_ok(s, "writel " FMT_AV, gpa + 8, 0);
+    for (size_t i = 0; i < nlen; i++) {
+        qtest_cmd_ok(s, "writeb " FMT_AV, gpa + 12 + i, (uint8_t)name[i]);
+    }
+    for (size_t i = 0; i < dlen; i++) {
+        qtest_cmd_ok(s, "writeb " FMT_AV, gpa + doff + i, (uint8_t)desc[i]);
+    }
+}
+
+/* PT_NOTE size of an ELF file. */
+static uint64_t note_size_of_file(const char *f)
+{
+    g_autofree gchar *data = NULL;
+    gsize len;
+    const Elf64_Ehdr *e;
+
+    g_assert_true(g_file_get_contents(f, &data, &len, NULL));
+    e = (const Elf64_Ehdr *)data;
+    return ((const Elf64_Phdr *)(data + e->e_phoff))[0].p_filesz;
+}
+
+/* Reference 3.10: each way a guest note can be wrong is a warning, not an error. */
+static void test_guest_note_warnings(void)
+{
+    QTestState *s = qtest_init_with_qtest("-M pc -m 16 -S -device vmcoreinfo");
+    g_autofree char *f = tmp_file(s, "warn.elf");
+    static const struct {
+        uint16_t format;
+        uint32_t size;
+        uint64_t paddr;
+        uint32_t namesz, descsz;
+        const char *desc;
+        const char *warning;
+        uint64_t guest_note;
+    } cases[] = {
+        { 1, 8, 0x8000, 11, 4, "ab", "warning: guest note size is invalid: 8\r\n", 0 },
+        { 1, 2u << 20, 0x8000, 11, 4, "ab",
+          "warning: guest note size is invalid: 2097152\r\n", 0 },
+        { 2, 64, 0x8000, 11, 4, "ab",
+          "warning: guest note format is unsupported: 2\r\n", 0 },
+        { 1, 64, 0x8000, 11, 2u << 20, "ab", "warning: Invalid guest note header\r\n", 0 },
+        { 1, 64, 0x8000, 11, 60, "ab", "warning: Invalid guest note header\r\n", 0 },
+        { 1, 64, 0x8000, 11, 27, "NUMBER(phys_base)=zz\nX=1\n",
+          "warning: Failed to read NUMBER(phys_base)=\r\n", 52 },
+        { 1, 64, 0x8000, 11, 24, "NUMBER(phys_base)=4096\n", "", 48 },
+        /* Outside RAM reads as zeros, as QEMU's unchecked read: a 12-byte note. */
+        { 1, 64, 0xf0000000ull, 0, 0, "", "", 12 },
+    };
+
+    /* phys_base is only looked for in EM_X86_64 dumps: vCPU 0 in long mode. */
+    qtest_qmp_assert_success(s, "{\"execute\": \"x-guestdump-set-registers\", "
+                             "\"arguments\": {\"cpu-index\": 0, \"registers\": "
+                             "[{\"name\": \"efer\", \"value\": 1280}]}}");
+    for (size_t i = 0; i < G_N_ELEMENTS(cases); i++) {
+        char *out;
+
+        g_unlink(f);
+        if (cases[i].paddr < 0x100000) {
+            for (uint64_t a = 0; a < 128; a += 8) {
+                qtest_cmd_ok(s, "writeq " FMT_AV, cases[i].paddr + a, 0);
+            }
+            put_note(s, cases[i].paddr, cases[i].namesz, cases[i].descsz,
+                     "VMCOREINFO", cases[i].desc);
+        }
+        program_vmcoreinfo(s, cases[i].format, cases[i].size, cases[i].paddr);
+        out = qtest_hmp(s, "dump-guest-memory %s", f);
+        g_test_message("case %zu: %s", i, out);
+        g_assert_cmpstr(out, ==, cases[i].warning);
+        g_free(out);
+        g_free(wait_completed(s, "completed"));
+        g_assert_cmpuint(note_size_of_file(f), ==, 356 + 460 + cases[i].guest_note);
+    }
+    qtest_quit(s);
+}
+
 /* A vmcoreinfo device the guest never wrote: a warning per dump, no guest note. */
 static void test_guest_note_absent(void)
 {
@@ -908,6 +1045,7 @@ int main(int argc, char **argv)
     g_test_add_func("/dump/hmp", test_hmp);
     g_test_add_func("/dump/vmcoreinfo/phys-base", test_phys_base);
     g_test_add_func("/dump/vmcoreinfo/absent", test_guest_note_absent);
+    g_test_add_func("/dump/vmcoreinfo/warnings", test_guest_note_warnings);
     g_test_add_func("/dump/vmcoreinfo/nul-after-descriptor", test_note_nul);
     return g_test_run();
 }
