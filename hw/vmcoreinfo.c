@@ -71,6 +71,19 @@ bool vmcoreinfo_realize(Error **errp)
     return true;
 }
 
+void vmcoreinfo_set(uint16_t guest_format, uint32_t size, uint64_t paddr)
+{
+    uint16_t f = GUINT16_TO_LE(guest_format);
+    uint32_t sz = GUINT32_TO_LE(size);
+    uint64_t pa = GUINT64_TO_LE(paddr);
+
+    g_assert(vmcoreinfo);
+    memcpy(vmcoreinfo->file + 2, &f, 2);
+    memcpy(vmcoreinfo->file + 4, &sz, 4);
+    memcpy(vmcoreinfo->file + 8, &pa, 8);
+    vmcoreinfo_write(vmcoreinfo, 0, sizeof(vmcoreinfo->file));
+}
+
 void vmcoreinfo_cleanup(void)
 {
     g_clear_pointer(&vmcoreinfo, g_free);

@@ -45,6 +45,8 @@ bool loader_device_add(const char *optarg, Error **errp);
 /* hw/vmcoreinfo.c: -device vmcoreinfo. */
 bool vmcoreinfo_realize(Error **errp);
 void vmcoreinfo_cleanup(void);
+/* What a guest's complete 16-byte write would set (restore uses it). */
+void vmcoreinfo_set(uint16_t guest_format, uint32_t size, uint64_t paddr);
 
 /*
  * Guest-physical accesses as devices and qtest make them (system/qtest.c):

@@ -11,6 +11,7 @@
 #include "sysemu/physmem.h"
 #include "system/demo.h"
 #include "system/machine-internal.h"
+#include "system/restore.h"
 
 #define KiB (1ULL << 10)
 #define MiB (1ULL << 20)
@@ -207,7 +208,19 @@ bool machine_init(const MachineOptions *opts, Error **errp)
         return false;
     }
     physmem_reset();
-    if (is_none) {
+    if (opts->restore) {
+        /* The file decides memory and vCPUs; -m and -smp do not apply. */
+        if (opts->demo) {
+            error_setg(errp, "-demo and -restore cannot be used together");
+            goto fail;
+        }
+        if (!restore_vmcore(opts->restore, errp)) {
+            goto fail;
+        }
+        if (!is_none) {
+            fw_cfg_init(true);
+        }
+    } else if (is_none) {
         /* No firmware, no chipset, no vCPU: only the RAM -m asks for. */
         if (opts->ram_size &&
             !physmem_add_block("ram", 0, opts->ram_size, NULL, false, REGION_RAM,
@@ -230,8 +243,7 @@ bool machine_init(const MachineOptions *opts, Error **errp)
     if (!add_devices(opts, false, errp)) {
         goto fail;
     }
-    if (opts->demo && opts->restore) {
-        error_setg(errp, "-demo and -restore cannot be used together");
+    if (opts->restore && !restore_finish(errp)) {
         goto fail;
     }
     if (opts->demo && !demo_guest_init(opts->demo_seed, errp)) {

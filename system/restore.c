@@ -1,0 +1,691 @@
+/* -restore: rebuild memory, vCPUs and the vmcoreinfo note from an ELF vmcore QEMU wrote. */
+#include <errno.h>
+#include <fcntl.h>
+#include <string.h>
+#include <sys/stat.h>
+#include <unistd.h>
+
+#include <glib.h>
+
+#include "hw/fw_cfg.h"
+#include "hw/vmcoreinfo.h"
+#include "sysemu/cpus.h"
+#include "sysemu/physmem.h"
+#include "system/machine-internal.h"
+#include "system/restore.h"
+
+#define EM_386      3
+#define EM_X86_64   62
+#define ET_CORE     4
+#define PT_LOAD     1
+#define PT_NOTE     4
+#define PN_XNUM     0xffff
+#define NT_PRSTATUS 1
+
+/* Bounds on what a file may make us do; QEMU never comes near them. */
+#define RESTORE_MAX_SEGMENTS 65536
+#define RESTORE_MAX_NOTES    (64u << 20)
+#define RESTORE_MAX_RAM      (16ULL << 40)
+#define RESTORE_CHUNK        (4u << 20)
+
+#define PRSTATUS64_SIZE 336
+#define PRSTATUS32_SIZE 144
+#define QEMU_NOTE_MIN   432     /* before kernel_gs_base was appended (QEMU 3.0) */
+
+typedef struct Segment {
+    uint64_t offset, paddr, filesz, memsz;
+} Segment;
+
+typedef struct Note {
+    char name[16];
+    uint32_t type;
+    const uint8_t *desc;
+    uint32_t descsz;
+    const uint8_t *raw;         /* the note from its header on */
+    size_t raw_size;            /* header + padded name + padded desc */
+} Note;
+
+typedef struct Vmcore {
+    int fd;
+    uint64_t file_size;
+    bool is64;
+    uint16_t machine;
+    GArray *segs;               /* Segment, sorted by paddr */
+    uint8_t *notes;             /* all PT_NOTE contents, concatenated */
+    GArray *note_list;          /* Note */
+} Vmcore;
+
+static uint16_t rd16(const uint8_t *p) { return p[0] | p[1] << 8; }
+static uint32_t rd32(const uint8_t *p) { return rd16(p) | (uint32_t)rd16(p + 2) << 16; }
+static uint64_t rd64(const uint8_t *p) { return rd32(p) | (uint64_t)rd32(p + 4) << 32; }
+
+static bool read_at(Vmcore *vc, uint64_t off, void *buf, uint64_t len, const char *what,
+                    Error **errp)
+{
+    uint8_t *p = buf;
+
+    if (off > vc->file_size || len > vc->file_size - off) {
+        error_setg(errp, "vmcore is truncated: %s at offset 0x%llx+0x%llx is past the "
+                   "end of the file (0x%llx bytes)", what, (unsigned long long)off,
+                   (unsigned long long)len, (unsigned long long)vc->file_size);
+        return false;
+    }
+    while (len > 0) {
+        ssize_t n = pread(vc->fd, p, MIN(len, 1u << 30), off);
+        if (n < 0 && errno == EINTR) {
+            continue;
+        }
+        if (n <= 0) {
+            error_setg_errno(errp, n < 0 ? errno : EIO, "cannot read %s of the vmcore",
+                             what);
+            return false;
+        }
+        p += n;
+        off += n;
+        len -= n;
+    }
+    return true;
+}
+
+static int seg_cmp(gconstpointer a, gconstpointer b)
+{
+    const Segment *x = a, *y = b;
+
+    return x->paddr < y->paddr ? -1 : x->paddr > y->paddr;
+}
+
+static bool parse_notes(Vmcore *vc, uint64_t total, Error **errp)
+{
+    uint64_t off = 0;
+
+    vc->note_list = g_array_new(FALSE, TRUE, sizeof(Note));
+    /* Each note consumes at least 12 bytes, so the loop is bounded by total / 12. */
+    while (off + 12 <= total) {
+        const uint8_t *h = vc->notes + off;
+        uint32_t namesz = rd32(h), descsz = rd32(h + 4);
+        uint64_t name_pad = ((uint64_t)namesz + 3) & ~3ULL;
+        uint64_t desc_pad = ((uint64_t)descsz + 3) & ~3ULL;
+        Note n = { 0 };
+
+        if (namesz == 0 && descsz == 0 && rd32(h + 8) == 0) {
+            break;      /* Linux's empty terminating note, or zero padding */
+        }
+        if (12 + name_pad + desc_pad > total - off) {
+            error_setg(errp, "vmcore note at offset 0x%llx claims %u+%u bytes, more "
+                       "than the note segment holds", (unsigned long long)off, namesz,
+                       descsz);
+            return false;
+        }
+        memcpy(n.name, h + 12, MIN(namesz, sizeof(n.name) - 1));
+        if (namesz > 0 && namesz <= sizeof(n.name)) {
+            n.name[namesz - 1] = '\0';
+        }
+        n.type = rd32(h + 8);
+        n.desc = h + 12 + name_pad;
+        n.descsz = descsz;
+        n.raw = h;
+        n.raw_size = 12 + name_pad + desc_pad;
+        g_array_append_val(vc->note_list, n);
+        off += n.raw_size;
+    }
+    return true;
+}
+
+static bool parse_header(Vmcore *vc, Error **errp)
+{
+    uint8_t eh[64];
+    uint64_t phoff, shoff;
+    uint32_t phnum;
+    uint16_t phentsize, ehsize_needed;
+    g_autofree uint8_t *ph = NULL;
+    uint64_t note_total = 0;
+    GArray *note_ranges = g_array_new(FALSE, FALSE, sizeof(Segment));
+
+    if (!read_at(vc, 0, eh, 16, "ELF identification", errp)) {
+        goto fail;
+    }
+    if (memcmp(eh, "\177ELF", 4)) {
+        error_setg(errp, "not an ELF file");
+        goto fail;
+    }
+    if (eh[4] != 1 && eh[4] != 2) {
+        error_setg(errp, "unsupported ELF class %u (want ELFCLASS32 or ELFCLASS64)", eh[4]);
+        goto fail;
+    }
+    if (eh[5] != 1) {
+        error_setg(errp, "unsupported ELF data encoding %u (want little-endian)", eh[5]);
+        goto fail;
+    }
+    vc->is64 = eh[4] == 2;
+    ehsize_needed = vc->is64 ? 64 : 52;
+    if (!read_at(vc, 0, eh, ehsize_needed, "ELF header", errp)) {
+        goto fail;
+    }
+    if (rd16(eh + 16) != ET_CORE) {
+        error_setg(errp, "ELF type %u is not ET_CORE: not a vmcore", rd16(eh + 16));
+        goto fail;
+    }
+    vc->machine = rd16(eh + 18);
+    if (vc->machine != EM_X86_64 && vc->machine != EM_386) {
+        error_setg(errp, "ELF machine %u is not x86 (EM_386 or EM_X86_64)", vc->machine);
+        goto fail;
+    }
+    if (vc->is64) {
+        phoff = rd64(eh + 32);
+        shoff = rd64(eh + 40);
+        phentsize = rd16(eh + 54);
+        phnum = rd16(eh + 56);
+    } else {
+        phoff = rd32(eh + 28);
+        shoff = rd32(eh + 32);
+        phentsize = rd16(eh + 42);
+        phnum = rd16(eh + 44);
+    }
+    if (phentsize != (vc->is64 ? 56 : 32)) {
+        error_setg(errp, "program header size %u is wrong for this ELF class", phentsize);
+        goto fail;
+    }
+    if (phnum == PN_XNUM) {
+        /* the real count is in section header 0's sh_info */
+        uint8_t sh[64];
+        if (!read_at(vc, shoff, sh, vc->is64 ? 64 : 40, "section header 0", errp)) {
+            goto fail;
+        }
+        phnum = rd32(sh + (vc->is64 ? 44 : 28));
+    }
+    if (phnum == 0 || phnum > RESTORE_MAX_SEGMENTS) {
+        error_setg(errp, "vmcore has %u program headers (1 to %u accepted)", phnum,
+                   RESTORE_MAX_SEGMENTS);
+        goto fail;
+    }
+    ph = g_malloc((size_t)phnum * phentsize);
+    if (!read_at(vc, phoff, ph, (uint64_t)phnum * phentsize, "program headers", errp)) {
+        goto fail;
+    }
+    vc->segs = g_array_new(FALSE, TRUE, sizeof(Segment));
+    for (uint32_t i = 0; i < phnum; i++) {
+        const uint8_t *p = ph + (size_t)i * phentsize;
+        uint32_t type = rd32(p);
+        Segment s;
+
+        if (vc->is64) {
+            s = (Segment) { rd64(p + 8), rd64(p + 24), rd64(p + 32), rd64(p + 40) };
+        } else {
+            s = (Segment) { rd32(p + 4), rd32(p + 12), rd32(p + 16), rd32(p + 20) };
+        }
+        if (type != PT_LOAD && type != PT_NOTE) {
+            continue;
+        }
+        if (s.offset > vc->file_size || s.filesz > vc->file_size - s.offset) {
+            error_setg(errp, "vmcore is truncated: segment %u needs bytes up to 0x%llx, "
+                       "the file has 0x%llx", i,
+                       (unsigned long long)(s.offset + s.filesz),
+                       (unsigned long long)vc->file_size);
+            goto fail;
+        }
+        if (type == PT_NOTE) {
+            if (s.filesz > RESTORE_MAX_NOTES - note_total) {
+                error_setg(errp, "vmcore notes exceed %u bytes", RESTORE_MAX_NOTES);
+                goto fail;
+            }
+            note_total += s.filesz;
+            g_array_append_val(note_ranges, s);
+            continue;
+        }
+        if (s.memsz == 0) {
+            continue;
+        }
+        if (s.filesz != s.memsz) {
+            /* paging=true dumps clamp PT_LOADs; they do not describe RAM 1:1 */
+            error_setg(errp, "segment %u has filesz 0x%llx != memsz 0x%llx: restore "
+                       "needs a dump taken with paging=false", i,
+                       (unsigned long long)s.filesz, (unsigned long long)s.memsz);
+            goto fail;
+        }
+        if (s.paddr + s.memsz < s.paddr) {
+            error_setg(errp, "segment %u wraps around the address space", i);
+            goto fail;
+        }
+        g_array_append_val(vc->segs, s);
+    }
+    if (vc->segs->len == 0) {
+        error_setg(errp, "vmcore has no memory (no PT_LOAD segment)");
+        goto fail;
+    }
+    g_array_sort(vc->segs, seg_cmp);
+    {
+        uint64_t total = 0;
+        for (guint i = 0; i < vc->segs->len; i++) {
+            const Segment *s = &g_array_index(vc->segs, Segment, i);
+            if (i > 0) {
+                const Segment *prev = &g_array_index(vc->segs, Segment, i - 1);
+                if (prev->paddr + prev->memsz > s->paddr) {
+                    error_setg(errp, "segments at 0x%llx and 0x%llx overlap",
+                               (unsigned long long)prev->paddr,
+                               (unsigned long long)s->paddr);
+                    goto fail;
+                }
+            }
+            total += s->memsz;
+            if (total > RESTORE_MAX_RAM) {
+                error_setg(errp, "vmcore describes more than %llu GiB of memory",
+                           RESTORE_MAX_RAM >> 30);
+                goto fail;
+            }
+        }
+    }
+    vc->notes = g_malloc0(note_total + 1);
+    {
+        uint64_t at = 0;
+        for (guint i = 0; i < note_ranges->len; i++) {
+            const Segment *s = &g_array_index(note_ranges, Segment, i);
+            if (!read_at(vc, s->offset, vc->notes + at, s->filesz, "notes", errp)) {
+                goto fail;
+            }
+            at += s->filesz;
+        }
+    }
+    g_array_free(note_ranges, TRUE);
+    return parse_notes(vc, note_total, errp);
+
+fail:
+    g_array_free(note_ranges, TRUE);
+    return false;
+}
+
+/* QEMUCPUState segment entry: selector, limit, flags, pad, base. */
+static void load_seg(SegmentCache *sc, const uint8_t *p)
+{
+    sc->selector = rd32(p);
+    sc->limit = rd32(p + 4);
+    sc->flags = rd32(p + 8);
+    sc->base = rd64(p + 16);
+}
+
+static void load_qemu_note(CPUX86State *env, const Note *n)
+{
+    static const int gpr_order[16] = {
+        R_EAX, R_EBX, R_ECX, R_EDX, R_ESI, R_EDI, R_ESP, R_EBP,
+        R_R8, R_R9, R_R10, R_R11, R_R12, R_R13, R_R14, R_R15,
+    };
+    static const int seg_order[6] = { R_CS, R_DS, R_ES, R_FS, R_GS, R_SS };
+    const uint8_t *d = n->desc;
+
+    for (int i = 0; i < 16; i++) {
+        env->regs[gpr_order[i]] = rd64(d + 8 + i * 8);
+    }
+    env->eip = rd64(d + 136);
+    env->eflags = rd64(d + 144);
+    for (int i = 0; i < 6; i++) {
+        load_seg(&env->segs[seg_order[i]], d + 152 + i * 24);
+    }
+    load_seg(&env->ldt, d + 296);
+    load_seg(&env->tr, d + 320);
+    load_seg(&env->gdt, d + 344);
+    load_seg(&env->idt, d + 368);
+    for (int i = 0; i < 5; i++) {
+        env->cr[i] = rd64(d + 392 + i * 8);
+    }
+    if (n->descsz >= 440 && rd32(d + 4) >= 440) {
+        env->kernelgsbase = rd64(d + 432);
+    }
+}
+
+/* Used only when a vCPU has no QEMU note: the general registers and selectors. */
+static void load_prstatus(CPUX86State *env, const Note *n)
+{
+    const uint8_t *r;
+
+    if (n->descsz == PRSTATUS64_SIZE) {
+        static const int order[] = {
+            R_R15, R_R14, R_R13, R_R12, R_EBP, R_EBX, R_R11, R_R10, R_R9, R_R8,
+            R_EAX, R_ECX, R_EDX, R_ESI, R_EDI,
+        };
+        r = n->desc + 112;
+        for (size_t i = 0; i < G_N_ELEMENTS(order); i++) {
+            env->regs[order[i]] = rd64(r + i * 8);
+        }
+        env->eip = rd64(r + 16 * 8);
+        env->segs[R_CS].selector = rd64(r + 17 * 8);
+        env->eflags = rd64(r + 18 * 8);
+        env->regs[R_ESP] = rd64(r + 19 * 8);
+        env->segs[R_SS].selector = rd64(r + 20 * 8);
+        env->segs[R_FS].base = rd64(r + 21 * 8);
+        env->segs[R_GS].base = rd64(r + 22 * 8);
+        env->segs[R_DS].selector = rd64(r + 23 * 8);
+        env->segs[R_ES].selector = rd64(r + 24 * 8);
+        env->segs[R_FS].selector = rd64(r + 25 * 8);
+        env->segs[R_GS].selector = rd64(r + 26 * 8);
+    } else {
+        static const int order[] = { R_EBX, R_ECX, R_EDX, R_ESI, R_EDI, R_EBP, R_EAX };
+        r = n->desc + 72;
+        for (size_t i = 0; i < G_N_ELEMENTS(order); i++) {
+            env->regs[order[i]] = rd32(r + i * 4);
+        }
+        env->segs[R_DS].selector = rd16(r + 28);
+        env->segs[R_ES].selector = rd16(r + 32);
+        env->segs[R_FS].selector = rd16(r + 36);
+        env->segs[R_GS].selector = rd16(r + 40);
+        env->eip = rd32(r + 48);
+        env->segs[R_CS].selector = rd16(r + 52);
+        env->eflags = rd32(r + 56);
+        env->regs[R_ESP] = rd32(r + 60);
+        env->segs[R_SS].selector = rd16(r + 64);
+    }
+}
+
+/*
+ * EFER is not in the notes. A vCPU was in long mode when paging with PAE
+ * was on and any of: its CS is a 64-bit segment (L bit); it is vCPU 0 of
+ * an EM_X86_64 file (QEMU picks the machine from vCPU 0's LMA); it holds
+ * state only long mode can hold (rip, or a GDT/IDT/FS/GS base, above 4 GiB).
+ * Then EFER = LME|LMA; otherwise 0. SCE and NXE cannot be recovered; the
+ * page walk of a dump does not use them.
+ */
+static uint64_t derive_efer(const CPUX86State *env, int index, uint16_t machine)
+{
+    bool paging_pae = (env->cr[0] & CR0_PG_MASK) && (env->cr[4] & CR4_PAE_MASK);
+    bool wide = env->eip >> 32 || env->gdt.base >> 32 || env->idt.base >> 32 ||
+                env->segs[R_FS].base >> 32 || env->segs[R_GS].base >> 32;
+
+    if (paging_pae && ((env->segs[R_CS].flags & DESC_L_MASK) ||
+                       (index == 0 && machine == EM_X86_64) || wide)) {
+        return MSR_EFER_LME | MSR_EFER_LMA;
+    }
+    return 0;
+}
+
+static bool is_cpu_note(const Note *n)
+{
+    return (!strcmp(n->name, "CORE") && n->type == NT_PRSTATUS) ||
+           (!strcmp(n->name, "QEMU") && n->type == 0);
+}
+
+static bool validate_cpu_notes(Vmcore *vc, int *ncpus, Error **errp)
+{
+    int nprs = 0, nqemu = 0;
+
+    for (guint i = 0; i < vc->note_list->len; i++) {
+        const Note *n = &g_array_index(vc->note_list, Note, i);
+        if (!strcmp(n->name, "CORE") && n->type == NT_PRSTATUS) {
+            if (n->descsz != PRSTATUS64_SIZE && n->descsz != PRSTATUS32_SIZE) {
+                error_setg(errp, "NT_PRSTATUS note %d has size %u (want %u or %u)",
+                           nprs, n->descsz, PRSTATUS64_SIZE, PRSTATUS32_SIZE);
+                return false;
+            }
+            nprs++;
+        } else if (!strcmp(n->name, "QEMU") && n->type == 0) {
+            if (n->descsz < QEMU_NOTE_MIN) {
+                error_setg(errp, "QEMU CPU note %d has size %u (want at least %u)",
+                           nqemu, n->descsz, QEMU_NOTE_MIN);
+                return false;
+            }
+            nqemu++;
+        }
+    }
+    if (nqemu && nqemu != nprs) {
+        error_setg(errp, "vmcore has %d NT_PRSTATUS notes but %d QEMU CPU notes",
+                   nprs, nqemu);
+        return false;
+    }
+    if (nprs > MACHINE_MAX_CPUS) {
+        error_setg(errp, "vmcore has %d vCPUs; at most %d are supported", nprs,
+                   MACHINE_MAX_CPUS);
+        return false;
+    }
+    *ncpus = nprs;
+    return true;
+}
+
+static void load_cpus(Vmcore *vc, int ncpus)
+{
+    int prs = 0, qn = 0;
+
+    machine_cpus_create(ncpus);
+    for (guint i = 0; i < vc->note_list->len; i++) {
+        const Note *n = &g_array_index(vc->note_list, Note, i);
+        if (!strcmp(n->name, "CORE") && n->type == NT_PRSTATUS && prs < ncpus) {
+            load_prstatus(&machine_cpu(prs++)->env, n);
+        }
+    }
+    for (guint i = 0; i < vc->note_list->len; i++) {
+        const Note *n = &g_array_index(vc->note_list, Note, i);
+        if (!strcmp(n->name, "QEMU") && n->type == 0 && qn < ncpus) {
+            load_qemu_note(&machine_cpu(qn++)->env, n);
+        }
+    }
+    for (int i = 0; i < ncpus; i++) {
+        CPUX86State *env = &machine_cpu(i)->env;
+        env->efer = derive_efer(env, i, vc->machine);
+        env->cr8 = 0;
+        env->a20_mask = ~0u;
+    }
+}
+
+/* QEMU's region names for a -S pc/q35 guest; anything else is RAM. */
+static const char *segment_name(const Segment *s, bool *readonly, unsigned *region)
+{
+    uint64_t end = s->paddr + s->memsz;
+
+    *readonly = true;
+    if (s->paddr == 0xc0000 && end == 0xe0000) {
+        *region = 2;
+        return "pc.rom";
+    }
+    if ((s->paddr >= 0xe0000 && end == 0x100000) ||
+        (s->paddr >= 0xff000000 && end == 0x100000000ULL)) {
+        *region = 3;
+        return "pc.bios";
+    }
+    *readonly = false;
+    *region = 1;
+    return "pc.ram";
+}
+
+static bool page_is_zero(const uint8_t *p, size_t len)
+{
+    const uint64_t *q = (const uint64_t *)p;
+
+    for (size_t i = 0; i < len / 8; i++) {
+        if (q[i]) {
+            return false;
+        }
+    }
+    for (size_t i = len & ~(size_t)7; i < len; i++) {
+        if (p[i]) {
+            return false;
+        }
+    }
+    return true;
+}
+
+/* Copies segment contents; zero pages are skipped so empty RAM stays unbacked. */
+static bool load_memory(Vmcore *vc, Error **errp)
+{
+    g_autofree uint8_t *buf = g_malloc(RESTORE_CHUNK);
+
+    for (guint i = 0; i < vc->segs->len; i++) {
+        const Segment *s = &g_array_index(vc->segs, Segment, i);
+        bool ro;
+        unsigned region;
+        const char *name = segment_name(s, &ro, &region);
+        const RAMBlock *rb = physmem_add_block(name, s->paddr, s->memsz, NULL, ro,
+                                               region, errp);
+        if (!rb) {
+            return false;
+        }
+        for (uint64_t done = 0; done < s->filesz;) {
+            uint64_t n = MIN(s->filesz - done, RESTORE_CHUNK);
+            if (!read_at(vc, s->offset + done, buf, n, "memory", errp)) {
+                return false;
+            }
+            for (uint64_t p = 0; p < n; p += 4096) {
+                uint64_t len = MIN(4096, n - p);
+                if (!page_is_zero(buf + p, len)) {
+                    memcpy(rb->host + done + p, buf + p, len);
+                }
+            }
+            done += n;
+        }
+    }
+    return true;
+}
+
+/* The guest note: any note after the vCPU notes (QEMU writes it last). */
+static const Note *find_guest_note(Vmcore *vc)
+{
+    for (guint i = vc->note_list->len; i-- > 0;) {
+        const Note *n = &g_array_index(vc->note_list, Note, i);
+        if (!is_cpu_note(n)) {
+            return n;
+        }
+    }
+    return NULL;
+}
+
+/*
+ * Finds the note's header, name and descriptor in guest RAM: the copy the
+ * guest announced. Its padding is not compared; QEMU clears one byte of it
+ * in the dump.
+ */
+static bool find_note_in_ram(const Note *n, uint64_t *paddr)
+{
+    size_t key = 12 + (n->desc - n->raw - 12) + n->descsz;
+
+    for (size_t i = 0; i < physmem_block_count(); i++) {
+        const RAMBlock *rb = physmem_block(i);
+        const uint8_t *p = rb->host, *end = rb->host + rb->size;
+
+        while (p + key <= end) {
+            const uint8_t *hit = memmem(p, end - p, n->raw, MIN(key, 24));
+            if (!hit || hit + key > end) {
+                break;
+            }
+            if (!memcmp(hit, n->raw, key) && !((hit - rb->host) & 3)) {
+                *paddr = rb->gpa + (hit - rb->host);
+                return true;
+            }
+            p = hit + 1;
+        }
+    }
+    return false;
+}
+
+/* A 4-byte aligned run of zeros in writable RAM, searched from the top of low RAM. */
+static bool find_zero_space(size_t size, uint64_t *paddr)
+{
+    uint64_t need = (size + 4095) & ~4095ULL;
+
+    for (size_t i = physmem_block_count(); i-- > 0;) {
+        const RAMBlock *rb = physmem_block(i);
+        uint64_t run = 0;
+
+        if (rb->readonly || rb->size < need) {
+            continue;
+        }
+        for (uint64_t off = rb->size & ~4095ULL; off >= 4096; off -= 4096) {
+            run = page_is_zero(rb->host + off - 4096, 4096) ? run + 4096 : 0;
+            if (run >= need) {
+                *paddr = rb->gpa + off - 4096;
+                return true;
+            }
+        }
+    }
+    return false;
+}
+
+/* The guest note kept between restore_vmcore() and restore_finish(). */
+static uint8_t *pending_note;
+static size_t pending_note_size;
+static size_t pending_note_key;     /* header + padded name + descriptor */
+
+bool restore_finish(Error **errp)
+{
+    g_autofree uint8_t *raw = g_steal_pointer(&pending_note);
+    Note n = { 0 };
+    uint64_t paddr;
+
+    if (!raw) {
+        return true;
+    }
+    n.raw = raw;
+    n.raw_size = pending_note_size;
+    n.descsz = pending_note_key - (((uint64_t)rd32(raw) + 3) & ~3ULL) - 12;
+    n.desc = raw + 12 + (((uint64_t)rd32(raw) + 3) & ~3ULL);
+    if (!fw_cfg_dma_enabled()) {
+        g_printerr("guestdump: warning: -restore: the vmcore's guest note is dropped: "
+                   "this machine has no fw_cfg for the vmcoreinfo device\n");
+        return true;
+    }
+    if (!find_note_in_ram(&n, &paddr)) {
+        if (!find_zero_space(n.raw_size, &paddr) ||
+            !physmem_write(paddr, n.raw, n.raw_size, NULL)) {
+            g_printerr("guestdump: warning: -restore: no room in guest RAM for the "
+                       "vmcore's guest note; it is dropped\n");
+            return true;
+        }
+        g_printerr("guestdump: warning: -restore: the guest note is not in guest RAM; "
+                   "placed at 0x%llx (a zero-filled area)\n", (unsigned long long)paddr);
+    }
+    if (!vmcoreinfo_find() && !vmcoreinfo_realize(errp)) {
+        return false;
+    }
+    vmcoreinfo_set(FW_CFG_VMCOREINFO_FORMAT_ELF, n.raw_size, paddr);
+    return true;
+}
+
+static void vmcore_free(Vmcore *vc)
+{
+    if (vc->fd >= 0) {
+        close(vc->fd);
+    }
+    if (vc->segs) {
+        g_array_free(vc->segs, TRUE);
+    }
+    if (vc->note_list) {
+        g_array_free(vc->note_list, TRUE);
+    }
+    g_free(vc->notes);
+}
+
+bool restore_vmcore(const char *path, Error **errp)
+{
+    Vmcore vc = { .fd = -1 };
+    struct stat st;
+    int ncpus = 0;
+    bool ok = false;
+
+    vc.fd = open(path, O_RDONLY | O_CLOEXEC);
+    if (vc.fd < 0) {
+        error_setg_errno(errp, errno, "-restore: cannot open '%s'", path);
+        return false;
+    }
+    if (fstat(vc.fd, &st) < 0 || !S_ISREG(st.st_mode)) {
+        error_setg(errp, "-restore: '%s' is not a regular file", path);
+        goto out;
+    }
+    vc.file_size = st.st_size;
+    /* Everything about the file is checked before the machine is touched. */
+    if (!parse_header(&vc, errp) || !validate_cpu_notes(&vc, &ncpus, errp)) {
+        error_prepend(errp, "-restore: '%s': ", path);
+        goto out;
+    }
+    if (!load_memory(&vc, errp)) {
+        error_prepend(errp, "-restore: '%s': ", path);
+        goto out;
+    }
+    load_cpus(&vc, ncpus);
+    {
+        const Note *n = find_guest_note(&vc);
+        g_clear_pointer(&pending_note, g_free);
+        if (n) {
+            pending_note = g_memdup2(n->raw, n->raw_size);
+            pending_note_size = n->raw_size;
+            pending_note_key = (n->desc - n->raw) + n->descsz;
+        }
+    }
+    ok = true;
+out:
+    vmcore_free(&vc);
+    return ok;
+}
