@@ -8,9 +8,12 @@ plus 'merge' (two vCPUs whose tables make QEMU grow a mapping downwards):
 page tables with 4 KiB pages in reverse physical order, contiguous runs,
 2 MiB / 4 MiB / 1 GiB pages, a PTE with protection-key and bit-52 bits, a PTE
 at the LAPIC, a PTE at the BIOS ROM, a user half and a kernel half, two vCPUs
-with paging. QEMU (-S, tcg, qemu64) gets the tables with -device loader and
-the control registers through its gdbstub; guestdump gets the same loader
-and every register QEMU's own notes report (plus EFER) over QMP. Both dump
+with paging; the long4 and pae guests also publish a VMCOREINFO note through
+fw_cfg etc/vmcoreinfo, as Linux's driver does. QEMU (-S, tcg, qemu64) gets
+the tables with -device loader, the control registers through its gdbstub
+and the fw_cfg writes through HMP port I/O; guestdump gets the same loader,
+the same fw_cfg writes over qtest, and every register QEMU's own notes
+report (plus EFER) over QMP. Both dump
 paging=false and paging=true; tests/compat/elf_compare.py must find them
 equal except the corrections of docs/compat.md. TAP output; skips without
 qemu-system-x86_64.
@@ -47,6 +50,7 @@ class Guest:
         self.stale_phys = []               # correction 5: QEMU's merged-down VAs
         self.regs = {}
         self.cpu_regs = None               # per vCPU, when they differ
+        self.note = None                   # (paddr, size) of a VMCOREINFO note
 
     def w64(self, addr, v):
         struct.pack_into('<Q', self.blob, addr - TABLES, v)
@@ -101,10 +105,28 @@ def build_merge():
     return g
 
 
+NOTE_PA, FWCFG_INFO, FWCFG_DESC = 0x200000, 0x201000, 0x201040
+
+
+def add_vmcoreinfo(g):
+    """A Linux-style VMCOREINFO note whose descriptor ends mid-word over
+    non-zero padding: QEMU's NUL after the descriptor must show in both."""
+    text = (b'OSRELEASE=6.1.0-compat\nPAGESIZE=4096\n'
+            b'NUMBER(phys_base)=16777216\nKERNELOFFSET=0\nX=1')
+    assert len(text) % 4 != 0
+    note = struct.pack('<III', 11, len(text), 0) + b'VMCOREINFO\0\0' + text
+    pad = b'\xa5' * 16
+    off = NOTE_PA - TABLES
+    g.blob[off:off + len(note) + len(pad)] = note + pad
+    g.note = (NOTE_PA, 12 + 12 + ((len(text) + 3) & ~3) + 20)
+
+
 def build(mode):
     if mode == 'merge':
         return build_merge()
     g = Guest(mode)
+    if mode in ('long4', 'pae'):
+        add_vmcoreinfo(g)
     long_mode = mode.startswith('long')
     g.esize = 8 if mode in ('long4', 'long5', 'pae') else 4
     w = g.w64 if g.esize == 8 else g.w32
@@ -248,6 +270,25 @@ class GDB:
                 raise RuntimeError(f'gdbstub refused {name}: {r}')
 
 
+def program_vmcoreinfo(g, outw, inb, outl, write):
+    """What Linux's qemu_fw_cfg driver does: find etc/vmcoreinfo in the file
+    directory by port I/O and DMA-write {guest_format=1, size, paddr}."""
+    outw(0x510, 0x19)
+    count = int.from_bytes(bytes(inb(0x511) for _ in range(4)), 'big')
+    key = None
+    for _ in range(count):
+        ent = bytes(inb(0x511) for _ in range(64))
+        if ent[8:].split(b'\0')[0] == b'etc/vmcoreinfo':
+            key = int.from_bytes(ent[4:6], 'big')
+    if key is None:
+        raise RuntimeError('no etc/vmcoreinfo in fw_cfg')
+    paddr, size = g.note
+    write(FWCFG_INFO, struct.pack('<HHIQ', 0, 1, size, paddr))
+    write(FWCFG_DESC, struct.pack('>IIQ', key << 16 | 0x08 | 0x10, 16, FWCFG_INFO))
+    outl(0x514, 0)
+    outl(0x518, int.from_bytes(struct.pack('>I', FWCFG_DESC), 'little'))
+
+
 def run_qemu(qemu, work, g, blob):
     qmp_path = os.path.join(work, 'qemu-qmp.sock')
     gdb_path = os.path.join(work, 'qemu-gdb.sock')
@@ -256,6 +297,7 @@ def run_qemu(qemu, work, g, blob):
          '-machine', 'pc', '-accel', 'tcg', '-cpu', 'qemu64', '-m', str(MEM_MB),
          '-smp', '2', '-L', '/usr/share/seabios', '-L', '/usr/share/qemu',
          '-device', f'loader,file={blob},addr={TABLES:#x},force-raw=on',
+         '-device', 'vmcoreinfo',
          '-chardev', f'socket,id=gdb0,path={gdb_path},server=on,wait=off',
          '-gdb', 'chardev:gdb0',
          '-qmp', f'unix:{qmp_path},server=on,wait=off'],
@@ -263,6 +305,18 @@ def run_qemu(qemu, work, g, blob):
     try:
         q = QMP(qmp_path, proc)
         gdb = GDB(gdb_path, proc)
+        if g.note:
+            def hmp(line):
+                return q.execute('human-monitor-command', {'command-line': line})
+
+            def write(addr, data):
+                if gdb.packet('M%x,%x:%s' % (addr, len(data), data.hex())) != 'OK':
+                    raise RuntimeError('gdbstub memory write refused')
+
+            program_vmcoreinfo(
+                g, lambda port, v: hmp(f'o /h {port:#x} {v:#x}'),
+                lambda port: int(hmp(f'i /b {port:#x}').split('=')[1], 16),
+                lambda port, v: hmp(f'o /w {port:#x} {v:#x}'), write)
         for cpu in (0, 1):
             gdb.set_regs(cpu, g.cpu_regs[cpu] if g.cpu_regs else g.regs)
         out = {}
@@ -314,15 +368,44 @@ def parse_qemu_cpu(b):
     return r
 
 
+class QTest:
+    """guestdump's qtest protocol: one command line, one reply line."""
+
+    def __init__(self, listener, proc):
+        listener.settimeout(30)
+        self.sock, _ = listener.accept()
+        self.file = self.sock.makefile('rwb')
+
+    def cmd(self, line):
+        self.file.write(line.encode() + b'\n')
+        self.file.flush()
+        r = self.file.readline().decode().strip()
+        if not r.startswith('OK'):
+            raise RuntimeError(f'qtest {line}: {r}')
+        return r
+
+
 def run_guestdump(host, work, g, blob, cpu_regs):
     qmp_path = os.path.join(work, 'gd-qmp.sock')
+    qtest_path = os.path.join(work, 'gd-qtest.sock')
+    listener = socket.socket(socket.AF_UNIX)
+    listener.bind(qtest_path)
+    listener.listen(1)
     proc = subprocess.Popen(
         [host, '-S', '-machine', 'pc', '-m', str(MEM_MB), '-smp', '2',
          '-device', f'loader,file={blob},addr={TABLES:#x},force-raw=on',
+         '-device', 'vmcoreinfo', '-qtest', f'unix:{qtest_path}',
          '-qmp', f'unix:{qmp_path},server=on,wait=off'],
         stdout=subprocess.DEVNULL, stderr=open(os.path.join(work, 'gd.stderr'), 'w'))
     try:
+        qt = QTest(listener, proc)
         q = QMP(qmp_path, proc)
+        if g.note:
+            program_vmcoreinfo(
+                g, lambda port, v: qt.cmd(f'outw {port:#x} {v:#x}'),
+                lambda port: int(qt.cmd(f'inb {port:#x}').split()[1], 16),
+                lambda port, v: qt.cmd(f'outl {port:#x} {v:#x}'),
+                lambda addr, data: qt.cmd(f'write {addr:#x} {len(data):#x} 0x{data.hex()}'))
         for cpu, regs in enumerate(cpu_regs):
             regs = dict(regs)
             regs['efer'] = (g.cpu_regs[cpu] if g.cpu_regs else g.regs).get('efer', 0)
@@ -338,6 +421,7 @@ def run_guestdump(host, work, g, blob, cpu_regs):
         proc.wait(timeout=30)
         return out
     finally:
+        listener.close()
         if proc.poll() is None:
             proc.kill()
             proc.wait()
