@@ -173,6 +173,8 @@ def compare(q, o, extra_va, la57=None, stale_phys=()):
     for va in stale_phys:
         qi = [i for i, t in enumerate(lq) if t[2] == va]
         oi = [i for i, t in enumerate(lo) if t[2] == va]
+        if not qi and not oi:
+            continue                     # filtered away in both
         if len(qi) != 1 or len(oi) != 1:
             errs.append(f'stale-phys {va:#x}: not exactly one PT_LOAD in each file')
             continue

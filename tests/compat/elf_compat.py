@@ -13,9 +13,9 @@ fw_cfg etc/vmcoreinfo, as Linux's driver does. QEMU (-S, tcg, qemu64) gets
 the tables with -device loader, the control registers through its gdbstub
 and the fw_cfg writes through HMP port I/O; guestdump gets the same loader,
 the same fw_cfg writes over qtest, and every register QEMU's own notes
-report (plus EFER) over QMP. Both dump
-paging=false and paging=true; tests/compat/elf_compare.py must find them
-equal except the corrections of docs/compat.md. TAP output; skips without
+report (plus EFER) over QMP. Both dump with paging off and on, each with
+and without a begin/length filter; tests/compat/elf_compare.py must find
+them equal except the corrections of docs/compat.md. TAP output; skips without
 qemu-system-x86_64.
 """
 import argparse
@@ -36,6 +36,14 @@ MEM_MB = 32
 TABLES = 0x100000
 P, RW, PS, NX = 1, 2, 0x80, 1 << 63
 MODES = ('long4', 'long5', 'pae', 'x86', 'x86pse', 'merge')
+# name -> dump-guest-memory arguments besides protocol. The filter cuts
+# through the middle of blocks and of mappings (reference 3.3).
+DUMPS = {
+    'plain': {'paging': False},
+    'paging': {'paging': True},
+    'filter': {'paging': False, 'begin': 0x9f000, 'length': 0x422000},
+    'paging-filter': {'paging': True, 'begin': 0x401800, 'length': 0x300000},
+}
 
 
 # ---------------------------------------------------------------------------
@@ -320,10 +328,10 @@ def run_qemu(qemu, work, g, blob):
         for cpu in (0, 1):
             gdb.set_regs(cpu, g.cpu_regs[cpu] if g.cpu_regs else g.regs)
         out = {}
-        for paging in (False, True):
-            f = os.path.join(work, f'qemu-{"paging" if paging else "plain"}.elf')
-            q.execute('dump-guest-memory', {'paging': paging, 'protocol': f'file:{f}'})
-            out[paging] = f
+        for name, args in DUMPS.items():
+            f = os.path.join(work, f'qemu-{name}.elf')
+            q.execute('dump-guest-memory', dict(args, protocol=f'file:{f}'))
+            out[name] = f
         q.execute('quit')
         proc.wait(timeout=30)
         return out
@@ -413,10 +421,10 @@ def run_guestdump(host, work, g, blob, cpu_regs):
                 'cpu-index': cpu,
                 'registers': [{'name': k, 'value': v} for k, v in regs.items()]})
         out = {}
-        for paging in (False, True):
-            f = os.path.join(work, f'gd-{"paging" if paging else "plain"}.elf')
-            q.execute('dump-guest-memory', {'paging': paging, 'protocol': f'file:{f}'})
-            out[paging] = f
+        for name, args in DUMPS.items():
+            f = os.path.join(work, f'gd-{name}.elf')
+            q.execute('dump-guest-memory', dict(args, protocol=f'file:{f}'))
+            out[name] = f
         q.execute('quit')
         proc.wait(timeout=30)
         return out
@@ -435,10 +443,10 @@ def main():
     ap.add_argument('--modes', default=','.join(MODES))
     a = ap.parse_args()
     modes = a.modes.split(',')
-    print(f'1..{2 * len(modes)}')
+    print(f'1..{len(DUMPS) * len(modes)}')
     qemu = shutil.which(a.qemu)
     if not qemu:
-        for i in range(2 * len(modes)):
+        for i in range(len(DUMPS) * len(modes)):
             print(f'ok {i + 1} # SKIP qemu-system-x86_64 not installed')
         return 0
     top = a.keep or tempfile.mkdtemp(prefix='elf-compat-')
@@ -454,18 +462,18 @@ def main():
                 f.write(g.blob)
             try:
                 qf = run_qemu(qemu, work, g, blob)
-                regs = qemu_note_regs(qf[False])
+                regs = qemu_note_regs(qf['plain'])
                 gf = run_guestdump(a.guestdump, work, g, blob, regs)
-                results = [
-                    ('paging=false', elf_compare.compare(
-                        elf_compare.Elf(qf[False]), elf_compare.Elf(gf[False]), [])),
-                    ('paging=true', elf_compare.compare(
-                        elf_compare.Elf(qf[True]), elf_compare.Elf(gf[True]),
-                        g.extra_va, la57=(mode == 'long5'),
-                        stale_phys=g.stale_phys)),
-                ]
+                results = []
+                for name, args in DUMPS.items():
+                    paging = args['paging']
+                    results.append((name, elf_compare.compare(
+                        elf_compare.Elf(qf[name]), elf_compare.Elf(gf[name]),
+                        g.extra_va if paging else [],
+                        la57=(mode == 'long5'),
+                        stale_phys=g.stale_phys if paging else ())))
             except Exception as ex:       # a crash is a failure, with its reason
-                results = [('paging=false', [repr(ex)]), ('paging=true', [repr(ex)])]
+                results = [(name, [repr(ex)]) for name in DUMPS]
             for what, errs in results:
                 n += 1
                 if errs:
