@@ -381,8 +381,10 @@ static void fill_data(WinGuest *g)
 
     for (uint64_t pa = WIN_GUEST_DATA_PA; pa < WIN_GUEST_DATA_PA + WIN_GUEST_DATA_SIZE;
          pa += PG) {
-        /* Every 4th page stays zero, as in a real guest. */
+        /* Every 4th page is zero, as in a real guest. */
         if ((pa / PG) % 4 == 3) {
+            memset(page, 0, PG);
+            win_guest_write(g, pa, page, PG);
             continue;
         }
         for (size_t k = 0; k < PG; k += 4) {

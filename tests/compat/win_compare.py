@@ -1,0 +1,477 @@
+#!/usr/bin/env python3
+"""win-dmp: the same synthetic Windows-like guest dumped by real QEMU 7.2 and by guestdump.
+
+    win_compare.py --guestdump BUILD/guestdump --gen BUILD/tests/qtest/win-guest-gen
+                   [--qemu qemu-system-x86_64] [--keep DIR] [--cases a,b]
+
+For each case, win-guest-gen writes the guest (RAM blobs, registers, where
+the vmcoreinfo note is). Both hosts get it the way a guest would leave it:
+RAM from -device loader, etc/vmcoreinfo programmed through fw_cfg DMA (QEMU:
+HMP port I/O; guestdump: the qtest protocol), registers through QEMU's
+gdbstub or guestdump's x-guestdump-set-registers. Then both write win-dmp
+and the files must be equal byte for byte; failing dumps must give the same
+error text in the reply and in DUMP_COMPLETED; our guest RAM must be what
+was loaded. TAP output; everything skips when qemu-system-x86_64 is absent.
+"""
+import argparse
+import base64
+import hashlib
+import json
+import os
+import shutil
+import socket
+import struct
+import subprocess
+import sys
+import tempfile
+import time
+
+# (name, win-guest-gen arguments, expected error or None)
+CASES = [
+    ("long4-smp2", ["--mode", "long4", "--smp", "2"], None),
+    ("long4-fallback-bugcheck", ["--mode", "long4", "--kdbg-encrypted",
+                                 "--bugcheck", "0xd1"], None),
+    ("long4-fewer-processors", ["--mode", "long4", "--smp", "3",
+                                "--number-processors", "2"], None),
+    ("pae-smp2-fallback", ["--mode", "pae", "--smp", "2", "--kdbg-encrypted"], None),
+    ("x86-bugcheck", ["--mode", "x86", "--bugcheck", "0x7e"], None),
+    ("no-note", ["--mode", "long4", "--no-vmcoreinfo"],
+     "win-dump: invalid vmcoreinfo note size"),
+]
+
+MEM_MIB = 48
+
+
+def wait_connect(path, proc, timeout=30):
+    deadline = time.time() + timeout
+    while True:
+        s = socket.socket(socket.AF_UNIX)
+        try:
+            s.connect(path)
+            return s
+        except OSError:
+            s.close()
+            if time.time() > deadline or proc.poll() is not None:
+                raise RuntimeError("cannot connect to %s" % path)
+            time.sleep(0.05)
+
+
+class QMP:
+    def __init__(self, path, proc):
+        self.sock = wait_connect(path, proc)
+        self.buf = b""
+        self.events = []
+        self._read()
+        self.execute("qmp_capabilities")
+
+    def _read(self):
+        while b"\n" not in self.buf:
+            d = self.sock.recv(65536)
+            if not d:
+                raise RuntimeError("QMP connection closed")
+            self.buf += d
+        line, self.buf = self.buf.split(b"\n", 1)
+        return json.loads(line)
+
+    def call(self, cmd, args=None):
+        msg = {"execute": cmd}
+        if args is not None:
+            msg["arguments"] = args
+        self.sock.sendall(json.dumps(msg).encode() + b"\n")
+        while True:
+            r = self._read()
+            if "event" in r:
+                self.events.append(r)
+                continue
+            return r
+
+    def execute(self, cmd, args=None):
+        r = self.call(cmd, args)
+        if "error" in r:
+            raise RuntimeError("%s: %s" % (cmd, r["error"]["desc"]))
+        return r["return"]
+
+    def hmp(self, line):
+        return self.execute("human-monitor-command", {"command-line": line})
+
+    def event(self, name, timeout=60):
+        deadline = time.time() + timeout
+        while True:
+            for e in self.events:
+                if e["event"] == name:
+                    self.events.remove(e)
+                    return e
+            if time.time() > deadline:
+                raise RuntimeError("no %s event" % name)
+            self.sock.settimeout(max(0.1, deadline - time.time()))
+            r = self._read()
+            self.sock.settimeout(None)
+            if "event" in r:
+                self.events.append(r)
+
+
+class GDB:
+    """The few gdbstub packets needed to set registers and write memory."""
+
+    # QEMU 7.2's x86_64 gdbstub numbering; P sizes follow what it reads back.
+    REGS = (["rax", "rbx", "rcx", "rdx", "rsi", "rdi", "rbp", "rsp"] +
+            ["r%d" % i for i in range(8, 16)] +
+            ["rip", "eflags", "cs", "ss", "ds", "es", "fs", "gs", "fs_base",
+             "gs_base", "k_gs_base", "cr0", "cr2", "cr3", "cr4", "cr8", "efer"])
+    SIZE4 = {"eflags", "cs", "ss", "ds", "es", "fs", "gs"}
+
+    def __init__(self, path, proc):
+        self.sock = wait_connect(path, proc)
+        self.buf = b""
+        self.cmd("qSupported:xmlRegisters=i386")
+        # QEMU answers p/P only after the client has read the target description.
+        off = 0
+        while True:
+            r = self.cmd("qXfer:features:read:target.xml:%x,%x" % (off, 0x1000))
+            if not r or r[0] not in "lm":
+                break
+            off += len(r) - 1
+            if r[0] == "l":
+                break
+
+    def _recv_packet(self):
+        while True:
+            i = self.buf.find(b"$")
+            j = self.buf.find(b"#", i + 1) if i >= 0 else -1
+            if i >= 0 and j >= 0 and len(self.buf) >= j + 3:
+                data = self.buf[i + 1:j]
+                self.buf = self.buf[j + 3:]
+                self.sock.sendall(b"+")
+                return data.decode("latin-1")
+            d = self.sock.recv(65536)
+            if not d:
+                raise RuntimeError("gdbstub closed")
+            self.buf += d
+
+    def cmd(self, data):
+        pkt = data.encode("latin-1")
+        self.sock.sendall(b"$%s#%02x" % (pkt, sum(pkt) & 0xff))
+        return self._recv_packet()
+
+    def select_cpu(self, idx):
+        if self.cmd("Hg%x" % (idx + 1)) != "OK":
+            raise RuntimeError("Hg %d" % idx)
+
+    def write_reg(self, name, value):
+        size = 4 if name in self.SIZE4 else 8
+        v = (int(value) & ((1 << (8 * size)) - 1)).to_bytes(size, "little").hex()
+        r = self.cmd("P%x=%s" % (self.REGS.index(name), v))
+        if r != "OK":
+            raise RuntimeError("P %s -> %r" % (name, r))
+
+    def write_mem(self, addr, data):
+        for o in range(0, len(data), 1024):
+            chunk = data[o:o + 1024]
+            if self.cmd("M%x,%x:%s" % (addr + o, len(chunk), chunk.hex())) != "OK":
+                raise RuntimeError("M %#x" % (addr + o))
+
+    def read_mem(self, addr, n):
+        out = b""
+        while len(out) < n:
+            k = min(1024, n - len(out))
+            r = self.cmd("m%x,%x" % (addr + len(out), k))
+            if not r or r.startswith("E"):
+                raise RuntimeError("m %#x -> %r" % (addr + len(out), r))
+            out += bytes.fromhex(r)
+        return out
+
+
+# Flat GDT for the gdbstub's descriptor loads: 0x08 32-bit code,
+# 0x10 64-bit code, 0x18 data (QEMU loads a descriptor when a selector is set).
+TMP_GDT = struct.pack("<8Q", 0, 0x00cf9b000000ffff, 0x00af9b000000ffff,
+                      0x00cf93000000ffff, 0, 0, 0, 0)
+SEGS = ["cs", "ss", "ds", "es", "fs", "gs"]
+SCRATCH = 0x2000
+FW_CFG_CTL, FW_CFG_DATA, FW_CFG_DMA_HI, FW_CFG_DMA_LO = 0x510, 0x511, 0x514, 0x518
+
+
+def vmcoreinfo_dma_blob(key, note_addr, note_size):
+    """FWCfgDmaAccess at SCRATCH and the 16-byte FWCfgVMCoreInfo after it."""
+    info = struct.pack("<HHIQ", 1, 1, note_size, note_addr)
+    desc = struct.pack(">IIQ", (key << 16) | 0x08 | 0x10, len(info), SCRATCH + 16)
+    return desc + info
+
+
+def file_key(read_bytes, name):
+    raw = read_bytes(0x19, 4)
+    count = int.from_bytes(raw, "big")
+    if count > 512:
+        raise RuntimeError("implausible fw_cfg file count %d" % count)
+    raw = read_bytes(0x19, 4 + 64 * count)[4:]
+    for i in range(count):
+        size, sel = struct.unpack(">IH", raw[64 * i:64 * i + 6])
+        if raw[64 * i + 8:64 * i + 64].split(b"\0")[0].decode() == name:
+            return sel
+    raise RuntimeError("fw_cfg has no %s" % name)
+
+
+def run_qemu(qemu, work, guest, gdir, program_note):
+    qmp_path = os.path.join(work, "qemu-qmp.sock")
+    gdb_path = os.path.join(work, "qemu-gdb.sock")
+    cmd = [qemu, "-S", "-nodefaults", "-no-user-config", "-display", "none",
+           "-machine", "pc", "-accel", "tcg", "-cpu", "qemu64",
+           "-m", str(guest["mem"] >> 20), "-smp", str(guest["smp"]),
+           "-device", "vmcoreinfo",
+           "-qmp", "unix:%s,server=on,wait=off" % qmp_path,
+           "-chardev", "socket,id=gdb0,path=%s,server=on,wait=off" % gdb_path,
+           "-gdb", "chardev:gdb0"]
+    for ld in guest["loads"]:
+        cmd += ["-device", "loader,file=%s,addr=%d,force-raw=on" %
+                (os.path.join(gdir, ld["file"]), ld["addr"])]
+    p = subprocess.Popen(cmd, stdout=subprocess.DEVNULL, stderr=subprocess.PIPE)
+    try:
+        q = QMP(qmp_path, p)
+        g = GDB(gdb_path, p)
+        g.select_cpu(0)
+
+        if program_note:
+            def read_bytes(key, n):
+                q.hmp("o /h 0x%x 0x%x" % (FW_CFG_CTL, key))
+                return bytes(int(q.hmp("i /b 0x%x" % FW_CFG_DATA).split("=")[1], 16)
+                             for _ in range(n))
+            key = file_key(read_bytes, "etc/vmcoreinfo")
+            saved = g.read_mem(SCRATCH, 32)
+            g.write_mem(SCRATCH, vmcoreinfo_dma_blob(key, guest["vmcoreinfo"]["addr"],
+                                                     guest["vmcoreinfo"]["size"]))
+            q.hmp("o /w 0x%x 0" % FW_CFG_DMA_HI)
+            q.hmp("o /w 0x%x 0x%x" % (FW_CFG_DMA_LO,
+                                      int.from_bytes(SCRATCH.to_bytes(4, "big"), "little")))
+            if g.read_mem(SCRATCH, 4) != b"\0\0\0\0":
+                raise RuntimeError("fw_cfg DMA did not complete")
+            g.write_mem(SCRATCH, saved)
+
+        saved = g.read_mem(0, len(TMP_GDT))
+        g.write_mem(0, TMP_GDT)
+        for i, regs in enumerate(guest["cpus"]):
+            g.select_cpu(i)
+            g.write_reg("efer", regs["efer"])
+            g.write_reg("cr0", 0x11)
+            for s in SEGS:
+                g.write_reg(s, regs[s])
+            for n, v in regs.items():
+                if n in GDB.REGS and n not in SEGS and not n.startswith(("cr", "efer")):
+                    g.write_reg("eflags" if n == "rflags" else n, v)
+                elif n == "rflags":
+                    g.write_reg("eflags", v)
+        g.select_cpu(0)
+        g.write_mem(0, saved)
+        for i, regs in enumerate(guest["cpus"]):
+            g.select_cpu(i)
+            for n in ("cr4", "cr3", "cr0", "efer"):
+                g.write_reg(n, regs[n] | (0x10 if n == "cr0" else 0))
+        out = os.path.join(work, "qemu.dmp")
+        r = q.call("dump-guest-memory", {"paging": False, "format": "win-dmp",
+                                         "protocol": "file:" + out})
+        ev = q.event("DUMP_COMPLETED")
+        q.execute("quit")
+        return out, r, ev
+    finally:
+        try:
+            p.wait(timeout=20)
+        except subprocess.TimeoutExpired:
+            p.kill()
+            p.wait()
+
+
+class QTest:
+    def __init__(self, sock):
+        self.sock = sock
+        self.f = sock.makefile("rb")
+
+    def cmd(self, line):
+        self.sock.sendall(line.encode() + b"\n")
+        while True:
+            r = self.f.readline().decode().strip()
+            if r.startswith("IRQ"):
+                continue
+            if not r.startswith("OK"):
+                raise RuntimeError("qtest %r -> %r" % (line, r))
+            return r[2:].strip()
+
+
+def run_guestdump(host, work, guest, gdir, program_note, detach=False):
+    qmp_path = os.path.join(work, "host-qmp.sock")
+    qt_path = os.path.join(work, "host-qtest.sock")
+    cmd = [host, "-S", "-machine", "pc", "-m", str(guest["mem"] >> 20),
+           "-smp", str(guest["smp"]), "-device", "vmcoreinfo",
+           "-qmp", "unix:%s,server=on,wait=off" % qmp_path,
+           "-qtest", "unix:%s,server=on,wait=off" % qt_path]
+    for ld in guest["loads"]:
+        cmd += ["-device", "loader,file=%s,addr=%d,force-raw=on" %
+                (os.path.join(gdir, ld["file"]), ld["addr"])]
+    p = subprocess.Popen(cmd, stdout=subprocess.DEVNULL, stderr=subprocess.PIPE)
+    try:
+        q = QMP(qmp_path, p)
+        t = QTest(wait_connect(qt_path, p))
+        if program_note:
+            def read_bytes(key, n):
+                t.cmd("outw 0x%x 0x%x" % (FW_CFG_CTL, key))
+                return bytes(int(t.cmd("inb 0x%x" % FW_CFG_DATA), 16) for _ in range(n))
+            key = file_key(read_bytes, "etc/vmcoreinfo")
+            blob = vmcoreinfo_dma_blob(key, guest["vmcoreinfo"]["addr"],
+                                       guest["vmcoreinfo"]["size"])
+            saved = base64.b64decode(t.cmd("b64read 0x%x 32" % SCRATCH))
+            t.cmd("b64write 0x%x %d %s" % (SCRATCH, len(blob),
+                                           base64.b64encode(blob).decode()))
+            t.cmd("outl 0x%x 0" % FW_CFG_DMA_HI)
+            t.cmd("outl 0x%x 0x%x" % (FW_CFG_DMA_LO,
+                                      int.from_bytes(SCRATCH.to_bytes(4, "big"), "little")))
+            if base64.b64decode(t.cmd("b64read 0x%x 4" % SCRATCH)) != b"\0\0\0\0":
+                raise RuntimeError("fw_cfg DMA did not complete")
+            t.cmd("b64write 0x%x 32 %s" % (SCRATCH, base64.b64encode(saved).decode()))
+        for i, regs in enumerate(guest["cpus"]):
+            q.execute("x-guestdump-set-registers", {
+                "cpu-index": i,
+                "registers": [{"name": n, "value": v} for n, v in regs.items()]})
+        ram_before = ram_digest(t, guest)
+        out = os.path.join(work, "guestdump.dmp")
+        args = {"paging": False, "format": "win-dmp", "protocol": "file:" + out}
+        if detach:
+            args["detach"] = True
+        r = q.call("dump-guest-memory", args)
+        polls = []
+        if detach:
+            while True:
+                st = q.execute("query-dump")
+                polls.append(st)
+                if st["status"] != "active":
+                    break
+                time.sleep(0.01)
+        ev = q.event("DUMP_COMPLETED")
+        ram_after = ram_digest(t, guest)
+        q.execute("quit")
+        return out, r, ev, ram_before == ram_after, polls
+    finally:
+        try:
+            p.wait(timeout=20)
+        except subprocess.TimeoutExpired:
+            p.kill()
+            p.wait()
+
+
+def ram_digest(t, guest):
+    """All guest RAM below 4 GiB except the VGA/ROM window, via qtest reads."""
+    h = hashlib.sha256()
+    for lo, hi in ((0, 0xa0000), (0x100000, guest["mem"])):
+        for a in range(lo, hi, 1 << 20):
+            n = min(1 << 20, hi - a)
+            h.update(base64.b64decode(t.cmd("b64read 0x%x %d" % (a, n))))
+    return h.hexdigest()
+
+
+class TAP:
+    def __init__(self):
+        self.n = 0
+        self.failed = 0
+
+    def ok(self, cond, name, diag=""):
+        self.n += 1
+        print("%s %d - %s" % ("ok" if cond else "not ok", self.n, name))
+        if not cond:
+            self.failed += 1
+            for line in str(diag).splitlines():
+                print("# " + line)
+        sys.stdout.flush()
+
+    def skip(self, name, why):
+        self.n += 1
+        print("ok %d - %s # SKIP %s" % (self.n, name, why))
+
+
+def first_difference(a, b):
+    for i in range(min(len(a), len(b))):
+        if a[i] != b[i]:
+            return "first difference at 0x%x: qemu %02x, guestdump %02x" % (i, a[i], b[i])
+    return "sizes %d (qemu) and %d (guestdump)" % (len(a), len(b))
+
+
+def main():
+    ap = argparse.ArgumentParser()
+    ap.add_argument("--guestdump", required=True)
+    ap.add_argument("--gen", required=True)
+    ap.add_argument("--qemu", default=os.environ.get("QEMU", "qemu-system-x86_64"))
+    ap.add_argument("--keep")
+    ap.add_argument("--cases")
+    a = ap.parse_args()
+
+    cases = [c for c in CASES if not a.cases or c[0] in a.cases.split(",")]
+    qemu = shutil.which(a.qemu)
+    print("1..%d" % (len(cases) + 1))
+    if not qemu:
+        for c in cases:
+            print("ok - %s # SKIP %s not found" % (c[0], a.qemu))
+        print("ok - detached # SKIP no QEMU")
+        return 0
+    tap = TAP()
+    work_root = a.keep or tempfile.mkdtemp(prefix="win-compare-")
+    try:
+        for name, gen_args, want_err in cases:
+            work = os.path.join(work_root, name)
+            gdir = os.path.join(work, "guest")
+            os.makedirs(work, exist_ok=True)
+            note = "--no-vmcoreinfo" not in gen_args
+            gen_args = [x for x in gen_args if x != "--no-vmcoreinfo"]
+            subprocess.run([a.gen, "--out", gdir, "--mem-mib", str(MEM_MIB)] + gen_args,
+                           check=True, stdout=subprocess.DEVNULL)
+            guest = json.load(open(os.path.join(gdir, "guest.json")))
+            try:
+                qf, qr, qev = run_qemu(qemu, work, guest, gdir, note)
+                gf, gr, gev, ram_same, _ = run_guestdump(a.guestdump, work, guest, gdir,
+                                                         note)
+            except Exception as e:     # a driver failure is a test failure
+                tap.ok(False, name, repr(e))
+                continue
+            diag = []
+            if want_err:
+                ok = ("error" in qr and "error" in gr and
+                      qr["error"]["desc"] == gr["error"]["desc"] == want_err and
+                      qev["data"].get("error") == gev["data"].get("error") == want_err)
+                ok = ok and qev["data"]["result"] == gev["data"]["result"]
+                diag.append("qemu %r / %r; guestdump %r / %r" % (qr, qev, gr, gev))
+            else:
+                qb = open(qf, "rb").read() if os.path.exists(qf) else b""
+                gb = open(gf, "rb").read() if os.path.exists(gf) else b""
+                ok = "return" in qr and "return" in gr and qb == gb and len(qb) > 8192
+                if qb != gb:
+                    diag.append(first_difference(qb, gb))
+                diag.append("qemu %r, guestdump %r" % (qr, gr))
+                rq, rg = qev["data"]["result"], gev["data"]["result"]
+                if (rq["total"], rq["completed"]) != (rg["total"], rg["completed"]):
+                    ok = False
+                    diag.append("DUMP_COMPLETED qemu %r, guestdump %r" % (rq, rg))
+            if not ram_same:
+                ok = False
+                diag.append("guestdump's guest RAM changed during the dump")
+            tap.ok(ok, name, "\n".join(diag))
+
+        # Detached: query-dump's total is RequiredDumpSpace from the header on.
+        work = os.path.join(work_root, "detached")
+        gdir = os.path.join(work, "guest")
+        os.makedirs(work, exist_ok=True)
+        subprocess.run([a.gen, "--out", gdir, "--mem-mib", str(MEM_MIB), "--smp", "2"],
+                       check=True, stdout=subprocess.DEVNULL)
+        guest = json.load(open(os.path.join(gdir, "guest.json")))
+        try:
+            gf, gr, gev, ram_same, polls = run_guestdump(a.guestdump, work, guest, gdir,
+                                                         True, detach=True)
+            size = os.path.getsize(gf)
+            res = gev["data"]["result"]
+            ok = (gr == {"return": {}} and ram_same and res["status"] == "completed" and
+                  res["total"] == res["completed"] == size and
+                  all(p["total"] in (polls[0]["total"], size) for p in polls))
+            tap.ok(ok, "detached", "reply %r event %r polls %r" % (gr, gev, polls[-3:]))
+        except Exception as e:
+            tap.ok(False, "detached", repr(e))
+    finally:
+        if not a.keep:
+            shutil.rmtree(work_root, ignore_errors=True)
+    return 1 if tap.failed else 0
+
+
+if __name__ == "__main__":
+    sys.exit(main())
