@@ -15,8 +15,9 @@ and the fw_cfg writes through HMP port I/O; guestdump gets the same loader,
 the same fw_cfg writes over qtest, and every register QEMU's own notes
 report (plus EFER) over QMP. Both dump with paging off and on, each with
 and without a begin/length filter; tests/compat/elf_compare.py must find
-them equal except the corrections of docs/compat.md. TAP output; skips without
-qemu-system-x86_64.
+them equal except the corrections of docs/compat.md. Last, the same refused
+requests go to both: same error texts and query-dump states, and no file
+left by guestdump. TAP output; skips without qemu-system-x86_64.
 """
 import argparse
 import json
@@ -435,6 +436,67 @@ def run_guestdump(host, work, g, blob, cpu_regs):
             proc.wait()
 
 
+# Refused requests: (arguments besides protocol, protocol or None for a file).
+ERROR_CASES = [
+    ({'paging': True, 'format': 'kdump-zlib'}, None),
+    ({'paging': False, 'format': 'kdump-zlib', 'begin': 0, 'length': 4096}, None),
+    ({'paging': False, 'begin': 0}, None),
+    ({'paging': False, 'length': 4096}, None),
+    ({'paging': False}, 'fd:nosuch'),
+    ({'paging': False}, 'tcp:127.0.0.1:1'),
+    ({'paging': False}, 'file:/nonexistent/dir/x.elf'),
+    ({'paging': False, 'begin': 0, 'length': 0}, None),
+    ({'paging': False, 'begin': 1 << 44, 'length': 4096}, None),
+    ({'paging': True, 'begin': 4096, 'length': -1}, None),
+    ({'paging': False, 'begin': -4096, 'length': 8192}, None),
+]
+
+
+def run_errors(host_cmd, work, prefix):
+    """Each refused request's error text, whether a file was left, query-dump."""
+    qmp_path = os.path.join(work, f'{prefix}-qmp.sock')
+    proc = subprocess.Popen(host_cmd + ['-qmp', f'unix:{qmp_path},server=on,wait=off'],
+                            stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL)
+    out = []
+    try:
+        q = QMP(qmp_path, proc)
+        for i, (args, proto) in enumerate(ERROR_CASES):
+            f = os.path.join(work, f'{prefix}-refused-{i}.elf')
+            try:
+                q.execute('dump-guest-memory', dict(args, protocol=proto or f'file:{f}'))
+                err = None
+            except RuntimeError as ex:
+                err = str(ex).split(': ', 1)[1]
+            st = q.execute('query-dump')
+            out.append((err, os.path.exists(f), st['status']))
+        q.execute('quit')
+        proc.wait(timeout=30)
+    finally:
+        if proc.poll() is None:
+            proc.kill()
+            proc.wait()
+    return out
+
+
+def compare_errors(qemu, host, work):
+    """Same texts and query-dump states; files QEMU leaves behind, we do not."""
+    base = ['-S', '-machine', 'pc', '-m', str(MEM_MB)]
+    q = run_errors([qemu, '-nodefaults', '-no-user-config', '-display', 'none',
+                    '-accel', 'tcg', '-cpu', 'qemu64', '-L', '/usr/share/seabios'] + base,
+                   work, 'qemu')
+    o = run_errors([host] + base, work, 'gd')
+    errs = []
+    for (args, proto), (qe, qfile, qst), (oe, ofile, ost) in zip(ERROR_CASES, q, o):
+        what = json.dumps(dict(args, protocol=proto or 'file:...'))
+        if qe is None or qe != oe:
+            errs.append(f'{what}: qemu {qe!r} guestdump {oe!r}')
+        if qst != ost:
+            errs.append(f'{what}: query-dump status qemu {qst} guestdump {ost}')
+        if ofile:
+            errs.append(f'{what}: guestdump left a file behind')
+    return errs
+
+
 def main():
     ap = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     ap.add_argument('--guestdump', required=True)
@@ -443,10 +505,10 @@ def main():
     ap.add_argument('--modes', default=','.join(MODES))
     a = ap.parse_args()
     modes = a.modes.split(',')
-    print(f'1..{len(DUMPS) * len(modes)}')
+    print(f'1..{len(DUMPS) * len(modes) + 1}')
     qemu = shutil.which(a.qemu)
     if not qemu:
-        for i in range(len(DUMPS) * len(modes)):
+        for i in range(len(DUMPS) * len(modes) + 1):
             print(f'ok {i + 1} # SKIP qemu-system-x86_64 not installed')
         return 0
     top = a.keep or tempfile.mkdtemp(prefix='elf-compat-')
@@ -483,6 +545,20 @@ def main():
                         print(f'# {e}')
                 else:
                     print(f'ok {n} {mode} {what}: equal except the listed corrections')
+        n += 1
+        work = os.path.join(top, 'errors')
+        os.makedirs(work, exist_ok=True)
+        try:
+            errs = compare_errors(qemu, a.guestdump, work)
+        except Exception as ex:
+            errs = [repr(ex)]
+        if errs:
+            failed = True
+            print(f'not ok {n} refused requests')
+            for e in errs:
+                print(f'# {e}')
+        else:
+            print(f'ok {n} refused requests: same texts and states, no file left')
     finally:
         if not a.keep:
             shutil.rmtree(top, ignore_errors=True)
