@@ -227,6 +227,26 @@ static void test_32bit(void)
     memory_mapping_list_free(list);
 }
 
+/*
+ * A20 disabled: QEMU ANDs every table address with the vCPU's a20 mask
+ * (sign-extended from 32 bits), so CR3 0x101000 reads the tables at 0x1000.
+ */
+static void test_a20(void)
+{
+    CPUX86State env;
+    MemoryMappingList *list;
+    static const Expect exp[] = { { 0x300000, 0xc0000000ull, 0x1000 } };
+
+    setup_ram(16 * MiB);
+    put32(0x1000 + 768 * 4, 0x2000 | P);
+    put32(0x2000, 0x300000 | P);
+    init_env(&env, CR0_PG_MASK | CR0_PE_MASK, 0x101000, 0, 0);
+    env.a20_mask = ~(1u << 20);
+    list = walk(&env);
+    check_list(list, exp, G_N_ELEMENTS(exp));
+    memory_mapping_list_free(list);
+}
+
 /* CR0.PG clear: the vCPU adds nothing. */
 static void test_no_paging(void)
 {
@@ -399,6 +419,7 @@ int main(int argc, char **argv)
     g_test_add_func("/page-walk/pae", test_pae);
     g_test_add_func("/page-walk/32bit", test_32bit);
     g_test_add_func("/page-walk/no-paging", test_no_paging);
+    g_test_add_func("/page-walk/a20", test_a20);
     g_test_add_func("/mapping/merge-downward", test_merge_downward);
     g_test_add_func("/mapping/filter", test_filter);
     g_test_add_func("/mapping/many", test_many_mappings);
