@@ -1,0 +1,225 @@
+/* qtest of -restore with a vmcore written by real QEMU 7.2 (skipped without QEMU). */
+#include <string.h>
+#include <sys/wait.h>
+#include <unistd.h>
+
+#include <glib.h>
+#include <glib/gstdio.h>
+
+#include "libqtest.h"
+
+#define BLOB_ADDR  0x200000
+#define NOTE_ADDR  0x300000
+#define BLOB_SIZE  (256 * 1024)
+
+static const char *source_root(void)
+{
+    const char *r = g_getenv("GUESTDUMP_SOURCE_ROOT");
+    return r ? r : ".";
+}
+
+static bool have_qemu(void)
+{
+    g_autofree char *q = g_find_program_in_path("qemu-system-x86_64");
+    g_autofree char *py = g_find_program_in_path("python3");
+
+    return q && py;
+}
+
+/* Runs a Python script of the tree; its exit status. */
+static int run_py(const char *const *args, char **out)
+{
+    g_autoptr(GPtrArray) argv = g_ptr_array_new();
+    g_autoptr(GError) gerr = NULL;
+    int status = -1;
+
+    g_ptr_array_add(argv, (char *)"python3");
+    for (int i = 0; args[i]; i++) {
+        g_ptr_array_add(argv, (char *)args[i]);
+    }
+    g_ptr_array_add(argv, NULL);
+    if (!g_spawn_sync(NULL, (char **)argv->pdata, NULL, G_SPAWN_SEARCH_PATH, NULL,
+                      NULL, out, NULL, &status, &gerr)) {
+        g_error("cannot run python3: %s", gerr->message);
+    }
+    return WIFEXITED(status) ? WEXITSTATUS(status) : -1;
+}
+
+typedef struct RegSet {
+    int cpu;
+    const char *qemu_name;      /* gdbstub name */
+    const char *our_name;       /* x-get-reg name */
+    uint64_t value;
+} RegSet;
+
+/* A long-mode vCPU 0 and a real-mode vCPU 1 with a few registers changed. */
+static const RegSet regs[] = {
+    { 0, "efer", NULL, 0x500 },
+    { 0, "cs", "cs", 0x10 },
+    { 0, "ss", "ss", 0x18 },
+    { 0, "ds", "ds", 0x18 },
+    { 0, "rax", "rax", 0x1122334455667788ULL },
+    { 0, "rbx", "rbx", 0x0123456789abcdefULL },
+    { 0, "r15", "r15", 0xfedcba9876543210ULL },
+    { 0, "rsp", "rsp", 0xffff888000123ff0ULL },
+    { 0, "rip", "rip", 0xffffffff81000040ULL },
+    { 0, "eflags", "rflags", 0x246 },
+    { 0, "fs_base", "fs_base", 0x7f0000001000ULL },
+    { 0, "gs_base", "gs_base", 0xffff88807fc00000ULL },
+    { 0, "k_gs_base", "kernel_gs_base", 0x7f0000002000ULL },
+    { 0, "cr4", "cr4", 0x6a0 },
+    { 0, "cr3", "cr3", 0x1000 },
+    { 0, "cr2", "cr2", 0xdead000 },
+    { 0, "cr0", "cr0", 0x80050033 },
+    { 1, "rcx", "rcx", 0x4242 },
+    { 1, "rip", "rip", 0x7c00 },
+};
+
+static void test_restore_real_qemu(void)
+{
+    g_autofree char *dir = NULL;
+    g_autofree char *blob_path = NULL, *note_path = NULL, *load1 = NULL, *load2 = NULL;
+    g_autofree char *vmci = NULL, *out_dir = NULL, *qemu_elf = NULL, *our_elf = NULL;
+    g_autofree char *driver = NULL, *compare = NULL, *args = NULL, *proto = NULL;
+    g_autofree char *qproto = NULL, *cmp_out = NULL;
+    g_autofree uint8_t *blob = g_malloc(BLOB_SIZE);
+    g_autofree uint8_t *back = g_malloc(BLOB_SIZE);
+    g_autoptr(GPtrArray) dargs = g_ptr_array_new_with_free_func(g_free);
+    const char *text = "OSRELEASE=6.1.0-restore-test\nPAGESIZE=4096\n"
+                       "NUMBER(phys_base)=0\n";
+    uint8_t note[128] = { 0 };
+    uint32_t hdr[3] = { GUINT32_TO_LE(11), GUINT32_TO_LE(strlen(text)), 0 };
+    QTestState *s;
+    int rc;
+
+    if (!have_qemu()) {
+        g_test_skip("qemu-system-x86_64 (and python3) not installed");
+        return;
+    }
+    dir = g_dir_make_tmp("restore-test-XXXXXX", NULL);
+    for (int i = 0; i < BLOB_SIZE; i++) {
+        blob[i] = (i * 131 + (i >> 12)) & 0xff;
+    }
+    memcpy(note, hdr, 12);
+    memcpy(note + 12, "VMCOREINFO", 11);
+    memcpy(note + 24, text, strlen(text));
+    blob_path = g_build_filename(dir, "blob.bin", NULL);
+    note_path = g_build_filename(dir, "note.bin", NULL);
+    g_assert_true(g_file_set_contents(blob_path, (char *)blob, BLOB_SIZE, NULL));
+    g_assert_true(g_file_set_contents(note_path, (char *)note, sizeof(note), NULL));
+
+    driver = g_build_filename(source_root(), "tests/compat/qemu_driver.py", NULL);
+    out_dir = g_build_filename(dir, "qemu", NULL);
+    load1 = g_strdup_printf("%s@0x%x", blob_path, BLOB_ADDR);
+    load2 = g_strdup_printf("%s@0x%x", note_path, NOTE_ADDR);
+    vmci = g_strdup_printf("0x%x,%zu", NOTE_ADDR, sizeof(note));
+    g_ptr_array_add(dargs, g_strdup(driver));
+    g_ptr_array_add(dargs, g_strdup("--out"));
+    g_ptr_array_add(dargs, g_strdup(out_dir));
+    g_ptr_array_add(dargs, g_strdup("--mem"));
+    g_ptr_array_add(dargs, g_strdup("64M"));
+    g_ptr_array_add(dargs, g_strdup("--smp"));
+    g_ptr_array_add(dargs, g_strdup("2"));
+    g_ptr_array_add(dargs, g_strdup("--load"));
+    g_ptr_array_add(dargs, g_strdup(load1));
+    g_ptr_array_add(dargs, g_strdup("--load"));
+    g_ptr_array_add(dargs, g_strdup(load2));
+    g_ptr_array_add(dargs, g_strdup("--vmcoreinfo"));
+    g_ptr_array_add(dargs, g_strdup(vmci));
+    for (size_t i = 0; i < G_N_ELEMENTS(regs); i++) {
+        g_ptr_array_add(dargs, g_strdup("--reg"));
+        g_ptr_array_add(dargs, g_strdup_printf("%d:%s=0x%" G_GINT64_MODIFIER "x",
+                                               regs[i].cpu, regs[i].qemu_name,
+                                               regs[i].value));
+    }
+    g_ptr_array_add(dargs, g_strdup("--dump"));
+    g_ptr_array_add(dargs, g_strdup("elf"));
+    g_ptr_array_add(dargs, NULL);
+    rc = run_py((const char *const *)dargs->pdata, NULL);
+    if (rc == 77) {
+        g_test_skip("qemu_driver.py: QEMU not usable");
+        return;
+    }
+    g_assert_cmpint(rc, ==, 0);
+    qemu_elf = g_build_filename(out_dir, "elf.elf", NULL);
+    g_assert_true(g_file_test(qemu_elf, G_FILE_TEST_IS_REGULAR));
+
+    /* The restored guest holds the same bytes and registers. */
+    args = g_strdup_printf("-S -restore %s", qemu_elf);
+    s = qtest_init_with_qtest(args);
+    qtest_bufread(s, BLOB_ADDR, back, BLOB_SIZE);
+    g_assert(memcmp(blob, back, BLOB_SIZE) == 0);
+    for (size_t i = 0; i < G_N_ELEMENTS(regs); i++) {
+        if (regs[i].our_name) {
+            uint64_t got = qtest_get_reg(s, regs[i].cpu, regs[i].our_name);
+            if (got != regs[i].value) {
+                g_error("vCPU %d %s: 0x%" G_GINT64_MODIFIER "x, want 0x%"
+                        G_GINT64_MODIFIER "x", regs[i].cpu, regs[i].our_name, got,
+                        regs[i].value);
+            }
+        }
+    }
+    /* EFER from the documented rule: vCPU 0 long mode, vCPU 1 real mode */
+    g_assert_cmphex(qtest_get_reg(s, 0, "efer"), ==, 0x500);
+    g_assert_cmphex(qtest_get_reg(s, 1, "efer"), ==, 0);
+    g_assert_cmphex(qtest_get_reg(s, 1, "cs_base"), ==, 0xffff0000);
+    g_assert_cmphex(qtest_get_reg(s, 0, "cs_flags"), ==, 0xaf9a00);
+    /* the BIOS ROM and the untouched RAM came back as QEMU had them */
+    g_assert_cmphex(qtest_readq(s, 0x3000000), ==, 0);
+
+    /* Dumping the restored guest gives QEMU's file, up to docs/compat.md. */
+    our_elf = g_build_filename(dir, "ours.elf", NULL);
+    proto = g_strdup_printf("file:%s", our_elf);
+    qproto = qtest_json_str(proto);
+    qtest_qmp_assert_success(s, "{\"execute\": \"dump-guest-memory\", \"arguments\": "
+                             "{\"paging\": false, \"protocol\": %s}}", qproto);
+    qtest_quit(s);
+    compare = g_build_filename(source_root(), "tests/compat/elf_compare.py", NULL);
+    {
+        const char *cargs[] = { compare, qemu_elf, our_elf, NULL };
+        rc = run_py(cargs, &cmp_out);
+    }
+    if (rc != 0) {
+        g_error("elf_compare.py: %s", cmp_out ? cmp_out : "?");
+    }
+    {
+        g_autoptr(GDir) d = g_dir_open(out_dir, 0, NULL);
+        const char *n;
+        while (d && (n = g_dir_read_name(d))) {
+            g_autofree char *p = g_build_filename(out_dir, n, NULL);
+            g_chmod(p, 0600);
+            unlink(p);
+        }
+        rmdir(out_dir);
+        unlink(blob_path);
+        unlink(note_path);
+        unlink(our_elf);
+        rmdir(dir);
+    }
+}
+
+/* A malformed file stops the host before it serves anything. */
+static void test_restore_refused(void)
+{
+    g_autofree char *dir = g_dir_make_tmp("restore-bad-XXXXXX", NULL);
+    g_autofree char *path = g_build_filename(dir, "bad.core", NULL);
+    g_autofree char *err = NULL;
+    const char *argv[] = { GUESTDUMP_BINARY, "-restore", path, "-S", NULL };
+    int status;
+
+    g_assert_true(g_file_set_contents(path, "\177ELF\002\001\001", 7, NULL));
+    g_assert_true(g_spawn_sync(NULL, (char **)argv, NULL, G_SPAWN_STDOUT_TO_DEV_NULL,
+                               NULL, NULL, NULL, &err, &status, NULL));
+    g_assert_false(WIFEXITED(status) && WEXITSTATUS(status) == 0);
+    g_assert_nonnull(strstr(err, "truncated"));
+    unlink(path);
+    rmdir(dir);
+}
+
+int main(int argc, char **argv)
+{
+    g_test_init(&argc, &argv, NULL);
+    g_test_add_func("/restore/real-qemu", test_restore_real_qemu);
+    g_test_add_func("/restore/refused", test_restore_refused);
+    return g_test_run();
+}
