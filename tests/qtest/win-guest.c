@@ -279,6 +279,71 @@ static void build_kernel_structures(WinGuest *g)
     }
 }
 
+static uint64_t reg_value(const WinGuest *g, int cpu, const char *name)
+{
+    for (size_t k = 0; k < g->nregs; k++) {
+        if (!strcmp(g->regs[cpu][k].name, name)) {
+            return g->regs[cpu][k].value;
+        }
+    }
+    return 0;
+}
+
+/*
+ * Windows puts the bugchecking CPU's CONTEXT in the header (QEMU leaves it
+ * alone); a reader shows it, so make it vCPU 0's registers.
+ */
+static void header_context(const WinGuest *g, uint8_t *h)
+{
+    static const char *const gpr64[16] = {
+        "rax", "rcx", "rdx", "rbx", "rsp", "rbp", "rsi", "rdi",
+        "r8", "r9", "r10", "r11", "r12", "r13", "r14", "r15",
+    };
+    static const char *const gpr32[6] = { "rdi", "rsi", "rbx", "rdx", "rcx", "rax" };
+    uint8_t *c = h + (g->x64 ? 0x348 : 0x320);
+    uint32_t v32;
+    uint64_t v64;
+
+#define C32(off, v) (v32 = GUINT32_TO_LE(v), memcpy(c + (off), &v32, 4))
+#define C64(off, v) (v64 = GUINT64_TO_LE(v), memcpy(c + (off), &v64, 8))
+    if (g->x64) {
+        uint16_t sel[6];
+        static const char *const segs[6] = { "cs", "ds", "es", "fs", "gs", "ss" };
+
+        memset(c, 0, 1232);
+        C32(0x30, 0x0010001f);
+        C32(0x34, 0x1f80);
+        for (int i = 0; i < 6; i++) {
+            sel[i] = GUINT16_TO_LE(reg_value(g, 0, segs[i]));
+        }
+        memcpy(c + 0x38, sel, sizeof(sel));
+        C32(0x44, reg_value(g, 0, "rflags"));
+        for (int i = 0; i < 16; i++) {
+            C64(0x78 + 8 * i, reg_value(g, 0, gpr64[i]));
+        }
+        C64(0xf8, reg_value(g, 0, "rip"));
+        C32(0x118, 0x1f80);
+    } else {
+        memset(c, 0, 716);
+        C32(0x00, 0x00010017);
+        C32(0x8c, reg_value(g, 0, "gs"));
+        C32(0x90, reg_value(g, 0, "fs"));
+        C32(0x94, reg_value(g, 0, "es"));
+        C32(0x98, reg_value(g, 0, "ds"));
+        for (int i = 0; i < 6; i++) {
+            C32(0x9c + 4 * i, reg_value(g, 0, gpr32[i]));
+        }
+        C32(0xb4, reg_value(g, 0, "rbp"));
+        C32(0xb8, reg_value(g, 0, "rip"));
+        C32(0xbc, reg_value(g, 0, "cs"));
+        C32(0xc0, reg_value(g, 0, "rflags"));
+        C32(0xc4, reg_value(g, 0, "rsp"));
+        C32(0xc8, reg_value(g, 0, "ss"));
+    }
+#undef C32
+#undef C64
+}
+
 static void build_header(WinGuest *g)
 {
     uint64_t ram_pages = g->opt.ram_size / PG;
@@ -367,6 +432,7 @@ static void build_header(WinGuest *g)
     }
 #undef PUT32
 #undef PUT64
+    header_context(g, h);
     g->note_pa = WIN_GUEST_NOTE_PA;
     g->note_size = 24 + hsize;
     win_guest_write(g, g->note_pa, nhdr, 12);
@@ -409,10 +475,10 @@ WinGuest *win_guest_new(const WinGuestOptions *opt)
     g->kva = g->x64 ? WIN_GUEST_KVA64 : WIN_GUEST_KVA32;
     g->pages = g_hash_table_new_full(g_int64_hash, g_int64_equal, g_free, g_free);
     map_kernel_area(g);
+    set_registers(g);
     build_kernel_structures(g);
     build_header(g);
     fill_data(g);
-    set_registers(g);
     return g;
 }
 
