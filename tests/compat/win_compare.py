@@ -37,6 +37,21 @@ CASES = [
     ("x86-bugcheck", ["--mode", "x86", "--bugcheck", "0x7e"], None),
     ("no-note", ["--mode", "long4", "--no-vmcoreinfo"],
      "win-dump: invalid vmcoreinfo note size"),
+    ("zero-processors", ["--mode", "long4", "--number-processors", "0"], None),
+    ("bad-bugcheck-ptr", ["--mode", "long4", "--tweak", "bad-bugcheck-ptr"], None),
+    ("pae-bad-bugcheck-ptr", ["--mode", "pae", "--tweak", "bad-bugcheck-ptr"], None),
+    ("share-context", ["--mode", "long4", "--smp", "2", "--tweak", "share-context"],
+     None),
+    ("bad-context1", ["--mode", "long4", "--smp", "2", "--tweak", "bad-context1"],
+     "win-dump: failed to save CPU #1 context"),
+    ("bad-signature", ["--mode", "long4", "--tweak", "bad-signature"],
+     "win-dump: invalid header, expected 'PAGE', got 'PAGX'"),
+    ("bad-validdump", ["--mode", "pae", "--tweak", "bad-validdump"],
+     "win-dump: invalid header, expected 'DUMP' or 'DU64', got 'DU32'"),
+    ("kdbg-unmapped", ["--mode", "long4", "--tweak", "kdbg-unmapped"],
+     "win-dump: failed to read OwnerTag"),
+    ("kdbg-both-bad", ["--mode", "x86", "--tweak", "kdbg-both-bad"],
+     "win-dump: invalid KDBG OwnerTag, expected 'KDBG', got 'DD'"),
 ]
 
 MEM_MIB = 48

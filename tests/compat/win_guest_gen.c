@@ -38,6 +38,48 @@ static void write_range(uint64_t pa, const uint8_t *data, size_t len, void *opaq
                            ", \"size\": %zu}", c->n++ ? ", " : "", name, pa, len);
 }
 
+static void put_ptr(WinGuest *g, uint64_t va, uint64_t v)
+{
+    uint64_t le = GUINT64_TO_LE(v);
+
+    win_guest_write(g, win_guest_kva_to_pa(g, va), &le, g->x64 ? 8 : 4);
+}
+
+/* Hostile or unusual variations of the guest, to compare QEMU's handling with ours. */
+static bool apply_tweak(WinGuest *g, const char *t)
+{
+    uint64_t hdr = win_guest_header_pa(g);
+
+    if (!strcmp(t, "bad-bugcheck-ptr")) {
+        /* KiBugCheckData points at an unmapped page: a warning, no LIVE_SYSTEM_DUMP. */
+        put_ptr(g, win_guest_va(g, WIN_GUEST_KDBG_OFF) + 0x88, g->kva + 0x100000);
+        put_ptr(g, win_guest_va(g, WIN_GUEST_KDBG_COPY_OFF) + 0x88, g->kva + 0x100000);
+    } else if (!strcmp(t, "bad-context1")) {
+        put_ptr(g, win_guest_va(g, WIN_GUEST_PRCB_OFF(1)) + WIN_GUEST_PRCB_CONTEXT,
+                g->kva + WIN_GUEST_KPAGES * 4096 - 0x100);
+    } else if (!strcmp(t, "share-context")) {
+        put_ptr(g, win_guest_va(g, WIN_GUEST_PRCB_OFF(1)) + WIN_GUEST_PRCB_CONTEXT,
+                win_guest_va(g, WIN_GUEST_CTX_OFF(0)) + 0x40);
+    } else if (!strcmp(t, "bad-signature")) {
+        win_guest_write(g, hdr, "PAGX", 4);
+    } else if (!strcmp(t, "bad-validdump")) {
+        win_guest_write(g, hdr + 4, "DU32", 4);
+    } else if (!strcmp(t, "kdbg-unmapped")) {
+        uint64_t v = GUINT64_TO_LE(g->kva + 0x200000);
+
+        win_guest_write(g, hdr + (g->x64 ? 0x80 : 0x60), &v, g->x64 ? 8 : 4);
+    } else if (!strcmp(t, "kdbg-both-bad")) {
+        /* KDBG and BugcheckParameter1 both name the bugcheck block. */
+        uint64_t v = GUINT64_TO_LE(win_guest_va(g, WIN_GUEST_BUGCHECK_OFF));
+
+        win_guest_write(g, hdr + (g->x64 ? 0x80 : 0x60), &v, g->x64 ? 8 : 4);
+        win_guest_write(g, hdr + (g->x64 ? 0x40 : 0x2c), &v, g->x64 ? 8 : 4);
+    } else {
+        return false;
+    }
+    return true;
+}
+
 static gboolean parse_u64(const char *s, uint64_t *v)
 {
     char *end;
@@ -55,6 +97,7 @@ int main(int argc, char **argv)
     GenCtx c = { .loads = g_string_new("") };
     g_autofree char *json_path = NULL;
     static const char *const modes[] = { "long4", "pae", "x86" };
+    g_autoptr(GPtrArray) tweaks = g_ptr_array_new();
 
     win_guest_default_options(&opt);
     for (int i = 1; i < argc; i++) {
@@ -75,13 +118,15 @@ int main(int argc, char **argv)
             opt.bugcheck_code = n;
         } else if (!strcmp(a, "--number-processors") && v && parse_u64(v, &n)) {
             opt.number_processors = n;
+        } else if (!strcmp(a, "--tweak") && v) {
+            g_ptr_array_add(tweaks, (gpointer)v);
         } else if (!strcmp(a, "--kdbg-encrypted")) {
             opt.kdbg_encrypted = true;
             continue;
         } else {
             fprintf(stderr, "usage: win-guest-gen --out DIR [--mode long4|pae|x86] "
                     "[--smp N] [--mem-mib M] [--bugcheck CODE] "
-                    "[--number-processors N] [--kdbg-encrypted]\n");
+                    "[--number-processors N] [--kdbg-encrypted] [--tweak NAME]...\n");
             return 2;
         }
         i++;
@@ -96,6 +141,13 @@ int main(int argc, char **argv)
         return 1;
     }
     g = win_guest_new(&opt);
+    for (guint i = 0; i < tweaks->len; i++) {
+        if (!apply_tweak(g, g_ptr_array_index(tweaks, i))) {
+            fprintf(stderr, "win-guest-gen: unknown tweak %s\n",
+                    (const char *)g_ptr_array_index(tweaks, i));
+            return 2;
+        }
+    }
     win_guest_foreach_range(g, write_range, &c);
     if (c.failed) {
         return 1;
