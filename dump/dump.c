@@ -122,7 +122,7 @@ static char *dump_created_path;   /* unlinked if the dump fails */
 static bool dump_started;         /* reached the writing phase: emit the event */
 static bool dump_prepared;        /* the writer's cleanup is owed */
 
-static int dump_threads_wanted;
+static _Atomic int dump_threads_wanted;   /* -dump-threads, set before any dump */
 
 int dump_thread_count(void)
 {
