@@ -1,4 +1,4 @@
-/* fw_cfg device: numbered items, a file directory, port I/O and DMA checked against guest RAM. */
+/* fw_cfg device: items, file directory, port I/O and DMA checked against guest RAM. */
 #include <string.h>
 
 #include <glib.h>

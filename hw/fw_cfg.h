@@ -1,4 +1,4 @@
-/* fw_cfg: QEMU's firmware configuration device on I/O ports 0x510/0x511/0x514, with DMA. */
+/* fw_cfg: QEMU's firmware configuration device on ports 0x510/0x511/0x514, with DMA. */
 #ifndef HW_FW_CFG_H
 #define HW_FW_CFG_H
 

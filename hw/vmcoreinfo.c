@@ -1,4 +1,4 @@
-/* The vmcoreinfo device: the fw_cfg file etc/vmcoreinfo where a guest says where its note is. */
+/* The vmcoreinfo device: fw_cfg file etc/vmcoreinfo, where the guest's note is. */
 #include <string.h>
 
 #include <glib.h>

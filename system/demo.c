@@ -1,4 +1,4 @@
-/* The built-in demo guest: a long-mode "Linux-like" guest built from a seed (docs/demo-guest.md). */
+/* The built-in demo guest: a seeded long-mode Linux-like guest (docs/demo-guest.md). */
 #include <string.h>
 
 #include <glib.h>
@@ -158,7 +158,7 @@ typedef struct FillJob {
     unsigned part, parts;
 } FillJob;
 
-/* Fills every writable block, chunk by chunk; part/parts split the chunks among threads. */
+/* Fills every writable block chunk by chunk; part/parts split chunks among threads. */
 static gpointer fill_ram_part(gpointer opaque)
 {
     FillJob *job = opaque;

@@ -1,4 +1,4 @@
-/* The demo guest's fixed layout: addresses that docs/demo-guest.md documents and tests assert. */
+/* The demo guest's fixed layout (docs/demo-guest.md), asserted by tests. */
 #ifndef SYSTEM_DEMO_H
 #define SYSTEM_DEMO_H
 

@@ -1,4 +1,4 @@
-/* Machine creation: memory layout of QEMU 7.2's pc/q35/none, firmware, vCPUs and devices. */
+/* Machine creation: QEMU 7.2 pc/q35/none memory layout, firmware, vCPUs, devices. */
 #include <errno.h>
 #include <string.h>
 #include <sys/mman.h>

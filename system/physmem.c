@@ -1,4 +1,4 @@
-/* The guest-physical memory map: an ordered list of RAM/ROM blocks over anonymous mmap memory. */
+/* The guest-physical memory map: sorted RAM/ROM blocks over anonymous mmap memory. */
 #include <errno.h>
 #include <string.h>
 #include <sys/mman.h>

@@ -1,4 +1,4 @@
-/* The qtest protocol server: QEMU's line protocol for guest memory, I/O ports, plus registers. */
+/* The qtest protocol server: QEMU's line protocol for memory, ports and registers. */
 #include <errno.h>
 #include <string.h>
 #include <sys/socket.h>

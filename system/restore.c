@@ -1,4 +1,4 @@
-/* -restore: rebuild memory, vCPUs and the vmcoreinfo note from an ELF vmcore QEMU wrote. */
+/* -restore: memory, vCPUs and vmcoreinfo note rebuilt from a QEMU ELF vmcore. */
 #include <errno.h>
 #include <fcntl.h>
 #include <string.h>
@@ -149,7 +149,8 @@ static bool parse_header(Vmcore *vc, Error **errp)
         goto fail;
     }
     if (eh[4] != 1 && eh[4] != 2) {
-        error_setg(errp, "unsupported ELF class %u (want ELFCLASS32 or ELFCLASS64)", eh[4]);
+        error_setg(errp, "unsupported ELF class %u (want ELFCLASS32 or ELFCLASS64)",
+                   eh[4]);
         goto fail;
     }
     if (eh[5] != 1) {
@@ -182,7 +183,8 @@ static bool parse_header(Vmcore *vc, Error **errp)
         phnum = rd16(eh + 44);
     }
     if (phentsize != (vc->is64 ? 56 : 32)) {
-        error_setg(errp, "program header size %u is wrong for this ELF class", phentsize);
+        error_setg(errp, "program header size %u is wrong for this ELF class",
+                   phentsize);
         goto fail;
     }
     if (phnum == PN_XNUM) {

@@ -1,4 +1,4 @@
-/* -restore FILE: a machine rebuilt from an ELF vmcore that QEMU wrote with paging=false. */
+/* -restore FILE: a machine rebuilt from an ELF vmcore QEMU wrote with paging=false. */
 #ifndef SYSTEM_RESTORE_H
 #define SYSTEM_RESTORE_H
 

@@ -1,4 +1,4 @@
-/* x86 vCPU: the reset state QEMU 7.2 gives a qemu64 vCPU, and register access by name. */
+/* x86 vCPU: QEMU 7.2 reset state of a qemu64 vCPU, and register access by name. */
 #include <stddef.h>
 #include <string.h>
 
@@ -59,7 +59,9 @@ void x86_cpu_reset(X86CPU *cpu)
  * Register access by name for tests, QMP and restore. A selector is stored
  * as given: no descriptor is loaded, so tests set base/limit/flags too.
  */
-typedef enum RegKind { REG_U64, REG_SEL, REG_BASE, REG_LIMIT, REG_FLAGS, REG_A20 } RegKind;
+typedef enum RegKind {
+    REG_U64, REG_SEL, REG_BASE, REG_LIMIT, REG_FLAGS, REG_A20,
+} RegKind;
 
 typedef struct RegDesc {
     const char *name;

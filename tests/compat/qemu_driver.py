@@ -290,7 +290,8 @@ class QemuGuest:
                 self.gdb = GdbStub(os.path.join(self.tmp, "gdb.sock"))
         except Exception:
             self.stderr.seek(0)
-            raise DriverError("QEMU failed: %s" % self.stderr.read().decode(errors="replace"))
+            err = self.stderr.read().decode(errors="replace")
+            raise DriverError("QEMU failed: %s" % err)
 
     def set_registers(self, regs_per_cpu):
         """regs_per_cpu: {cpu: {gdb register name: value}} (see GDB_REGS)."""
@@ -448,7 +449,8 @@ def main():
             for spec in opts.dump:
                 parts = spec.split(":")
                 kw = dict(p.split("=", 1) for p in parts[1:] if "=" in p)
-                name = kw.get("name", parts[0] + (".elf" if parts[0] == "elf" else ".dump"))
+                ext = ".elf" if parts[0] == "elf" else ".dump"
+                name = kw.get("name", parts[0] + ext)
                 r = q.dump(os.path.join(opts.out, name), parts[0], "paging" in parts,
                            parse_int(kw["begin"]) if "begin" in kw else None,
                            parse_int(kw["length"]) if "length" in kw else None)

@@ -790,15 +790,39 @@ static void qtest_write_n(QTestState *s, char sz, uint64_t addr, uint64_t v)
     g_free(qtest_ok(s, cmd));
 }
 
-uint8_t qtest_readb(QTestState *s, uint64_t addr) { return qtest_read_n(s, 'b', addr); }
-uint16_t qtest_readw(QTestState *s, uint64_t addr) { return qtest_read_n(s, 'w', addr); }
-uint32_t qtest_readl(QTestState *s, uint64_t addr) { return qtest_read_n(s, 'l', addr); }
-uint64_t qtest_readq(QTestState *s, uint64_t addr) { return qtest_read_n(s, 'q', addr); }
+uint8_t qtest_readb(QTestState *s, uint64_t addr)
+{
+    return qtest_read_n(s, 'b', addr);
+}
+uint16_t qtest_readw(QTestState *s, uint64_t addr)
+{
+    return qtest_read_n(s, 'w', addr);
+}
+uint32_t qtest_readl(QTestState *s, uint64_t addr)
+{
+    return qtest_read_n(s, 'l', addr);
+}
+uint64_t qtest_readq(QTestState *s, uint64_t addr)
+{
+    return qtest_read_n(s, 'q', addr);
+}
 
-void qtest_writeb(QTestState *s, uint64_t addr, uint8_t v) { qtest_write_n(s, 'b', addr, v); }
-void qtest_writew(QTestState *s, uint64_t addr, uint16_t v) { qtest_write_n(s, 'w', addr, v); }
-void qtest_writel(QTestState *s, uint64_t addr, uint32_t v) { qtest_write_n(s, 'l', addr, v); }
-void qtest_writeq(QTestState *s, uint64_t addr, uint64_t v) { qtest_write_n(s, 'q', addr, v); }
+void qtest_writeb(QTestState *s, uint64_t addr, uint8_t v)
+{
+    qtest_write_n(s, 'b', addr, v);
+}
+void qtest_writew(QTestState *s, uint64_t addr, uint16_t v)
+{
+    qtest_write_n(s, 'w', addr, v);
+}
+void qtest_writel(QTestState *s, uint64_t addr, uint32_t v)
+{
+    qtest_write_n(s, 'l', addr, v);
+}
+void qtest_writeq(QTestState *s, uint64_t addr, uint64_t v)
+{
+    qtest_write_n(s, 'q', addr, v);
+}
 
 void qtest_memread(QTestState *s, uint64_t addr, void *data, size_t size)
 {
@@ -857,8 +881,8 @@ void qtest_bufwrite(QTestState *s, uint64_t addr, const void *data, size_t size)
 
 void qtest_memset(QTestState *s, uint64_t addr, uint8_t pattern, size_t size)
 {
-    g_autofree char *cmd = g_strdup_printf("memset 0x%" G_GINT64_MODIFIER "x 0x%zx 0x%02x",
-                                           addr, size, pattern);
+    g_autofree char *cmd = g_strdup_printf("memset 0x%" G_GINT64_MODIFIER
+                                           "x 0x%zx 0x%02x", addr, size, pattern);
     g_free(qtest_ok(s, cmd));
 }
 
@@ -874,12 +898,30 @@ static void qtest_out_n(QTestState *s, char sz, uint16_t port, uint32_t v)
     g_free(qtest_ok(s, cmd));
 }
 
-uint8_t qtest_inb(QTestState *s, uint16_t port) { return qtest_in_n(s, 'b', port); }
-uint16_t qtest_inw(QTestState *s, uint16_t port) { return qtest_in_n(s, 'w', port); }
-uint32_t qtest_inl(QTestState *s, uint16_t port) { return qtest_in_n(s, 'l', port); }
-void qtest_outb(QTestState *s, uint16_t port, uint8_t v) { qtest_out_n(s, 'b', port, v); }
-void qtest_outw(QTestState *s, uint16_t port, uint16_t v) { qtest_out_n(s, 'w', port, v); }
-void qtest_outl(QTestState *s, uint16_t port, uint32_t v) { qtest_out_n(s, 'l', port, v); }
+uint8_t qtest_inb(QTestState *s, uint16_t port)
+{
+    return qtest_in_n(s, 'b', port);
+}
+uint16_t qtest_inw(QTestState *s, uint16_t port)
+{
+    return qtest_in_n(s, 'w', port);
+}
+uint32_t qtest_inl(QTestState *s, uint16_t port)
+{
+    return qtest_in_n(s, 'l', port);
+}
+void qtest_outb(QTestState *s, uint16_t port, uint8_t v)
+{
+    qtest_out_n(s, 'b', port, v);
+}
+void qtest_outw(QTestState *s, uint16_t port, uint16_t v)
+{
+    qtest_out_n(s, 'w', port, v);
+}
+void qtest_outl(QTestState *s, uint16_t port, uint32_t v)
+{
+    qtest_out_n(s, 'l', port, v);
+}
 
 void qtest_set_reg(QTestState *s, int cpu, const char *name, uint64_t value)
 {

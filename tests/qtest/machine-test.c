@@ -1,4 +1,4 @@
-/* qtests of the machine: qtest protocol, fw_cfg and vmcoreinfo, registers, demo guest. */
+/* qtests of the machine: qtest protocol, fw_cfg and vmcoreinfo, registers, demo. */
 #include <string.h>
 #include <unistd.h>
 
@@ -237,8 +237,9 @@ static void test_registers(void)
     g_assert_cmphex(qtest_get_reg(s, 0, "efer"), ==, 0xd01);
     g_assert_cmphex(qtest_get_reg(s, 0, "cs_flags"), ==, 0xaf9b00);
     g_assert_cmphex(qtest_get_reg(s, 0, "rip"), ==, 0xffffffff81000000ULL);
-    ret = qtest_qmp_assert_success_ref(s, "{\"execute\": \"x-guestdump-query-registers\","
-                                       " \"arguments\": {\"cpu-index\": 1}}");
+    ret = qtest_qmp_assert_success_ref(s, "{\"execute\": "
+                                       "\"x-guestdump-query-registers\", "
+                                       "\"arguments\": {\"cpu-index\": 1}}");
     arr = json_node_get_array(ret);
     g_assert_cmpuint(json_array_get_length(arr), >=, 60);
     for (guint i = 0; i < json_array_get_length(arr); i++) {

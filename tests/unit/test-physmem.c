@@ -1,4 +1,4 @@
-/* Unit tests of the machine: memory maps as QEMU 7.2, accessors, fw_cfg, registers, demo. */
+/* Unit tests of the machine: memory maps as QEMU 7.2, accessors, fw_cfg, regs, demo. */
 #include <string.h>
 #include <unistd.h>
 

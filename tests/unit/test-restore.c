@@ -1,4 +1,4 @@
-/* Unit tests of -restore: synthetic vmcores restored exactly, malformed ones refused cleanly. */
+/* Unit tests of -restore: synthetic vmcores restored exactly, malformed ones refused. */
 #include <string.h>
 #include <unistd.h>
 
