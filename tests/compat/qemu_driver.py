@@ -402,6 +402,66 @@ class QemuGuest:
         shutil.rmtree(self.tmp, ignore_errors=True)
 
 
+# ---- Booting a real kernel ---------------------------------------------------
+# Added for the real Linux guest test (tests/compat/linux-guest/); the rest of
+# this file is the machine engineer's and is used as it is.
+
+class BootedGuest(QemuGuest):
+    """QEMU 7.2 booting a real kernel instead of waiting paused under -S.
+
+    start() returns once `marker` appears on the serial console (a file, so
+    nothing can block on it); stop() pauses the guest; dump() and quit() are
+    QemuGuest's. The gdbstub is never connected: attaching halts the vCPUs,
+    which would freeze the boot."""
+
+    def __init__(self, kernel, initrd, append, marker, serial_path=None,
+                 boot_timeout=300.0, **kwargs):
+        super().__init__(**kwargs)
+        self.kernel, self.initrd, self.append = kernel, initrd, append
+        self.marker = marker.encode()
+        self.serial_path = serial_path or os.path.join(self.tmp, "serial.log")
+        self.boot_timeout = boot_timeout
+        self.boot_seconds = None
+
+    def command_line(self):
+        args = [a for a in super().command_line() if a != "-S"]
+        return args + ["-kernel", self.kernel, "-initrd", self.initrd,
+                       "-append", self.append, "-serial", "file:" + self.serial_path,
+                       "-no-reboot"]
+
+    def _qemu_stderr(self):
+        self.stderr.seek(0)
+        return self.stderr.read().decode(errors="replace")
+
+    def start(self):
+        if os.path.exists(self.serial_path):
+            os.unlink(self.serial_path)
+        t0 = time.monotonic()
+        self.cmdline = self.command_line()
+        self.stderr = open(os.path.join(self.tmp, "qemu.stderr"), "w+b")
+        self.proc = subprocess.Popen(self.cmdline, stdin=subprocess.DEVNULL,
+                                     stdout=subprocess.DEVNULL, stderr=self.stderr)
+        try:
+            self.qmp = Qmp(os.path.join(self.tmp, "qmp.sock"))
+        except Exception:
+            raise DriverError("QEMU failed: %s" % self._qemu_stderr())
+        while True:
+            if os.path.exists(self.serial_path):
+                with open(self.serial_path, "rb") as f:
+                    if self.marker in f.read():
+                        break
+            if self.proc.poll() is not None:
+                raise DriverError("QEMU exited during boot: %s" % self._qemu_stderr())
+            if time.monotonic() - t0 > self.boot_timeout:
+                raise DriverError("no %r on the serial console after %.0f s"
+                                  % (self.marker.decode(), self.boot_timeout))
+            time.sleep(0.1)
+        self.boot_seconds = time.monotonic() - t0
+
+    def stop(self):
+        self.qmp.execute("stop")
+
+
 def parse_int(text):
     return int(text, 0)
 
