@@ -761,6 +761,48 @@ static void test_shared_context(void)
     fixture_free(&f);
 }
 
+/*
+ * An x86 header whose NumberOfPages reaches 4 GiB: QEMU keeps 32 bits of
+ * RequiredDumpSpace; we complete Windows' LARGE_INTEGER (compat.md W7).
+ */
+static void test_x86_required_space_4g(void)
+{
+    WinGuestOptions opt;
+    Fixture f;
+    uint8_t h[4096];
+    g_autofree char *got = NULL;
+    gsize len;
+
+    win_guest_default_options(&opt);
+    opt.mode = WIN_GUEST_PAE;
+    fixture_init(&f, &opt);
+    memcpy(h, f.note + 24, 4096);
+    p32(h, 0x68, 0x100000);
+    fixture_set_header(&f, h);
+    g_assert_true(fixture_dump(&f, NULL));
+    g_assert_true(g_file_get_contents(f.path, &got, &len, NULL));
+    g_assert_cmphex(g32((uint8_t *)got, 0xfa0), ==, 0x1000);
+    g_assert_cmphex(g32((uint8_t *)got, 0xfa4), ==, 1);
+    g_assert_cmpint(atomic_load(&f.s.total_size), ==, 0x100001000ll);
+    fixture_free(&f);
+}
+
+/* quit during a dump: "dump: cancelled", and RAM as it was. */
+static void test_cancel(void)
+{
+    WinGuestOptions opt;
+    Fixture f;
+    Error *err = NULL;
+
+    win_guest_default_options(&opt);
+    fixture_init(&f, &opt);
+    atomic_store(&f.s.cancel, true);
+    g_assert_false(fixture_dump(&f, &err));
+    g_assert_cmpstr(error_get_pretty(err), ==, "dump: cancelled");
+    error_free(err);
+    fixture_free(&f);
+}
+
 int main(int argc, char **argv)
 {
     g_test_init(&argc, &argv, NULL);
@@ -778,5 +820,7 @@ int main(int argc, char **argv)
     g_test_add_func("/win-dump/no-note", test_no_note);
     g_test_add_func("/win-dump/write-error", test_write_error);
     g_test_add_func("/win-dump/shared-context", test_shared_context);
+    g_test_add_func("/win-dump/x86-required-space-4g", test_x86_required_space_4g);
+    g_test_add_func("/win-dump/cancel", test_cancel);
     return g_test_run();
 }
