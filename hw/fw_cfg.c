@@ -172,12 +172,15 @@ static void dma_transfer(FWCfgState *s)
     physmem_write(addr, &control_be, sizeof(control_be), NULL);
 }
 
-/* Ports 0x510-0x511: a 16-bit selector write at 0x510, byte reads at 0x511. */
+/*
+ * Ports 0x510-0x511 as QEMU's combined region: a 16-bit write at 0x510
+ * selects, any byte read (at either port) reads data, 16-bit reads give 0.
+ */
 static uint32_t fw_cfg_io_read(void *opaque, uint16_t offset, unsigned size)
 {
     FWCfgState *s = opaque;
 
-    if (offset == 1 && size == 1) {
+    if (size == 1) {
         return fw_cfg_read_byte(s);
     }
     return 0;
@@ -330,9 +333,9 @@ void fw_cfg_init(bool dma)
     id = GUINT32_TO_LE(id);
     fw_cfg_add_bytes(FW_CFG_ID, &id, 4);
     rebuild_dir(fw_cfg, NULL);
-    ioport_register(FW_CFG_IO_BASE, 2, fw_cfg_io_read, fw_cfg_io_write, fw_cfg);
+    ioport_register(FW_CFG_IO_BASE, 2, 2, fw_cfg_io_read, fw_cfg_io_write, fw_cfg);
     if (dma) {
-        ioport_register(FW_CFG_DMA_IO_BASE, 8, fw_cfg_dma_read, fw_cfg_dma_write,
+        ioport_register(FW_CFG_DMA_IO_BASE, 8, 4, fw_cfg_dma_read, fw_cfg_dma_write,
                         fw_cfg);
     }
 }

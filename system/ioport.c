@@ -6,6 +6,7 @@
 typedef struct IOPortRange {
     uint16_t base;
     uint16_t len;
+    unsigned max_size;
     IOPortReadFunc *rd;
     IOPortWriteFunc *wr;
     void *opaque;
@@ -13,10 +14,10 @@ typedef struct IOPortRange {
 
 static GArray *ranges;
 
-void ioport_register(uint16_t base, uint16_t len, IOPortReadFunc *rd,
-                     IOPortWriteFunc *wr, void *opaque)
+void ioport_register(uint16_t base, uint16_t len, unsigned max_size,
+                     IOPortReadFunc *rd, IOPortWriteFunc *wr, void *opaque)
 {
-    IOPortRange r = { base, len, rd, wr, opaque };
+    IOPortRange r = { base, len, max_size, rd, wr, opaque };
 
     if (!ranges) {
         ranges = g_array_new(FALSE, TRUE, sizeof(IOPortRange));
@@ -43,27 +44,46 @@ static const IOPortRange *find_range(uint16_t port)
     return NULL;
 }
 
-/*
- * An access that starts in a device goes to that device whole; devices
- * decide what sizes they accept, as QEMU's memory-region ops do.
- */
+/* How much of an access at port the device there takes in one go. */
+static unsigned piece_size(const IOPortRange *r, uint32_t port, unsigned left)
+{
+    if (!r) {
+        return 1;
+    }
+    return MIN(MIN(left, r->max_size), r->base + r->len - port);
+}
+
 uint32_t ioport_read(uint16_t port, unsigned size)
 {
-    const IOPortRange *r = find_range(port);
-    uint32_t mask = size >= 4 ? 0xffffffffu : (1u << (size * 8)) - 1;
+    uint32_t val = 0;
+    unsigned done = 0;
 
-    if (!r || !r->rd) {
-        return mask;
+    while (done < size) {
+        uint32_t p = (uint32_t)port + done;
+        const IOPortRange *r = p <= 0xffff ? find_range(p) : NULL;
+        unsigned n = piece_size(r, p, size - done);
+        uint32_t mask = n >= 4 ? 0xffffffffu : (1u << (n * 8)) - 1;
+        uint32_t piece = r && r->rd ? r->rd(r->opaque, p - r->base, n) & mask : mask;
+
+        val |= piece << (8 * done);
+        done += n;
     }
-    return r->rd(r->opaque, port - r->base, size) & mask;
+    return val;
 }
 
 void ioport_write(uint16_t port, uint32_t val, unsigned size)
 {
-    const IOPortRange *r = find_range(port);
-    uint32_t mask = size >= 4 ? 0xffffffffu : (1u << (size * 8)) - 1;
+    unsigned done = 0;
 
-    if (r && r->wr) {
-        r->wr(r->opaque, port - r->base, val & mask, size);
+    while (done < size) {
+        uint32_t p = (uint32_t)port + done;
+        const IOPortRange *r = p <= 0xffff ? find_range(p) : NULL;
+        unsigned n = piece_size(r, p, size - done);
+        uint32_t mask = n >= 4 ? 0xffffffffu : (1u << (n * 8)) - 1;
+
+        if (r && r->wr) {
+            r->wr(r->opaque, p - r->base, (val >> (8 * done)) & mask, n);
+        }
+        done += n;
     }
 }

@@ -16,12 +16,17 @@
 void machine_cpus_create(int n);
 void machine_cpus_destroy(void);
 
-/* I/O port space (system/ioport.c). Unassigned ports read all-ones, as on PC. */
+/*
+ * I/O port space (system/ioport.c). Unassigned ports read all-ones, as on
+ * PC. An access wider than a device takes (max_size), or running past its
+ * end, is split as QEMU splits it: the device gets what fits, the rest
+ * goes on to the next port.
+ */
 typedef uint32_t IOPortReadFunc(void *opaque, uint16_t offset, unsigned size);
 typedef void IOPortWriteFunc(void *opaque, uint16_t offset, uint32_t val,
                              unsigned size);
-void ioport_register(uint16_t base, uint16_t len, IOPortReadFunc *rd,
-                     IOPortWriteFunc *wr, void *opaque);
+void ioport_register(uint16_t base, uint16_t len, unsigned max_size,
+                     IOPortReadFunc *rd, IOPortWriteFunc *wr, void *opaque);
 void ioport_reset(void);
 /* size is 1, 2 or 4. */
 uint32_t ioport_read(uint16_t port, unsigned size);

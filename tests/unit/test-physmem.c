@@ -395,6 +395,18 @@ static void test_fw_cfg_ports(void)
                     0x20434647);
     /* unassigned ports float high */
     g_assert_cmphex(ioport_read(0x3000, 1), ==, 0xff);
+    g_assert_cmphex(ioport_read(0x3000, 4), ==, 0xffffffff);
+    /* splits and widths exactly as QEMU 7.2 answers HMP `i` (oracle run) */
+    ioport_write(FW_CFG_IO_BASE, FW_CFG_SIGNATURE, 2);
+    g_assert_cmphex(ioport_read(0x510, 2), ==, 0);        /* consumes nothing */
+    g_assert_cmphex(ioport_read(0x511, 2), ==, 0xff51);   /* 'Q', then a hole */
+    g_assert_cmphex(ioport_read(0x510, 1), ==, 'E');      /* data at 0x510 too */
+    ioport_write(FW_CFG_IO_BASE, 1, 1);                   /* byte writes: ignored */
+    g_assert_cmphex(ioport_read(0x511, 1), ==, 'M');
+    g_assert_cmphex(ioport_read(0x50f, 4), ==, 0xff0000ff);
+    g_assert_cmphex(ioport_read(0x514, 2), ==, 0x4551);
+    g_assert_cmphex(ioport_read(0x51a, 2), ==, 0x4746);
+    g_assert_cmphex(ioport_read(0x51b, 2), ==, 0xff47);
 
     ioport_write(FW_CFG_IO_BASE, FW_CFG_FILE_DIR, 2);
     for (size_t i = 0; i < sizeof(dir); i++) {
