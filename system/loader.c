@@ -1,12 +1,17 @@
 /* -device loader: QEMU's generic loader for raw images, ELF images and data words. */
 #include <errno.h>
+#include <fcntl.h>
 #include <string.h>
+#include <sys/stat.h>
+#include <unistd.h>
 
 #include <glib.h>
 
 #include "sysemu/cpus.h"
 #include "sysemu/physmem.h"
 #include "system/machine-internal.h"
+
+#define LOADER_CHUNK (4u << 20)
 
 /* Parses QEMU's number syntax for device properties (0x, octal, decimal). */
 static bool parse_u64(const char *prop, const char *s, uint64_t *out, Error **errp)
@@ -35,14 +40,65 @@ static bool parse_bool(const char *prop, const char *s, bool *out, Error **errp)
     return true;
 }
 
+/*
+ * Streams the file into guest memory, so a whole-RAM image needs no host
+ * copy; the range is checked against RAM before a byte is written.
+ */
+static bool load_raw_file(const char *file, uint64_t addr, bool has_addr,
+                          bool force_raw, Error **errp)
+{
+    g_autofree uint8_t *buf = g_malloc(LOADER_CHUNK);
+    struct stat st;
+    uint64_t done = 0;
+    ssize_t n = 0;
+    int fd = open(file, O_RDONLY | O_CLOEXEC);
+    bool ok = false;
+
+    if (fd < 0 || fstat(fd, &st) < 0) {
+        error_setg_errno(errp, errno, "Cannot load specified image %s", file);
+        goto out;
+    }
+    if (!force_raw && pread(fd, buf, 4, 0) == 4 && !memcmp(buf, "\177ELF", 4)) {
+        error_setg(errp, "Cannot load specified image %s: ELF images are not "
+                   "supported by this loader; use force-raw=on", file);
+        goto out;
+    }
+    if (!has_addr) {
+        error_setg(errp, "Cannot load specified image %s: raw images need addr", file);
+        goto out;
+    }
+    if (!physmem_is_ram(addr, st.st_size)) {
+        error_setg(errp, "Cannot load specified image %s: guest-physical range "
+                   "0x%llx+0x%llx is outside RAM", file, (unsigned long long)addr,
+                   (unsigned long long)st.st_size);
+        goto out;
+    }
+    while (done < (uint64_t)st.st_size &&
+           (n = pread(fd, buf, MIN(LOADER_CHUNK, st.st_size - done), done)) > 0) {
+        if (!physmem_write_rom(addr + done, buf, n, errp)) {
+            goto out;
+        }
+        done += n;
+    }
+    if (n < 0 || done < (uint64_t)st.st_size) {
+        error_setg_errno(errp, n < 0 ? errno : EIO,
+                         "Cannot load specified image %s", file);
+        goto out;
+    }
+    ok = true;
+out:
+    if (fd >= 0) {
+        close(fd);
+    }
+    return ok;
+}
+
 bool loader_device_add(const char *optarg, Error **errp)
 {
     g_auto(GStrv) props = g_strsplit(optarg, ",", -1);
     g_autofree char *file = NULL;
     uint64_t addr = 0, data = 0, data_len = 0, cpu_num = 0;
     bool has_addr = false, has_data = false, has_cpu = false, force_raw = false;
-    g_autofree uint8_t *buf = NULL;
-    gsize len = 0;
 
     for (int i = 1; props[i]; i++) {
         char *eq = strchr(props[i], '=');
@@ -98,7 +154,8 @@ bool loader_device_add(const char *optarg, Error **errp)
     }
     if (!file) {
         if (has_cpu && has_addr) {
-            X86CPU *cpu = machine_cpu(cpu_num);
+            X86CPU *cpu = cpu_num < (uint64_t)machine_cpu_count() ?
+                          machine_cpu(cpu_num) : NULL;
             if (!cpu) {
                 error_setg(errp, "Specified boot CPU#%llu is nonexistent",
                            (unsigned long long)cpu_num);
@@ -110,27 +167,5 @@ bool loader_device_add(const char *optarg, Error **errp)
         error_setg(errp, "please include valid arguments");
         return false;
     }
-    {
-        g_autoptr(GError) gerr = NULL;
-        if (!g_file_get_contents(file, (char **)&buf, &len, &gerr)) {
-            error_setg(errp, "Cannot load specified image %s: %s", file,
-                       gerr->message);
-            return false;
-        }
-    }
-    if (!force_raw && len >= 4 && !memcmp(buf, "\177ELF", 4)) {
-        error_setg(errp, "Cannot load specified image %s: ELF images are not "
-                   "supported by this loader; use force-raw=on", file);
-        return false;
-    }
-    if (!has_addr) {
-        error_setg(errp, "Cannot load specified image %s: raw images need addr",
-                   file);
-        return false;
-    }
-    if (!physmem_write_rom(addr, buf, len, errp)) {
-        error_prepend(errp, "Cannot load specified image %s: ", file);
-        return false;
-    }
-    return true;
+    return load_raw_file(file, addr, has_addr, force_raw, errp);
 }
