@@ -22,7 +22,9 @@ static GPtrArray *blocks;
 
 /*
  * The last block hit: guest accesses (qtest, page walks) cluster strongly,
- * so this turns most lookups into one comparison.
+ * so this turns most lookups into one comparison. A dump thread looks up
+ * blocks while the main loop serves qtest, hence the relaxed atomics; any
+ * value read is only a hint and is range-checked.
  */
 static size_t last_hit;
 
@@ -61,9 +63,10 @@ static PhysBlock *find_block(uint64_t gpa)
 {
     size_t n = physmem_block_count();
     size_t lo = 0, hi = n;
+    size_t hint = __atomic_load_n(&last_hit, __ATOMIC_RELAXED);
 
-    if (last_hit < n) {
-        PhysBlock *pb = block_at(last_hit);
+    if (hint < n) {
+        PhysBlock *pb = block_at(hint);
         if (block_contains(&pb->rb, gpa)) {
             return pb;
         }
@@ -76,7 +79,7 @@ static PhysBlock *find_block(uint64_t gpa)
         } else if (gpa - pb->rb.gpa >= pb->rb.size) {
             lo = mid + 1;
         } else {
-            last_hit = mid;
+            __atomic_store_n(&last_hit, mid, __ATOMIC_RELAXED);
             return pb;
         }
     }
@@ -201,7 +204,7 @@ const RAMBlock *physmem_add_block(const char *name, uint64_t gpa, uint64_t size,
     bool owned = false;
     size_t pos;
 
-    if (size == 0 || gpa + size < gpa || gpa + size - 1 < gpa) {
+    if (size == 0 || gpa + size < gpa) {
         error_setg(errp, "memory block '%s' at 0x%llx has an invalid size 0x%llx",
                    name, (unsigned long long)gpa, (unsigned long long)size);
         return NULL;
