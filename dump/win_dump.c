@@ -1,4 +1,4 @@
-/* The win-dmp writer: a Windows full crash dump from the guest's DUMP_HEADER, guest RAM untouched. */
+/* win-dmp writer: a Windows full crash dump from the guest header, guest RAM untouched. */
 #include <errno.h>
 #include <glib.h>
 #include <inttypes.h>
@@ -237,8 +237,8 @@ static bool check_kdbg(WinDump *w, Error **errp)
         }
         if (memcmp(tag, "KDBG", 4)) {
             tag_text(tag, got);
-            error_setg(errp, "win-dump: invalid KDBG OwnerTag, expected 'KDBG', got '%s'",
-                       got);
+            error_setg(errp, "win-dump: invalid KDBG OwnerTag, expected 'KDBG', "
+                       "got '%s'", got);
             return false;
         }
     }
@@ -282,7 +282,8 @@ static void patch_header(WinDump *w)
         warn_report("win-dump: failed to read KiBugcheckData");
         return;
     }
-    if (!read_virt(w, bugcheck_data, HFIELD_PTR(w, Bugcheck), HFIELD_SIZE(w, Bugcheck))) {
+    if (!read_virt(w, bugcheck_data, HFIELD_PTR(w, Bugcheck),
+                   HFIELD_SIZE(w, Bugcheck))) {
         warn_report("win-dump: failed to read bugcheck data");
         return;
     }
@@ -420,7 +421,8 @@ static bool patch_contexts(WinDump *w, const DumpState *s, Error **errp)
             return false;
         }
         if (!read_ptr(w, prcb + off, &ctx)) {
-            error_setg(errp, "win-dump: failed to read CPU #%d ContextFrame location", i);
+            error_setg(errp, "win-dump: failed to read CPU #%d ContextFrame location",
+                       i);
             return false;
         }
         build_context(w, &s->cpus[i]->env, w->ctx[i]);
@@ -475,7 +477,8 @@ static bool check_runs(const WinDump *w, Error **errp)
         uint64_t pages = get_le(&H64(w)->PhysicalMemoryBlock.NumberOfPages, 8);
 
         if (pages > ((uint64_t)INT64_MAX - WIN_DUMP_HDR64_SIZE) >> WIN_PAGE_SHIFT) {
-            error_setg(errp, "win-dump: NumberOfPages (%" PRIu64 ") is too large", pages);
+            error_setg(errp, "win-dump: NumberOfPages (%" PRIu64 ") is too large",
+                       pages);
             return false;
         }
     }
@@ -496,7 +499,8 @@ static bool check_runs(const WinDump *w, Error **errp)
             (base_page << WIN_PAGE_SHIFT) ||
             !physmem_is_ram(base_page << WIN_PAGE_SHIFT, count << WIN_PAGE_SHIFT)) {
             error_setg(errp, "win-dump: memory run #%" PRIu32 " (BasePage 0x%" PRIx64
-                       ", PageCount 0x%" PRIx64 ") is not guest RAM", i, base_page, count);
+                       ", PageCount 0x%" PRIx64 ") is not guest RAM", i, base_page,
+                       count);
             return false;
         }
         runs[n].base = base_page << WIN_PAGE_SHIFT;
@@ -506,8 +510,8 @@ static bool check_runs(const WinDump *w, Error **errp)
     qsort(runs, n, sizeof(runs[0]), run_cmp);
     for (uint32_t i = 1; i < n; i++) {
         if (runs[i].base < runs[i - 1].base + runs[i - 1].size) {
-            error_setg(errp, "win-dump: memory runs overlap at guest-physical 0x%" PRIx64,
-                       runs[i].base);
+            error_setg(errp, "win-dump: memory runs overlap at guest-physical 0x%"
+                       PRIx64, runs[i].base);
             return false;
         }
     }
@@ -672,8 +676,9 @@ static bool win_write(DumpState *s, Error **errp)
     if (w->x64) {
         space = get_le(&H64(w)->RequiredDumpSpace, 8);
     } else {
-        space = WIN_DUMP_HDR32_SIZE +
-                (get_le(&H32(w)->PhysicalMemoryBlock.NumberOfPages, 4) << WIN_PAGE_SHIFT);
+        uint64_t pages = get_le(&H32(w)->PhysicalMemoryBlock.NumberOfPages, 4);
+
+        space = WIN_DUMP_HDR32_SIZE + (pages << WIN_PAGE_SHIFT);
     }
     atomic_store(&s->total_size, (int64_t)space);
 

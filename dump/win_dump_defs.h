@@ -1,4 +1,4 @@
-/* On-disk layouts of Windows crash dumps: DUMP_HEADER64/32, the KDBG offsets, CONTEXT. */
+/* Windows crash dump layouts: DUMP_HEADER64/32, the KDBG offsets, CONTEXT. */
 #ifndef DUMP_WIN_DUMP_DEFS_H
 #define DUMP_WIN_DUMP_DEFS_H
 
@@ -103,7 +103,7 @@ _Static_assert(sizeof(WinBugcheck64) == 40, "bugcheck block 64");
 _Static_assert(sizeof(WinDumpHeader64) == WIN_DUMP_HDR64_SIZE, "DUMP_HEADER64");
 _Static_assert(offsetof(WinDumpHeader64, DirectoryTableBase) == 0x10, "DTB64");
 _Static_assert(offsetof(WinDumpHeader64, PfnDatabase) == 0x18, "PfnDatabase64");
-_Static_assert(offsetof(WinDumpHeader64, NumberProcessors) == 0x34, "NumberProcessors64");
+_Static_assert(offsetof(WinDumpHeader64, NumberProcessors) == 0x34, "nproc64");
 _Static_assert(offsetof(WinDumpHeader64, Bugcheck) == 0x38, "BugcheckCode64");
 _Static_assert(offsetof(WinDumpHeader64, VersionUser) == 0x60, "VersionUser64");
 _Static_assert(offsetof(WinDumpHeader64, KdDebuggerDataBlock) == 0x80, "KDBG64");
@@ -165,7 +165,7 @@ _Static_assert(sizeof(WinBugcheck32) == 20, "bugcheck block 32");
 _Static_assert(sizeof(WinDumpHeader32) == WIN_DUMP_HDR32_SIZE, "DUMP_HEADER32");
 _Static_assert(offsetof(WinDumpHeader32, DirectoryTableBase) == 0x10, "DTB32");
 _Static_assert(offsetof(WinDumpHeader32, PfnDatabase) == 0x14, "PfnDatabase32");
-_Static_assert(offsetof(WinDumpHeader32, NumberProcessors) == 0x24, "NumberProcessors32");
+_Static_assert(offsetof(WinDumpHeader32, NumberProcessors) == 0x24, "nproc32");
 _Static_assert(offsetof(WinDumpHeader32, Bugcheck) == 0x28, "BugcheckCode32");
 _Static_assert(offsetof(WinDumpHeader32, VersionUser) == 0x3c, "VersionUser32");
 _Static_assert(offsetof(WinDumpHeader32, KdDebuggerDataBlock) == 0x60, "KDBG32");

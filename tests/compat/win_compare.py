@@ -1,5 +1,5 @@
 #!/usr/bin/env python3
-"""win-dmp: the same synthetic Windows-like guest dumped by real QEMU 7.2 and by guestdump.
+"""win-dmp: one synthetic Windows-like guest dumped by real QEMU 7.2 and by guestdump.
 
     win_compare.py --guestdump BUILD/guestdump --gen BUILD/tests/qtest/win-guest-gen
                    [--qemu qemu-system-x86_64] [--keep DIR] [--cases a,b]
@@ -205,6 +205,11 @@ SCRATCH = 0x2000
 FW_CFG_CTL, FW_CFG_DATA, FW_CFG_DMA_HI, FW_CFG_DMA_LO = 0x510, 0x511, 0x514, 0x518
 
 
+def swap32(v):
+    """The DMA address port is big-endian: what an outl must carry."""
+    return int.from_bytes(v.to_bytes(4, "big"), "little")
+
+
 def vmcoreinfo_dma_blob(key, note_addr, note_size):
     """FWCfgDmaAccess at SCRATCH and the 16-byte FWCfgVMCoreInfo after it."""
     info = struct.pack("<HHIQ", 1, 1, note_size, note_addr)
@@ -254,8 +259,7 @@ def run_qemu(qemu, work, guest, gdir, program_note):
             g.write_mem(SCRATCH, vmcoreinfo_dma_blob(key, guest["vmcoreinfo"]["addr"],
                                                      guest["vmcoreinfo"]["size"]))
             q.hmp("o /w 0x%x 0" % FW_CFG_DMA_HI)
-            q.hmp("o /w 0x%x 0x%x" % (FW_CFG_DMA_LO,
-                                      int.from_bytes(SCRATCH.to_bytes(4, "big"), "little")))
+            q.hmp("o /w 0x%x 0x%x" % (FW_CFG_DMA_LO, swap32(SCRATCH)))
             if g.read_mem(SCRATCH, 4) != b"\0\0\0\0":
                 raise RuntimeError("fw_cfg DMA did not complete")
             g.write_mem(SCRATCH, saved)
@@ -334,8 +338,7 @@ def run_guestdump(host, work, guest, gdir, program_note, detach=False):
             t.cmd("b64write 0x%x %d %s" % (SCRATCH, len(blob),
                                            base64.b64encode(blob).decode()))
             t.cmd("outl 0x%x 0" % FW_CFG_DMA_HI)
-            t.cmd("outl 0x%x 0x%x" % (FW_CFG_DMA_LO,
-                                      int.from_bytes(SCRATCH.to_bytes(4, "big"), "little")))
+            t.cmd("outl 0x%x 0x%x" % (FW_CFG_DMA_LO, swap32(SCRATCH)))
             if base64.b64decode(t.cmd("b64read 0x%x 4" % SCRATCH)) != b"\0\0\0\0":
                 raise RuntimeError("fw_cfg DMA did not complete")
             t.cmd("b64write 0x%x 32 %s" % (SCRATCH, base64.b64encode(saved).decode()))
@@ -401,7 +404,8 @@ class TAP:
 def first_difference(a, b):
     for i in range(min(len(a), len(b))):
         if a[i] != b[i]:
-            return "first difference at 0x%x: qemu %02x, guestdump %02x" % (i, a[i], b[i])
+            return ("first difference at 0x%x: qemu %02x, guestdump %02x"
+                    % (i, a[i], b[i]))
     return "sizes %d (qemu) and %d (guestdump)" % (len(a), len(b))
 
 

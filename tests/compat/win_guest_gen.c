@@ -1,4 +1,4 @@
-/* win-guest-gen: writes the synthetic Windows-like guest as RAM blobs plus guest.json for real QEMU. */
+/* win-guest-gen: the synthetic Windows-like guest as RAM blobs plus guest.json. */
 #include <errno.h>
 #include <inttypes.h>
 #include <stdio.h>
@@ -154,10 +154,11 @@ int main(int argc, char **argv)
     }
 
     g_string_append_printf(js, "\"mem\": %" PRIu64 ", \"smp\": %d, \"mode\": \"%s\", "
-                           "\"machine\": \"pc\", \"loads\": [%s], ", opt.ram_size, opt.smp,
-                           modes[opt.mode], c.loads->str);
-    g_string_append_printf(js, "\"vmcoreinfo\": {\"addr\": %" PRIu64 ", \"size\": %" PRIu32
-                           ", \"format\": 1}, \"cpus\": [", g->note_pa, g->note_size);
+                           "\"machine\": \"pc\", \"loads\": [%s], ", opt.ram_size,
+                           opt.smp, modes[opt.mode], c.loads->str);
+    g_string_append_printf(js, "\"vmcoreinfo\": {\"addr\": %" PRIu64 ", \"size\": %"
+                           PRIu32 ", \"format\": 1}, \"cpus\": [", g->note_pa,
+                           g->note_size);
     for (int i = 0; i < opt.smp; i++) {
         g_string_append_printf(js, "%s{", i ? ", " : "");
         for (size_t k = 0; k < g->nregs; k++) {
@@ -167,8 +168,8 @@ int main(int argc, char **argv)
         g_string_append(js, "}");
     }
     g_string_append_printf(js, "], \"windows\": {\"x64\": %s, \"kva\": %" PRIu64
-                           ", \"cr3\": %" PRIu64 ", \"runs\": [", g->x64 ? "true" : "false",
-                           g->kva, g->cr3);
+                           ", \"cr3\": %" PRIu64 ", \"runs\": [",
+                           g->x64 ? "true" : "false", g->kva, g->cr3);
     for (size_t i = 0; i < g->nruns; i++) {
         g_string_append_printf(js, "%s[%" PRIu64 ", %" PRIu64 "]", i ? ", " : "",
                                g->runs[i].base_page, g->runs[i].page_count);

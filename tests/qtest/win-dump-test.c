@@ -1,4 +1,4 @@
-/* qtests of win-dmp through the host: QMP and HMP, detached progress, events, guest RAM untouched. */
+/* qtests of win-dmp via the host: QMP, HMP, detached progress, events, RAM untouched. */
 #include <glib.h>
 #include <glib/gstdio.h>
 #include <string.h>
@@ -184,7 +184,8 @@ static void test_sync(void)
     g_assert_true(json_object_has_member(rsp, "return"));
     json_object_unref(rsp);
     ev = qtest_qmp_event_wait(s, "DUMP_COMPLETED");
-    res = json_object_get_object_member(json_object_get_object_member(ev, "data"), "result");
+    res = json_object_get_object_member(json_object_get_object_member(ev, "data"),
+                                        "result");
     g_assert_cmpstr(json_object_get_string_member(res, "status"), ==, "completed");
     g_assert_cmpint(json_object_get_int_member(res, "total"), ==, expected_size(g));
     g_assert_cmpint(json_object_get_int_member(res, "completed"), ==, expected_size(g));
@@ -212,7 +213,8 @@ static void test_detached(void)
     g_assert_true(json_object_has_member(rsp, "return"));
     json_object_unref(rsp);
     ev = qtest_qmp_event_wait(s, "DUMP_COMPLETED");
-    res = json_object_get_object_member(json_object_get_object_member(ev, "data"), "result");
+    res = json_object_get_object_member(json_object_get_object_member(ev, "data"),
+                                        "result");
     g_assert_cmpstr(json_object_get_string_member(res, "status"), ==, "completed");
     g_assert_cmpint(json_object_get_int_member(res, "total"), ==, expected_size(g));
     json_object_unref(ev);
@@ -223,7 +225,8 @@ static void test_detached(void)
 
         g_assert_cmpstr(json_object_get_string_member(o, "status"), ==, "completed");
         g_assert_cmpint(json_object_get_int_member(o, "total"), ==, expected_size(g));
-        g_assert_cmpint(json_object_get_int_member(o, "completed"), ==, expected_size(g));
+        g_assert_cmpint(json_object_get_int_member(o, "completed"), ==,
+                        expected_size(g));
     }
     g_assert_true(g_file_get_contents(path, &data, &len, NULL));
     g_assert_cmpuint(len, ==, expected_size(g));
@@ -289,7 +292,8 @@ static void test_failure_keeps_ram(void)
     path = g_build_filename(qtest_tmpdir(s), "f.dmp", NULL);
     before = ram_digest(s);
     rsp = dump(s, path, false);
-    g_assert_cmpstr(qtest_error_desc(rsp), ==, "win-dump: failed to save CPU #1 context");
+    g_assert_cmpstr(qtest_error_desc(rsp), ==,
+                    "win-dump: failed to save CPU #1 context");
     json_object_unref(rsp);
     json_object_unref(qtest_qmp_event_wait(s, "DUMP_COMPLETED"));
     after = ram_digest(s);

@@ -366,10 +366,10 @@ static void build_header(WinGuest *g)
     for (size_t i = 0; i < hsize; i += 4) {
         memcpy(h + i, "PAGE", 4);
     }
-#define PUT32(off, v) do { uint32_t le_ = GUINT32_TO_LE(v); memcpy(h + (off), &le_, 4); } \
-    while (0)
-#define PUT64(off, v) do { uint64_t le_ = GUINT64_TO_LE(v); memcpy(h + (off), &le_, 8); } \
-    while (0)
+#define PUT32(off, v) \
+    do { uint32_t le_ = GUINT32_TO_LE(v); memcpy(h + (off), &le_, 4); } while (0)
+#define PUT64(off, v) \
+    do { uint64_t le_ = GUINT64_TO_LE(v); memcpy(h + (off), &le_, 8); } while (0)
     if (g->x64) {
         memcpy(h + 4, "DU64", 4);
         PUT32(0x08, 15);

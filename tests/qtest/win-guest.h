@@ -1,4 +1,4 @@
-/* A synthetic Windows-like guest for win-dmp tests: page tables, KDBG, PRCBs, CONTEXTs, DUMP_HEADER. */
+/* A synthetic Windows-like guest for win-dmp tests: paging, KDBG, PRCBs, CONTEXTs. */
 #ifndef TESTS_QTEST_WIN_GUEST_H
 #define TESTS_QTEST_WIN_GUEST_H
 

@@ -1,4 +1,4 @@
-/* Unit tests of the win-dmp writer: bytes against a model of QEMU 7.2, hostile headers, RAM untouched. */
+/* Unit tests of win-dmp: bytes against a model of QEMU 7.2, hostile headers, RAM kept. */
 #include <errno.h>
 #include <fcntl.h>
 #include <glib.h>
@@ -110,7 +110,8 @@ static bool fixture_dump(Fixture *f, Error **errp)
     f->ram_before = ram_digest();
     atomic_store(&f->s.total_size, (int64_t)f->g->opt.ram_size);
     atomic_store(&f->s.written_size, 0);
-    ok = dump_win_dmp_writer.prepare(&f->s, errp) && dump_win_dmp_writer.write(&f->s, errp);
+    ok = dump_win_dmp_writer.prepare(&f->s, errp) &&
+         dump_win_dmp_writer.write(&f->s, errp);
     dump_win_dmp_writer.cleanup(&f->s);
     if (ok) {
         g_assert_true(dump_output_finish(f->s.out));
@@ -321,8 +322,8 @@ static void assert_file_magic(const Fixture *f, const char *want)
         return;
     }
     argv[0] = file;
-    g_assert_true(g_spawn_sync(NULL, (char **)argv, NULL, G_SPAWN_STDERR_TO_DEV_NULL, NULL,
-                               NULL, &out, NULL, &status, NULL));
+    g_assert_true(g_spawn_sync(NULL, (char **)argv, NULL, G_SPAWN_STDERR_TO_DEV_NULL,
+                               NULL, NULL, &out, NULL, &status, NULL));
     g_assert_true(g_spawn_check_wait_status(status, NULL));
     if (!strstr(out, want) || !strstr(out, "full dump")) {
         g_error("file says \"%s\", want \"%s\"", g_strchomp(out), want);
@@ -511,12 +512,14 @@ static void test_pfn_warning(void)
         fixture_init(&f, &opt);
         memcpy(kd + 0x10, "KDBG", 4);
         p64(kd, 0x88, win_guest_va(f.g, WIN_GUEST_BUGCHECK_OFF));
-        g_assert_true(physmem_write(win_guest_kva_to_pa(f.g, kdbg), kd, sizeof(kd), NULL));
+        g_assert_true(physmem_write(win_guest_kva_to_pa(f.g, kdbg), kd, sizeof(kd),
+                                    NULL));
         memcpy(h, f.note + 24, 8192);
         p64(h, 0x80, kdbg);
         fixture_set_header(&f, h);
         g_assert_false(fixture_dump(&f, &err));
-        g_assert_cmpstr(error_get_pretty(err), ==, "win-dump: failed to read KiProcessorBlock");
+        g_assert_cmpstr(error_get_pretty(err), ==,
+                        "win-dump: failed to read KiProcessorBlock");
         error_free(err);
         fixture_free(&f);
         return;
@@ -657,8 +660,10 @@ static void test_errors(void)
                  "win-dump: invalid header, expected 'PAGE', got 'XAGE'");
     expect_error(WIN_GUEST_LONG4, 1, c_valid_dump,
                  "win-dump: invalid header, expected 'DUMP' or 'DU64', got 'DU32'");
-    expect_error(WIN_GUEST_PAE, 1, c_note_kind, "win-dump: invalid vmcoreinfo note size");
-    expect_error(WIN_GUEST_LONG4, 1, c_kdbg_unmapped, "win-dump: failed to read OwnerTag");
+    expect_error(WIN_GUEST_PAE, 1, c_note_kind,
+                 "win-dump: invalid vmcoreinfo note size");
+    expect_error(WIN_GUEST_LONG4, 1, c_kdbg_unmapped,
+                 "win-dump: failed to read OwnerTag");
     expect_error(WIN_GUEST_LONG4, 1, c_kdbg_both_bad,
                  "win-dump: invalid KDBG OwnerTag, expected 'KDBG', got '33'");
     expect_error(WIN_GUEST_LONG4, 1, c_kdbg_fallback_unmapped,
@@ -670,9 +675,11 @@ static void test_errors(void)
     expect_error(WIN_GUEST_LONG4, 2, c_context_unmapped,
                  "win-dump: failed to save CPU #1 context");
     expect_error(WIN_GUEST_LONG4, 1, c_too_many_runs,
-                 "win-dump: NumberOfRuns (44) is more than the 43 runs the header holds");
+                 "win-dump: NumberOfRuns (44) is more than the 43 runs the header "
+                 "holds");
     expect_error(WIN_GUEST_PAE, 1, c_too_many_runs32,
-                 "win-dump: NumberOfRuns (87) is more than the 86 runs the header holds");
+                 "win-dump: NumberOfRuns (87) is more than the 86 runs the header "
+                 "holds");
     expect_error(WIN_GUEST_LONG4, 1, c_run_outside_ram,
                  "win-dump: memory run #2 (BasePage 0x900, PageCount 0x1701) is not "
                  "guest RAM");
