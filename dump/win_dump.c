@@ -1,4 +1,4 @@
-/* win-dmp writer: a Windows full crash dump from the guest header, guest RAM untouched. */
+/* win-dmp writer: a Windows full crash dump from the guest header, RAM untouched. */
 #include <errno.h>
 #include <glib.h>
 #include <inttypes.h>

@@ -1,4 +1,4 @@
-/* Unit tests of win-dmp: bytes against a model of QEMU 7.2, hostile headers, RAM kept. */
+/* Unit tests of win-dmp: bytes against a QEMU 7.2 model, hostile headers, RAM kept. */
 #include <errno.h>
 #include <fcntl.h>
 #include <glib.h>
