@@ -408,6 +408,10 @@ def run_checks(a, t, work, kver, vmci, q_elf, q_pelf, q_kdump):
                     t.ok(sha256_file(r) == sha256_file(twin),
                          "makedumpfile -R of %s is byte-identical to guestdump's %s" % (
                              fmt, fmt.replace("kdump-", "kdump-raw-")))
+        q_raw = os.path.join(work, "qemu-reassembled.kdump")
+        ours = raws.get("kdump-raw-zlib") or raws.get("kdump-zlib")
+        if ours and os.path.exists(q_raw):
+            check_kdump_vs_qemu(t, q_raw, ours, kver)
         logs = [("ELF", elf)] + [(f, raws[f]) for f in sorted(raws)]
         for what, path in logs:
             if not path:
@@ -528,6 +532,36 @@ def run_checks(a, t, work, kver, vmci, q_elf, q_pelf, q_kdump):
             rc, out = run(["crash", "-s", vmlinux, path], input="sys\nlog\nquit\n")
             t.ok(rc == 0 and mk_initramfs.KMSG_MARKER in out,
                  "crash reads the kernel log from guestdump's %s" % what, tail(out))
+
+
+# disk_dump_header: signature[8], header_version (int), then new_utsname,
+# six 65-byte strings: sysname, nodename, release, version, machine, domain.
+UTS_OFF, UTS_LEN = 12, 6 * 65
+
+
+def check_kdump_vs_qemu(t, q_raw, ours, kver):
+    """Same bytes as QEMU 7.2's kdump-zlib except docs/compat.md's K1 (utsname
+    from the guest's init_uts_ns); nokaslr keeps phys_base 0, so K2 is moot."""
+    with open(q_raw, "rb") as f:
+        qb = f.read()
+    with open(ours, "rb") as f:
+        ob = f.read()
+    end = UTS_OFF + UTS_LEN
+    same = len(qb) == len(ob) and qb[:UTS_OFF] == ob[:UTS_OFF] and qb[end:] == ob[end:]
+    first = None
+    if not same:
+        n = min(len(qb), len(ob))
+        first = next((i for i in range(n) if qb[i] != ob[i]
+                      and not UTS_OFF <= i < end), n)
+    t.ok(same, "guestdump's kdump-zlib equals QEMU 7.2's byte for byte outside "
+         "utsname (docs/compat.md K1), both reassembled",
+         "sizes %d/%d; first difference outside utsname at %s" % (
+             len(qb), len(ob), hex(first) if first is not None else "-"))
+    uts = [ob[UTS_OFF + 65 * i:UTS_OFF + 65 * (i + 1)].split(b"\0")[0]
+           for i in range(6)]
+    t.ok(uts[0] == b"Linux" and uts[2] == kver.encode() and uts[4] == b"x86_64",
+         "guestdump's kdump header names the guest: Linux %s x86_64" % kver,
+         "utsname %r" % uts)
 
 
 def diff_hint(want, got):
