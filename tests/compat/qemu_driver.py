@@ -269,10 +269,11 @@ class QemuGuest:
         args = [self.qemu, "-S", "-nodefaults", "-display", "none", "-no-user-config",
                 "-machine", self.machine, "-accel", "tcg", "-m", str(self.mem),
                 "-qmp", "unix:%s,server=on,wait=off" % qmp,
-                "-gdb", "unix:%s,server=on,wait=off" % gdb,
                 "-L", "/usr/share/qemu", "-L", "/usr/share/seabios"]
         if self.machine != "none":
-            args += ["-cpu", "qemu64", "-smp", str(self.smp)]
+            # QEMU refuses a gdbstub on a machine without vCPUs
+            args += ["-cpu", "qemu64", "-smp", str(self.smp),
+                     "-gdb", "unix:%s,server=on,wait=off" % gdb]
         if self.vmcoreinfo_device:
             args += ["-device", "vmcoreinfo"]
         for path, addr in self.blobs:
@@ -505,7 +506,7 @@ def main():
                 q.set_registers(regs)
             if q.gdb:
                 result["registers"] = {c: q.read_registers(c) for c in range(opts.smp)}
-            result["info_registers"] = q.qmp.hmp("info registers -a")
+                result["info_registers"] = q.qmp.hmp("info registers -a")
             for spec in opts.dump:
                 parts = spec.split(":")
                 kw = dict(p.split("=", 1) for p in parts[1:] if "=" in p)
