@@ -373,12 +373,14 @@ char *demo_vmcoreinfo_text(void)
         "SYMBOL(swapper_pg_dir)=%llx\n"
         "SYMBOL(_stext)=%llx\n"
         "NUMBER(phys_base)=%lld\n"
+        "SYMBOL(init_top_pgt)=%llx\n"
         "NUMBER(KERNEL_IMAGE_SIZE)=%llu\n"
         "NUMBER(pgtable_l5_enabled)=0\n"
         "KERNELOFFSET=%llx\n",
         DEMO_OSRELEASE, DEMO_KERNEL_VIRT + DEMO_UTS_OFF,
         DEMO_KERNEL_VIRT + DEMO_PT_OFF, DEMO_KERNEL_VIRT,
-        (long long)DEMO_PHYS_BASE, 1ULL << 30, (unsigned long long)DEMO_KERNEL_OFFSET);
+        (long long)DEMO_PHYS_BASE, DEMO_KERNEL_VIRT + DEMO_PT_OFF, 1ULL << 30,
+        (unsigned long long)DEMO_KERNEL_OFFSET);
 }
 
 /* The note as Linux lays it out: header, name, text, then an empty terminating note. */

@@ -341,6 +341,59 @@ static void test_demo_seed(void)
     g_assert_cmpstr(a, !=, c);
 }
 
+/*
+ * An independent reader finds its way around the demo guest's dump with
+ * nothing but VMCOREINFO: libkdumpfile translates kernel virtual addresses
+ * through the demo's page tables (init_uts_ns, the direct map).
+ */
+static void test_demo_libkdumpfile(void)
+{
+    static const char script[] =
+        "import sys, kdumpfile\n"
+        "k = kdumpfile.kdumpfile(sys.argv[1])\n"
+        "k.attr['addrxlat.ostype'] = 'linux'\n"
+        "print(k.attr['linux.uts.release'])\n"
+        "r = k.read(kdumpfile.KDUMP_KVADDR, 0xffffffff81c02000 + 130, 20)\n"
+        "print(bytes(r).split(b'\\0')[0].decode())\n"
+        "print(bytes(k.read(kdumpfile.KDUMP_KVADDR, 0xffff888002000000, 8)).decode())\n";
+    const char *py = "/usr/bin/python3";
+    g_autofree char *path = NULL, *proto = NULL, *qp = NULL, *out = NULL;
+    g_autofree char *err = NULL;
+    QTestState *s;
+    int status;
+
+    if (!g_file_test(py, G_FILE_TEST_IS_EXECUTABLE)) {
+        g_test_skip("no /usr/bin/python3 for libkdumpfile");
+        return;
+    }
+    {
+        const char *probe[] = { py, "-c", "import kdumpfile", NULL };
+        if (!g_spawn_sync(NULL, (char **)probe, NULL, G_SPAWN_STDERR_TO_DEV_NULL,
+                          NULL, NULL, NULL, NULL, &status, NULL) ||
+            !g_spawn_check_wait_status(status, NULL)) {
+            g_test_skip("python3-libkdumpfile not installed");
+            return;
+        }
+    }
+    s = qtest_init("-demo -m 128M -smp 2 -S");
+    path = g_build_filename(qtest_tmpdir(s), "demo.elf", NULL);
+    proto = g_strdup_printf("file:%s", path);
+    qp = qtest_json_str(proto);
+    qtest_qmp_assert_success(s, "{\"execute\": \"dump-guest-memory\", \"arguments\": "
+                             "{\"paging\": false, \"protocol\": %s}}", qp);
+    {
+        const char *argv[] = { py, "-c", script, path, NULL };
+        g_assert_true(g_spawn_sync(NULL, (char **)argv, NULL, 0, NULL, NULL, &out,
+                                   &err, &status, NULL));
+    }
+    if (!g_spawn_check_wait_status(status, NULL)) {
+        g_error("libkdumpfile failed: %s", err);
+    }
+    g_assert_cmpstr(out, ==, "6.1.0-guestdump-demo\n6.1.0-guestdump-demo\nGDTICK01\n");
+    unlink(path);
+    qtest_quit(s);
+}
+
 /* RAM is reserved, not allocated: a 64 GiB guest starts on a small host. */
 static void test_huge_guest(void)
 {
@@ -368,6 +421,7 @@ int main(int argc, char **argv)
     g_test_add_func("/machine/registers", test_registers);
     g_test_add_func("/machine/demo/activity", test_demo_activity);
     g_test_add_func("/machine/demo/seed", test_demo_seed);
+    g_test_add_func("/machine/demo/libkdumpfile", test_demo_libkdumpfile);
     g_test_add_func("/machine/huge-guest", test_huge_guest);
     return g_test_run();
 }
