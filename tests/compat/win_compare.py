@@ -6,9 +6,10 @@
 
 For each case, win-guest-gen writes the guest (RAM blobs, registers, where
 the vmcoreinfo note is). Both hosts get it the way a guest would leave it:
-RAM from -device loader, etc/vmcoreinfo programmed through fw_cfg DMA (QEMU:
-HMP port I/O; guestdump: the qtest protocol), registers through QEMU's
-gdbstub or guestdump's x-guestdump-set-registers. Then both write win-dmp
+RAM from -device loader, etc/vmcoreinfo programmed through fw_cfg DMA,
+registers set from outside: QEMU through tests/compat/qemu_driver.py (HMP
+port I/O, gdbstub), guestdump through the qtest protocol and
+x-guestdump-set-registers. Then both write win-dmp
 and the files must be equal byte for byte; failing dumps must give the same
 error text in the reply and in DUMP_COMPLETED; our guest RAM must be what
 was loaded. TAP output; everything skips when qemu-system-x86_64 is absent.
@@ -25,6 +26,9 @@ import subprocess
 import sys
 import tempfile
 import time
+
+sys.path.insert(0, os.path.dirname(os.path.abspath(__file__)))
+import qemu_driver  # noqa: E402  (the project's driver for real QEMU 7.2)
 
 # (name, win-guest-gen arguments, expected error or None)
 CASES = [
@@ -71,136 +75,6 @@ def wait_connect(path, proc, timeout=30):
             time.sleep(0.05)
 
 
-class QMP:
-    def __init__(self, path, proc):
-        self.sock = wait_connect(path, proc)
-        self.buf = b""
-        self.events = []
-        self._read()
-        self.execute("qmp_capabilities")
-
-    def _read(self):
-        while b"\n" not in self.buf:
-            d = self.sock.recv(65536)
-            if not d:
-                raise RuntimeError("QMP connection closed")
-            self.buf += d
-        line, self.buf = self.buf.split(b"\n", 1)
-        return json.loads(line)
-
-    def call(self, cmd, args=None):
-        msg = {"execute": cmd}
-        if args is not None:
-            msg["arguments"] = args
-        self.sock.sendall(json.dumps(msg).encode() + b"\n")
-        while True:
-            r = self._read()
-            if "event" in r:
-                self.events.append(r)
-                continue
-            return r
-
-    def execute(self, cmd, args=None):
-        r = self.call(cmd, args)
-        if "error" in r:
-            raise RuntimeError("%s: %s" % (cmd, r["error"]["desc"]))
-        return r["return"]
-
-    def hmp(self, line):
-        return self.execute("human-monitor-command", {"command-line": line})
-
-    def event(self, name, timeout=60):
-        deadline = time.time() + timeout
-        while True:
-            for e in self.events:
-                if e["event"] == name:
-                    self.events.remove(e)
-                    return e
-            if time.time() > deadline:
-                raise RuntimeError("no %s event" % name)
-            self.sock.settimeout(max(0.1, deadline - time.time()))
-            r = self._read()
-            self.sock.settimeout(None)
-            if "event" in r:
-                self.events.append(r)
-
-
-class GDB:
-    """The few gdbstub packets needed to set registers and write memory."""
-
-    # QEMU 7.2's x86_64 gdbstub numbering; P sizes follow what it reads back.
-    REGS = (["rax", "rbx", "rcx", "rdx", "rsi", "rdi", "rbp", "rsp"] +
-            ["r%d" % i for i in range(8, 16)] +
-            ["rip", "eflags", "cs", "ss", "ds", "es", "fs", "gs", "fs_base",
-             "gs_base", "k_gs_base", "cr0", "cr2", "cr3", "cr4", "cr8", "efer"])
-    SIZE4 = {"eflags", "cs", "ss", "ds", "es", "fs", "gs"}
-
-    def __init__(self, path, proc):
-        self.sock = wait_connect(path, proc)
-        self.buf = b""
-        self.cmd("qSupported:xmlRegisters=i386")
-        # QEMU answers p/P only after the client has read the target description.
-        off = 0
-        while True:
-            r = self.cmd("qXfer:features:read:target.xml:%x,%x" % (off, 0x1000))
-            if not r or r[0] not in "lm":
-                break
-            off += len(r) - 1
-            if r[0] == "l":
-                break
-
-    def _recv_packet(self):
-        while True:
-            i = self.buf.find(b"$")
-            j = self.buf.find(b"#", i + 1) if i >= 0 else -1
-            if i >= 0 and j >= 0 and len(self.buf) >= j + 3:
-                data = self.buf[i + 1:j]
-                self.buf = self.buf[j + 3:]
-                self.sock.sendall(b"+")
-                return data.decode("latin-1")
-            d = self.sock.recv(65536)
-            if not d:
-                raise RuntimeError("gdbstub closed")
-            self.buf += d
-
-    def cmd(self, data):
-        pkt = data.encode("latin-1")
-        self.sock.sendall(b"$%s#%02x" % (pkt, sum(pkt) & 0xff))
-        return self._recv_packet()
-
-    def select_cpu(self, idx):
-        if self.cmd("Hg%x" % (idx + 1)) != "OK":
-            raise RuntimeError("Hg %d" % idx)
-
-    def write_reg(self, name, value):
-        size = 4 if name in self.SIZE4 else 8
-        v = (int(value) & ((1 << (8 * size)) - 1)).to_bytes(size, "little").hex()
-        r = self.cmd("P%x=%s" % (self.REGS.index(name), v))
-        if r != "OK":
-            raise RuntimeError("P %s -> %r" % (name, r))
-
-    def write_mem(self, addr, data):
-        for o in range(0, len(data), 1024):
-            chunk = data[o:o + 1024]
-            if self.cmd("M%x,%x:%s" % (addr + o, len(chunk), chunk.hex())) != "OK":
-                raise RuntimeError("M %#x" % (addr + o))
-
-    def read_mem(self, addr, n):
-        out = b""
-        while len(out) < n:
-            k = min(1024, n - len(out))
-            r = self.cmd("m%x,%x" % (addr + len(out), k))
-            if not r or r.startswith("E"):
-                raise RuntimeError("m %#x -> %r" % (addr + len(out), r))
-            out += bytes.fromhex(r)
-        return out
-
-
-# Flat GDT for the gdbstub's descriptor loads: 0x08 32-bit code,
-# 0x10 64-bit code, 0x18 data (QEMU loads a descriptor when a selector is set).
-TMP_GDT = struct.pack("<8Q", 0, 0x00cf9b000000ffff, 0x00af9b000000ffff,
-                      0x00cf93000000ffff, 0, 0, 0, 0)
-SEGS = ["cs", "ss", "ds", "es", "fs", "gs"]
 SCRATCH = 0x2000
 FW_CFG_CTL, FW_CFG_DATA, FW_CFG_DMA_HI, FW_CFG_DMA_LO = 0x510, 0x511, 0x514, 0x518
 
@@ -230,71 +104,32 @@ def file_key(read_bytes, name):
     raise RuntimeError("fw_cfg has no %s" % name)
 
 
+def gdb_registers(regs):
+    """Our register names as QEMU's gdbstub knows them (descriptor flags come from
+    the driver's temporary GDT instead)."""
+    out = {}
+    for n, v in regs.items():
+        n = {"rflags": "eflags", "kernel_gs_base": "k_gs_base"}.get(n, n)
+        if n in qemu_driver.GDB_NUM:
+            out[n] = v
+    return out
+
+
 def run_qemu(qemu, work, guest, gdir, program_note):
-    qmp_path = os.path.join(work, "qemu-qmp.sock")
-    gdb_path = os.path.join(work, "qemu-gdb.sock")
-    cmd = [qemu, "-S", "-nodefaults", "-no-user-config", "-display", "none",
-           "-machine", "pc", "-accel", "tcg", "-cpu", "qemu64",
-           "-m", str(guest["mem"] >> 20), "-smp", str(guest["smp"]),
-           "-device", "vmcoreinfo",
-           "-qmp", "unix:%s,server=on,wait=off" % qmp_path,
-           "-chardev", "socket,id=gdb0,path=%s,server=on,wait=off" % gdb_path,
-           "-gdb", "chardev:gdb0"]
-    for ld in guest["loads"]:
-        cmd += ["-device", "loader,file=%s,addr=%d,force-raw=on" %
-                (os.path.join(gdir, ld["file"]), ld["addr"])]
-    p = subprocess.Popen(cmd, stdout=subprocess.DEVNULL, stderr=subprocess.PIPE)
-    try:
-        q = QMP(qmp_path, p)
-        g = GDB(gdb_path, p)
-        g.select_cpu(0)
-
+    with qemu_driver.QemuGuest(mem="%dM" % (guest["mem"] >> 20), smp=guest["smp"],
+                               qemu=qemu) as q:
+        for ld in guest["loads"]:
+            q.load_file(os.path.join(gdir, ld["file"]), ld["addr"])
+        q.start()
         if program_note:
-            def read_bytes(key, n):
-                q.hmp("o /h 0x%x 0x%x" % (FW_CFG_CTL, key))
-                return bytes(int(q.hmp("i /b 0x%x" % FW_CFG_DATA).split("=")[1], 16)
-                             for _ in range(n))
-            key = file_key(read_bytes, "etc/vmcoreinfo")
-            saved = g.read_mem(SCRATCH, 32)
-            g.write_mem(SCRATCH, vmcoreinfo_dma_blob(key, guest["vmcoreinfo"]["addr"],
-                                                     guest["vmcoreinfo"]["size"]))
-            q.hmp("o /w 0x%x 0" % FW_CFG_DMA_HI)
-            q.hmp("o /w 0x%x 0x%x" % (FW_CFG_DMA_LO, swap32(SCRATCH)))
-            if g.read_mem(SCRATCH, 4) != b"\0\0\0\0":
-                raise RuntimeError("fw_cfg DMA did not complete")
-            g.write_mem(SCRATCH, saved)
-
-        saved = g.read_mem(0, len(TMP_GDT))
-        g.write_mem(0, TMP_GDT)
-        for i, regs in enumerate(guest["cpus"]):
-            g.select_cpu(i)
-            g.write_reg("efer", regs["efer"])
-            g.write_reg("cr0", 0x11)
-            for s in SEGS:
-                g.write_reg(s, regs[s])
-            for n, v in regs.items():
-                if n in GDB.REGS and n not in SEGS and not n.startswith(("cr", "efer")):
-                    g.write_reg("eflags" if n == "rflags" else n, v)
-                elif n == "rflags":
-                    g.write_reg("eflags", v)
-        g.select_cpu(0)
-        g.write_mem(0, saved)
-        for i, regs in enumerate(guest["cpus"]):
-            g.select_cpu(i)
-            for n in ("cr4", "cr3", "cr0", "efer"):
-                g.write_reg(n, regs[n] | (0x10 if n == "cr0" else 0))
+            q.set_vmcoreinfo(guest["vmcoreinfo"]["addr"], guest["vmcoreinfo"]["size"],
+                             scratch=SCRATCH)
+        q.set_registers({i: gdb_registers(r) for i, r in enumerate(guest["cpus"])})
         out = os.path.join(work, "qemu.dmp")
-        r = q.call("dump-guest-memory", {"paging": False, "format": "win-dmp",
-                                         "protocol": "file:" + out})
-        ev = q.event("DUMP_COMPLETED")
-        q.execute("quit")
-        return out, r, ev
-    finally:
-        try:
-            p.wait(timeout=20)
-        except subprocess.TimeoutExpired:
-            p.kill()
-            p.wait()
+        r = q.dump(out, fmt="win-dmp")
+        # A failing dump's event came before the reply; the driver keeps it.
+        ev = r["event"] or q.qmp.wait_event("DUMP_COMPLETED", timeout=60)
+        return out, r["reply"], ev
 
 
 class QTest:
@@ -325,7 +160,8 @@ def run_guestdump(host, work, guest, gdir, program_note, detach=False):
                 (os.path.join(gdir, ld["file"]), ld["addr"])]
     p = subprocess.Popen(cmd, stdout=subprocess.DEVNULL, stderr=subprocess.PIPE)
     try:
-        q = QMP(qmp_path, p)
+        wait_connect(qmp_path, p).close()
+        q = qemu_driver.Qmp(qmp_path)
         t = QTest(wait_connect(qt_path, p))
         if program_note:
             def read_bytes(key, n):
@@ -343,7 +179,7 @@ def run_guestdump(host, work, guest, gdir, program_note, detach=False):
                 raise RuntimeError("fw_cfg DMA did not complete")
             t.cmd("b64write 0x%x 32 %s" % (SCRATCH, base64.b64encode(saved).decode()))
         for i, regs in enumerate(guest["cpus"]):
-            q.execute("x-guestdump-set-registers", {
+            q.execute("x-guestdump-set-registers", **{
                 "cpu-index": i,
                 "registers": [{"name": n, "value": v} for n, v in regs.items()]})
         ram_before = ram_digest(t, guest)
@@ -351,7 +187,7 @@ def run_guestdump(host, work, guest, gdir, program_note, detach=False):
         args = {"paging": False, "format": "win-dmp", "protocol": "file:" + out}
         if detach:
             args["detach"] = True
-        r = q.call("dump-guest-memory", args)
+        r = q.command("dump-guest-memory", **args)
         polls = []
         if detach:
             while True:
@@ -360,7 +196,7 @@ def run_guestdump(host, work, guest, gdir, program_note, detach=False):
                 if st["status"] != "active":
                     break
                 time.sleep(0.01)
-        ev = q.event("DUMP_COMPLETED")
+        ev = q.wait_event("DUMP_COMPLETED", timeout=60)
         ram_after = ram_digest(t, guest)
         q.execute("quit")
         return out, r, ev, ram_before == ram_after, polls
