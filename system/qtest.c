@@ -223,21 +223,23 @@ static void cmd_b64write(gchar **w, int argc)
 
 static void cmd_memset(gchar **w, int argc)
 {
-    uint64_t addr, len, pattern;
-    g_autofree uint8_t *data = NULL;
+    uint64_t addr, len, pattern, end;
 
     if (argc != 4 || !parse_num(w[1], &addr) || !parse_num(w[2], &len) ||
         !parse_num(w[3], &pattern)) {
         qtest_sendf("FAIL invalid arguments to 'memset'\n");
         return;
     }
-    /* Chunked, so a large memset needs no large buffer. */
-    data = g_malloc(MIN(len, 1u << 20) + 1);
-    memset(data, (int)(pattern & 0xff), MIN(len, 1u << 20));
-    for (uint64_t done = 0; done < len;) {
-        uint64_t n = MIN(len - done, 1u << 20);
-        guest_bus_write(addr + done, data, n);
-        done += n;
+    /* Block by block: the work is bounded by RAM, not by what len claims. */
+    end = addr + len < addr ? UINT64_MAX : addr + len;
+    for (size_t i = 0; i < physmem_block_count(); i++) {
+        const RAMBlock *rb = physmem_block(i);
+        uint64_t lo = MAX(addr, rb->gpa);
+        uint64_t hi = MIN(end, rb->gpa + rb->size);
+
+        if (lo < hi && !rb->readonly) {
+            memset(rb->host + (lo - rb->gpa), (int)(pattern & 0xff), hi - lo);
+        }
     }
     qtest_sendf("OK\n");
 }

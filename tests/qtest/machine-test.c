@@ -57,6 +57,7 @@ static void test_qtest_memory(void)
     g_assert(memcmp(buf, back, sizeof(buf)) == 0);
     qtest_memset(s, 0x300000, 0x5a, 0x10000);
     g_assert_cmphex(qtest_readq(s, 0x30fff8), ==, 0x5a5a5a5a5a5a5a5aULL);
+    g_assert_cmphex(qtest_readq(s, 0x310000), ==, 0);
 
     /* unassigned memory reads as zeros and drops writes, as in QEMU */
     qtest_writeq(s, 0xa0000000, 0x1234);
@@ -76,6 +77,11 @@ static void test_qtest_memory(void)
         g_assert_true(g_str_has_prefix(r, "FAIL"));
     }
     assert_reply(s, "readb 0x100008", "OK 0x0000000000000005");
+    /* a memset over the whole address space stays cheap and spares ROM */
+    rom = qtest_readq(s, 0xfffffff0);
+    assert_reply(s, "memset 0 0xffffffffffffffff 0x11", "OK");
+    g_assert_cmphex(qtest_readq(s, 0x3fffff8), ==, 0x1111111111111111ULL);
+    g_assert_cmphex(qtest_readq(s, 0xfffffff0), ==, rom);
     qtest_quit(s);
 }
 
