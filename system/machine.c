@@ -202,10 +202,15 @@ bool machine_init(const MachineOptions *opts, Error **errp)
         error_setg(errp, "ram size too large");
         return false;
     }
-    if (smp > MACHINE_MAX_CPUS) {
-        error_setg(errp, "Invalid SMP CPUs %d. The max CPUs supported by machine "
-                   "'%s' is %d", smp, type, MACHINE_MAX_CPUS);
-        return false;
+    if (!is_none) {
+        /* QEMU 7.2's limits and the versioned names its message uses */
+        bool q35 = !strcmp(type, "q35");
+        int max = q35 ? MACHINE_MAX_CPUS : 255;
+        if (smp > max) {
+            error_setg(errp, "Invalid SMP CPUs %d. The max CPUs supported by machine "
+                       "'%s' is %d", smp, q35 ? "pc-q35-7.2" : "pc-i440fx-7.2", max);
+            return false;
+        }
     }
     physmem_reset();
     if (opts->restore) {
