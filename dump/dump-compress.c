@@ -16,6 +16,12 @@
 #include <zstd.h>
 #endif
 
+/*
+ * More workers than this cannot be busy on any machine we dump from, and
+ * each costs two batches (about 5 MB): -dump-threads 1024 must not mean 5 GB.
+ */
+#define DUMP_MAX_WORKERS 64
+
 /* makedumpfile compresses zstd pages at level 1; speed is the point of kdump here. */
 #define DUMP_ZSTD_LEVEL 1
 
@@ -276,7 +282,15 @@ static DumpPageBatch *batch_new(size_t capacity, size_t page_size, size_t bound)
     b->src = g_new(const uint8_t *, capacity);
     b->kind = g_new(uint8_t, capacity);
     b->len = g_new(uint32_t, capacity);
-    b->out = g_malloc(capacity * bound);
+    /* The one large buffer: a failure ends the dump, not the host. */
+    b->out = g_try_malloc(capacity * bound);
+    if (!b->out) {
+        g_free(b->src);
+        g_free(b->kind);
+        g_free(b->len);
+        g_free(b);
+        return NULL;
+    }
     return b;
 }
 
@@ -330,7 +344,7 @@ bool dump_compress_pages(uint32_t flag, size_t page_size, int threads,
     size_t bound = dump_codec_bound(flag, page_size);
     DumpPool pool = { 0 };
     g_autofree DumpWorker *workers = NULL;
-    int nworkers = threads > 1 ? threads : 0;
+    int nworkers = threads > 1 ? MIN(threads, DUMP_MAX_WORKERS) : 0;
     /* Two batches per worker: one being compressed while one waits its turn. */
     int nbatches = nworkers ? 2 * nworkers : 1;
     DumpCodec *inline_codec = NULL;
@@ -379,6 +393,12 @@ bool dump_compress_pages(uint32_t flag, size_t page_size, int threads,
     for (int i = 0; ok && i < nbatches; i++) {
         DumpPageBatch *b = batch_new(batch_pages, page_size, bound);
 
+        if (!b) {
+            error_setg(errp, "dump: cannot allocate %zu bytes for compression",
+                       batch_pages * bound);
+            ok = false;
+            break;
+        }
         g_ptr_array_add(all, b);
         g_queue_push_tail(&free_q, b);
     }
