@@ -222,6 +222,10 @@ def main():
     args = ap.parse_args()
 
     size = parse_size(args.size)
+    if size > 3 << 30:
+        # Above that the pc machine moves RAM past the PCI hole, and one
+        # image loaded at address 0 no longer maps onto it the same way.
+        ap.error("--size up to 3G")
     work = args.out or tempfile.mkdtemp(prefix="kdump-bench-", dir="/var/tmp")
     os.makedirs(work, exist_ok=True)
     formats = args.formats.split(",")
