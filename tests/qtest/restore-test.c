@@ -275,6 +275,61 @@ static void test_restore_own_dump(void)
     rmdir(dir);
 }
 
+/*
+ * A fresh -S machine is QEMU's: the same blocks, BIOS bytes and reset
+ * registers give a dump equal to real QEMU 7.2's (up to docs/compat.md).
+ */
+static void compare_fresh(const char *machine)
+{
+    g_autofree char *dir = g_dir_make_tmp("fresh-XXXXXX", NULL);
+    g_autofree char *qdir = g_build_filename(dir, "qemu", NULL);
+    g_autofree char *qemu_elf = g_build_filename(qdir, "elf.elf", NULL);
+    g_autofree char *ours = g_build_filename(dir, "ours.elf", NULL);
+    g_autofree char *driver = g_build_filename(source_root(),
+                                               "tests/compat/qemu_driver.py", NULL);
+    g_autofree char *compare = g_build_filename(source_root(),
+                                                "tests/compat/elf_compare.py", NULL);
+    g_autofree char *args = g_strdup_printf("-machine %s -m 64M -smp 2 -S "
+                                            "-device vmcoreinfo", machine);
+    g_autofree char *out = NULL;
+    const char *dargs[] = { driver, "--out", qdir, "--machine", machine, "--mem", "64M",
+                            "--smp", "2", "--dump", "elf", NULL };
+    const char *cargs[] = { compare, qemu_elf, ours, NULL };
+    QTestState *s;
+
+    if (!have_qemu()) {
+        g_test_skip("qemu-system-x86_64 (and python3) not installed");
+        return;
+    }
+    g_assert_cmpint(run_py(dargs, NULL), ==, 0);
+    s = qtest_init(args);
+    dump_to(s, ours);
+    qtest_quit(s);
+    if (run_py(cargs, &out) != 0) {
+        g_error("%s: elf_compare.py: %s", machine, out ? out : "?");
+    }
+    g_chmod(qemu_elf, 0600);
+    g_chmod(ours, 0600);
+    unlink(qemu_elf);
+    unlink(ours);
+    {
+        g_autofree char *rj = g_build_filename(qdir, "result.json", NULL);
+        unlink(rj);
+    }
+    rmdir(qdir);
+    rmdir(dir);
+}
+
+static void test_fresh_pc(void)
+{
+    compare_fresh("pc");
+}
+
+static void test_fresh_q35(void)
+{
+    compare_fresh("q35");
+}
+
 /* A malformed file stops the host before it serves anything. */
 static void test_restore_refused(void)
 {
@@ -299,5 +354,7 @@ int main(int argc, char **argv)
     g_test_add_func("/restore/real-qemu", test_restore_real_qemu);
     g_test_add_func("/restore/refused", test_restore_refused);
     g_test_add_func("/restore/own-dump", test_restore_own_dump);
+    g_test_add_func("/compat/fresh/pc", test_fresh_pc);
+    g_test_add_func("/compat/fresh/q35", test_fresh_q35);
     return g_test_run();
 }
