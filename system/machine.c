@@ -92,6 +92,18 @@ static bool load_bios(const char *bios, uint8_t **data, gsize *len, Error **errp
     return true;
 }
 
+/* A legacy VGA device claims 0xa0000-0xbffff for its MMIO window (vga-lowmem). */
+static bool has_vga(const MachineOptions *opts)
+{
+    for (guint i = 0; opts->devices && i < opts->devices->len; i++) {
+        const char *spec = g_ptr_array_index(opts->devices, i);
+        if (!strncmp(spec, "VGA", 3) && (spec[3] == '\0' || spec[3] == ',')) {
+            return true;
+        }
+    }
+    return false;
+}
+
 static bool pc_memory_init(const MachineOptions *opts, uint64_t ram, Error **errp)
 {
     uint64_t below = ram_below_4g(opts->machine_type, ram);
@@ -116,10 +128,11 @@ static bool pc_memory_init(const MachineOptions *opts, uint64_t ram, Error **err
 
     /*
      * Under -S the chipset still routes 0xc0000-0xfffff to ROM (PAM), so the
-     * RAM behind it is not dumped; 0xa0000-0xbffff is RAM (no VGA here).
+     * RAM behind it is not dumped; 0xa0000-0xbffff is RAM unless a VGA
+     * device puts its window there.
      */
-    if (!physmem_add_block("pc.ram", 0, MIN(below, 0xc0000), host, false,
-                           REGION_RAM, errp)) {
+    if (!physmem_add_block("pc.ram", 0, MIN(below, has_vga(opts) ? 0xa0000 : 0xc0000),
+                           host, false, REGION_RAM, errp)) {
         return false;
     }
     if (below > MiB &&
@@ -170,6 +183,9 @@ static bool add_device(const char *spec, bool loaders, Error **errp)
     }
     if (!strcmp(driver, "loader")) {
         return !loaders || loader_device_add(spec, errp);
+    }
+    if (!strcmp(driver, "VGA")) {
+        return true;    /* only its memory window matters; see has_vga() */
     }
     error_setg(errp, "'%s' is not a valid device model name", driver);
     return false;

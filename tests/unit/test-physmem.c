@@ -145,6 +145,18 @@ static void test_map_q35_sizes(void)
     start_machine("q35", 64 * MiB, 1, false, 0, NULL);
     check_blocks(e64, G_N_ELEMENTS(e64));
     machine_cleanup();
+    /* -device VGA: QEMU maps vga-lowmem over 0xa0000-0xbffff */
+    {
+        static const char *const vga[] = { "VGA", NULL };
+        static const ExpBlock ev[] = {
+            { "pc.ram", 0, 0xa0000, false }, { "pc.rom", 0xc0000, 0xe0000, true },
+            { "pc.bios", 0xe0000, 0x100000, true },
+            { "pc.ram", 0x100000, 0x4000000, false }, BIOS_BLOCK,
+        };
+        start_machine("q35", 64 * MiB, 1, false, 0, vga);
+        check_blocks(ev, G_N_ELEMENTS(ev));
+        machine_cleanup();
+    }
     start_machine("q35", 2815 * MiB, 1, false, 0, NULL);
     check_blocks(e2815, G_N_ELEMENTS(e2815));
     machine_cleanup();
