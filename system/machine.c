@@ -287,6 +287,7 @@ void machine_cleanup(void)
 {
     qtest_server_cleanup();
     demo_guest_cleanup();
+    restore_cleanup();
     vmcoreinfo_cleanup();
     fw_cfg_cleanup();
     ioport_reset();

@@ -636,6 +636,11 @@ bool restore_finish(Error **errp)
     return true;
 }
 
+void restore_cleanup(void)
+{
+    g_clear_pointer(&pending_note, g_free);
+}
+
 static void vmcore_free(Vmcore *vc)
 {
     if (vc->fd >= 0) {

@@ -16,5 +16,7 @@ bool restore_vmcore(const char *path, Error **errp);
  * at the guest note's copy in RAM (creating the device if needed).
  */
 bool restore_finish(Error **errp);
+/* Forgets what restore_vmcore() kept for restore_finish() (failed starts). */
+void restore_cleanup(void);
 
 #endif
