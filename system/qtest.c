@@ -244,6 +244,38 @@ static void cmd_memset(gchar **w, int argc)
     qtest_sendf("OK\n");
 }
 
+/*
+ * QEMU's virtual clock under the qtest accelerator: tests advance it by hand.
+ * guestdump's guest has no timers of its own, so the clock only counts.
+ */
+static int64_t virtual_clock_ns;
+
+static void cmd_clock(gchar **w, int argc, bool set)
+{
+    int64_t ns = 0;
+    char *end;
+
+    if (argc > 2 || (set && argc != 2)) {
+        qtest_sendf("FAIL invalid arguments to '%s'\n", w[0]);
+        return;
+    }
+    if (argc == 2) {
+        errno = 0;
+        ns = g_ascii_strtoll(w[1], &end, 0);
+        if (errno || *end || !*w[1] || (!set && ns < 0)) {
+            qtest_sendf("FAIL invalid arguments to '%s'\n", w[0]);
+            return;
+        }
+    }
+    if (set) {
+        /* the clock never goes back, as QEMU's qtest_clock_warp */
+        virtual_clock_ns = MAX(virtual_clock_ns, ns);
+    } else {
+        virtual_clock_ns += ns;
+    }
+    qtest_sendf("OK %" G_GINT64_FORMAT "\n", virtual_clock_ns);
+}
+
 /* guestdump extension: x-set-reg CPU NAME VALUE / x-get-reg CPU NAME */
 static void cmd_reg(gchar **w, int argc, bool set)
 {
@@ -299,6 +331,10 @@ static void qtest_process_command(char *line)
         cmd_b64write(w, argc);
     } else if (!strcmp(c, "memset")) {
         cmd_memset(w, argc);
+    } else if (!strcmp(c, "clock_step")) {
+        cmd_clock(w, argc, false);
+    } else if (!strcmp(c, "clock_set")) {
+        cmd_clock(w, argc, true);
     } else if (!strcmp(c, "endianness")) {
         qtest_sendf("OK little\n");
     } else if (!strcmp(c, "x-set-reg")) {

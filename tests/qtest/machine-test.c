@@ -39,6 +39,10 @@ static void test_qtest_memory(void)
     assert_reply(s, "read 0x100008 3", "OK 0x050000");
     assert_reply(s, "b64read 0x100008 3", "OK BQAA");
     assert_reply(s, "endianness", "OK little");
+    assert_reply(s, "clock_step", "OK 0");
+    assert_reply(s, "clock_step 1000", "OK 1000");
+    assert_reply(s, "clock_set 500", "OK 1000");
+    assert_reply(s, "clock_set 5000", "OK 5000");
     assert_reply(s, "frobnicate 1 2", "FAIL Unknown command 'frobnicate'");
     assert_reply(s, "write 0x100000 4 0x", "ERR invalid argument size");
     /* missing hex digits are zeros */
