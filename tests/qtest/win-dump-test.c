@@ -157,6 +157,78 @@ static void assert_context_rax(const WinGuest *g, const char *data, int cpu)
     g_assert_not_reached();
 }
 
+/* Is guest-physical pa inside one of the first ncpu CONTEXTs the dump lays over RAM? */
+static bool in_context(const WinGuest *g, int ncpu, uint64_t pa)
+{
+    size_t size = g->x64 ? 1232 : 720;
+
+    for (int i = 0; i < ncpu; i++) {
+        uint64_t va = win_guest_va(g, WIN_GUEST_CTX_OFF(i));
+
+        for (size_t k = 0; k < size; k += 4096 - ((va + k) & 4095)) {
+            uint64_t lo = win_guest_kva_to_pa(g, va + k);
+            size_t n = MIN(size - k, 4096 - ((va + k) & 4095));
+
+            if (pa >= lo && pa < lo + n) {
+                return true;
+            }
+        }
+    }
+    return false;
+}
+
+/*
+ * Our own reader of the layout: the header's own fields say where each run
+ * is; every byte must be guest RAM as the host holds it, except the CONTEXTs.
+ */
+static void check_layout(QTestState *s, const WinGuest *g, const uint8_t *d, size_t len)
+{
+    g_autofree uint8_t *ram = g_malloc(1 << 20);
+    size_t off = g->x64 ? 8192 : 4096;
+    uint32_t nruns;
+    uint64_t space;
+
+    memcpy(&nruns, d + (g->x64 ? 0x88 : 0x64), 4);
+    nruns = GUINT32_FROM_LE(nruns);
+    memcpy(&space, d + 0xfa0, 8);
+    space = g->x64 ? GUINT64_FROM_LE(space) : GUINT32_FROM_LE((uint32_t)space);
+    g_assert_cmpuint(space, ==, len);
+    g_assert_cmpuint(nruns, ==, g->nruns);
+    for (uint32_t i = 0; i < nruns; i++) {
+        uint64_t base, count;
+
+        if (g->x64) {
+            memcpy(&base, d + 0x98 + 16 * i, 8);
+            memcpy(&count, d + 0xa0 + 16 * i, 8);
+            base = GUINT64_FROM_LE(base);
+            count = GUINT64_FROM_LE(count);
+        } else {
+            uint32_t b32, c32;
+
+            memcpy(&b32, d + 0x6c + 8 * i, 4);
+            memcpy(&c32, d + 0x70 + 8 * i, 4);
+            base = GUINT32_FROM_LE(b32);
+            count = GUINT32_FROM_LE(c32);
+        }
+        for (uint64_t a = base * 4096; a < (base + count) * 4096; a += 1 << 20) {
+            size_t n = MIN(1u << 20, (base + count) * 4096 - a);
+
+            g_assert_cmpuint(off + n, <=, len);
+            qtest_bufread(s, a, ram, n);
+            if (memcmp(ram, d + off, n)) {
+                for (size_t k = 0; k < n; k++) {
+                    if (ram[k] != d[off + k] && !in_context(g, g->opt.smp, a + k)) {
+                        g_error("guest-physical 0x%" G_GINT64_MODIFIER "x differs at "
+                                "file offset 0x%zx", a + k, off + k);
+                    }
+                }
+            }
+            off += n;
+        }
+    }
+    g_assert_cmpuint(off, ==, len);
+}
+
 static void test_capability(void)
 {
     QTestState *s = qtest_init("-S -m 32");
@@ -195,6 +267,7 @@ static void test_sync(void)
     g_assert_cmpmem(data, 8, "PAGEDU64", 8);
     assert_context_rax(g, data, 0);
     assert_context_rax(g, data, 1);
+    check_layout(s, g, (const uint8_t *)data, len);
     after = ram_digest(s);
     g_assert_cmpstr(before, ==, after);
     qtest_quit(s);
@@ -232,6 +305,7 @@ static void test_detached(void)
     g_assert_cmpuint(len, ==, expected_size(g));
     g_assert_cmpmem(data, 8, "PAGEDUMP", 8);
     assert_context_rax(g, data, 1);
+    check_layout(s, g, (const uint8_t *)data, len);
     qtest_quit(s);
 }
 
