@@ -329,6 +329,29 @@ static void test_hmp(void)
     qtest_quit(s);
 }
 
+/* A sync HMP dump prints 7.2's warnings on that monitor, as QEMU does. */
+static void test_hmp_warning(void)
+{
+    WinGuestOptions opt;
+    g_autoptr(WinGuest) g = NULL;
+    QTestState *s;
+    g_autofree char *path = NULL, *out = NULL;
+
+    win_guest_default_options(&opt);
+    opt.smp = 2;
+    opt.number_processors = 1;
+    opt.ram_size = (uint64_t)MEM_MIB << 20;
+    g = win_guest_new(&opt);
+    s = start_guest(g, true);
+    path = g_build_filename(qtest_tmpdir(s), "w.dmp", NULL);
+    out = qtest_hmp(s, "dump-guest-memory -w %s", path);
+    g_assert_nonnull(strstr(out, "warning: win-dump: number of QEMU CPUs is bigger than "
+                                 "NumberProcessors (1) in guest Windows"));
+    json_object_unref(qtest_qmp_event_wait(s, "DUMP_COMPLETED"));
+    g_assert_true(g_file_test(path, G_FILE_TEST_EXISTS));
+    qtest_quit(s);
+}
+
 /* No guest note: QEMU's error, in the reply and the event; no file left behind. */
 static void test_no_note(void)
 {
@@ -396,6 +419,7 @@ int main(int argc, char **argv)
     g_test_add_func("/win-dump/sync", test_sync);
     g_test_add_func("/win-dump/detached", test_detached);
     g_test_add_func("/win-dump/hmp", test_hmp);
+    g_test_add_func("/win-dump/hmp-warning", test_hmp_warning);
     g_test_add_func("/win-dump/no-note", test_no_note);
     g_test_add_func("/win-dump/failure-keeps-ram", test_failure_keeps_ram);
     g_test_add_func("/win-dump/paging-rejected", test_paging_rejected);
