@@ -44,6 +44,7 @@ CASES = [
     ("zero-processors", ["--mode", "long4", "--number-processors", "0"], None),
     ("bad-bugcheck-ptr", ["--mode", "long4", "--tweak", "bad-bugcheck-ptr"], None),
     ("pae-bad-bugcheck-ptr", ["--mode", "pae", "--tweak", "bad-bugcheck-ptr"], None),
+    ("dtb-low-bits", ["--mode", "long4", "--smp", "2", "--tweak", "dtb-low-bits"], None),
     ("share-context", ["--mode", "long4", "--smp", "2", "--tweak", "share-context"],
      None),
     ("bad-context1", ["--mode", "long4", "--smp", "2", "--tweak", "bad-context1"],

@@ -60,6 +60,11 @@ static bool apply_tweak(WinGuest *g, const char *t)
     } else if (!strcmp(t, "share-context")) {
         put_ptr(g, win_guest_va(g, WIN_GUEST_PRCB_OFF(1)) + WIN_GUEST_PRCB_CONTEXT,
                 win_guest_va(g, WIN_GUEST_CTX_OFF(0)) + 0x40);
+    } else if (!strcmp(t, "dtb-low-bits")) {
+        /* Windows with PCIDs keeps flag bits in the low 12 bits of its DTB. */
+        uint64_t v = GUINT64_TO_LE(g->cr3 | 0x002);
+
+        win_guest_write(g, hdr + 0x10, &v, g->x64 ? 8 : 4);
     } else if (!strcmp(t, "bad-signature")) {
         win_guest_write(g, hdr, "PAGX", 4);
     } else if (!strcmp(t, "bad-validdump")) {
