@@ -31,6 +31,8 @@ struct DumpCodec {
     size_t bound;
     z_stream zs;
     bool zs_ready;
+    uint32_t *seen;                 /* zlib_cannot_shrink's 3-byte set */
+    uint32_t seen_gen;
     void *lzo_wrkmem;
 #ifdef CONFIG_ZSTD
     ZSTD_CCtx *zctx;
@@ -130,13 +132,130 @@ DumpCodec *dump_codec_new(uint32_t flag, size_t page_size, Error **errp)
     return g_steal_pointer(&c);
 }
 
+/*
+ * Deciding "stored as it is" without running deflate, exactly.
+ *
+ * QEMU stores a page raw when compress2(level 1) does not make it strictly
+ * smaller than 4096 bytes. For a page in which no three-byte sequence
+ * occurs twice, deflate cannot find a match (it needs three equal bytes),
+ * so its one block holds 4096 literals and an end code. Its size is then
+ * at least that of the cheapest of zlib's three block types:
+ *  - stored: 4096 bytes of data plus 5 of block header;
+ *  - fixed codes: at least 8 bits per literal;
+ *  - dynamic codes: the literal bits are at least 4096 x H (H the entropy
+ *    of the page's bytes: a prefix code cannot beat it), plus the end code
+ *    (>= 1 bit), block type (3), HLIT/HDIST/HCLEN (14), at least four
+ *    3-bit code-length-code lengths (12), and the 257 literal/end code
+ *    lengths, which are all non-zero when every byte value occurs; a run
+ *    of equal lengths costs at least 1 + 3 bits per 7 of them, so >= 128.
+ * With the 2-byte zlib header and the 4-byte Adler-32, the output reaches
+ * 4096 bytes whenever 4096 x H >= 32555 bits, i.e. when
+ * sum(f log2 f) <= 49152 - 32555 over the byte counts f; we keep 8 bits of
+ * margin for rounding. About half of all random pages qualify, and deflate
+ * is the costliest part of kdump-zlib (tests: /kdump/codec/zlib-shortcut).
+ */
+#define ZLIB_SHORTCUT_MAX_FLOGF (49152.0 - 32555.0 - 8.0)
+#define ZLIB_SEEN_BITS 13
+
+static double flogf_table[4097];
+
+/* log2 of a positive integer without libm: 2^k times m in [1, 2), atanh series. */
+static double int_log2(unsigned v)
+{
+    int k = 0;
+    double m, y, y2, term, sum = 0;
+
+    while (v >= 2u << k) {
+        k++;
+    }
+    m = (double)v / (double)(1u << k);
+    y = (m - 1) / (m + 1);          /* <= 1/3, so 30 terms are far beyond double */
+    y2 = y * y;
+    term = y;
+    for (int n = 1; n < 60; n += 2) {
+        sum += term / n;
+        term *= y2;
+    }
+    return k + 2 * sum / 0.69314718055994530942;
+}
+
+static gpointer flogf_init(gpointer unused)
+{
+    for (unsigned f = 1; f <= 4096; f++) {
+        flogf_table[f] = f * int_log2(f);
+    }
+    return NULL;
+}
+
+bool dump_zlib_cannot_shrink(DumpCodec *c, const uint8_t *p)
+{
+    static GOnce once = G_ONCE_INIT;
+    uint32_t hist[256] = { 0 };
+    double sum = 0;
+    uint32_t tag;
+
+    if (c->page_size != 4096) {
+        return false;
+    }
+    /*
+     * Only a speed filter (a "no" just means deflate runs): text has no
+     * high bytes, random data has them in half its bytes.
+     */
+    for (int i = 0, high = 0; i < 4096; i += 64) {
+        high += p[i] >> 7;
+        if (i == 4032 && high < 20) {
+            return false;
+        }
+    }
+    g_once(&once, flogf_init, NULL);
+    for (int i = 0; i < 4096; i++) {
+        hist[p[i]]++;
+    }
+    for (int b = 0; b < 256; b++) {
+        if (!hist[b]) {
+            return false;
+        }
+        sum += flogf_table[hist[b]];
+    }
+    if (sum > ZLIB_SHORTCUT_MAX_FLOGF) {
+        return false;
+    }
+    /* Entries of older pages carry another generation and count as empty. */
+    if (!c->seen) {
+        c->seen = g_new0(uint32_t, 1u << ZLIB_SEEN_BITS);
+    }
+    if (++c->seen_gen == 256) {
+        memset(c->seen, 0, sizeof(uint32_t) << ZLIB_SEEN_BITS);
+        c->seen_gen = 1;
+    }
+    tag = c->seen_gen << 24;
+    for (int i = 0; i + 2 < 4096; i++) {
+        uint32_t key = p[i] | (uint32_t)p[i + 1] << 8 | (uint32_t)p[i + 2] << 16;
+        uint32_t h = (key * 0x9E3779B1u) >> (32 - ZLIB_SEEN_BITS);
+
+        for (;;) {
+            uint32_t e = c->seen[h];
+
+            if ((e & 0xff000000u) != tag) {
+                c->seen[h] = tag | key;
+                break;
+            }
+            if ((e & 0xffffffu) == key) {
+                return false;
+            }
+            h = (h + 1) & ((1u << ZLIB_SEEN_BITS) - 1);
+        }
+    }
+    return true;
+}
+
 size_t dump_codec_compress(DumpCodec *c, const uint8_t *page, uint8_t *out)
 {
     size_t len = 0;
 
     switch (c->flag) {
     case DUMP_DH_COMPRESSED_ZLIB:
-        if (deflateReset(&c->zs) != Z_OK) {
+        if (dump_zlib_cannot_shrink(c, page) || deflateReset(&c->zs) != Z_OK) {
             return 0;
         }
         c->zs.next_in = (Bytef *)page;
@@ -192,6 +311,7 @@ void dump_codec_free(DumpCodec *c)
         deflateEnd(&c->zs);
     }
     g_free(c->lzo_wrkmem);
+    g_free(c->seen);
 #ifdef CONFIG_ZSTD
     ZSTD_freeCCtx(c->zctx);
 #endif

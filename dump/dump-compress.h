@@ -30,6 +30,11 @@ DumpCodec *dump_codec_new(uint32_t flag, size_t page_size, Error **errp);
  */
 size_t dump_codec_compress(DumpCodec *c, const uint8_t *page, uint8_t *out);
 void dump_codec_free(DumpCodec *c);
+/*
+ * True only when zlib level 1 certainly cannot store the page in fewer
+ * than 4096 bytes (see dump-compress.c); the codec then skips deflate.
+ */
+bool dump_zlib_cannot_shrink(DumpCodec *c, const uint8_t *page);
 
 bool dump_page_is_zero(const void *page, size_t len);
 

@@ -959,6 +959,63 @@ static void test_codec_zlib_matches_compress2(void)
     dump_codec_free(c);
 }
 
+/*
+ * The zlib shortcut may only ever call "raw" a page that compress2() at
+ * level 1 cannot shrink below 4096 bytes: random pages, and random pages
+ * skewed towards a few values so their entropy crosses the threshold.
+ */
+static void test_zlib_shortcut(void)
+{
+    Error *err = NULL;
+    DumpCodec *c = dump_codec_new(DUMP_DH_COMPRESSED_ZLIB, PS, &err);
+    g_autofree uint8_t *page = g_malloc(PS);
+    uint8_t out[8192];
+    uint32_t st = 99;
+    int taken = 0, tried = 0;
+
+    g_assert_nonnull(c);
+    for (int skew = 0; skew <= 12; skew += 2) {
+        for (int n = 0; n < 150; n++) {
+            uLongf len = sizeof(out);
+
+            for (size_t i = 0; i < PS; i++) {
+                st ^= st << 13;
+                st ^= st >> 17;
+                st ^= st << 5;
+                page[i] = (st % 100 < (uint32_t)skew) ? (st >> 8) % 16 : st >> 24;
+            }
+            tried++;
+            if (!dump_zlib_cannot_shrink(c, page)) {
+                continue;
+            }
+            taken++;
+            g_assert_cmpint(compress2(out, &len, page, PS, Z_BEST_SPEED), ==, Z_OK);
+            g_assert_cmpuint(len, >=, PS);
+            g_assert_cmpuint(dump_codec_compress(c, page, out), ==, 0);
+        }
+    }
+    /* It must have been exercised: about half of all random pages qualify. */
+    g_assert_cmpint(taken, >, tried / 10);
+    memset(page, 0, PS);
+    g_assert_false(dump_zlib_cannot_shrink(c, page));
+    for (size_t i = 0; i < PS; i++) {
+        page[i] = "static int dump(void);\n"[i % 24];
+    }
+    g_assert_false(dump_zlib_cannot_shrink(c, page));
+    /* A repeated three-byte run in an otherwise qualifying page vetoes it. */
+    do {
+        for (size_t i = 0; i < PS; i++) {
+            st ^= st << 13;
+            st ^= st >> 17;
+            st ^= st << 5;
+            page[i] = st >> 24;
+        }
+    } while (!dump_zlib_cannot_shrink(c, page));
+    memcpy(page + 2000, page + 100, 3);
+    g_assert_false(dump_zlib_cannot_shrink(c, page));
+    dump_codec_free(c);
+}
+
 static void test_page_is_zero(void)
 {
     uint8_t page[PS + 8] = { 0 };
@@ -1095,6 +1152,7 @@ int main(int argc, char **argv)
     g_assert_nonnull(tmpdir);
 
     g_test_add_func("/kdump/codec/page-is-zero", test_page_is_zero);
+    g_test_add_func("/kdump/codec/zlib-shortcut", test_zlib_shortcut);
     g_test_add_func("/kdump/codec/zlib-matches-compress2",
                     test_codec_zlib_matches_compress2);
     g_test_add_func("/kdump/header/fields", test_header_fields);
