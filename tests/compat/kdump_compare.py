@@ -478,10 +478,22 @@ def main():
     ap.add_argument("--qemu", default=os.environ.get("QEMU", "qemu-system-x86_64"))
     ap.add_argument("--kernel", default=os.environ.get("KDUMP_COMPARE_KERNEL"))
     ap.add_argument("--modules", default=os.environ.get("KDUMP_COMPARE_MODULES"))
+    ap.add_argument("--kernel-cache",
+                    help="a linux-guest test cache: use the kernel unpacked there")
     ap.add_argument("--cases",
                     default="demo,mix,zero,oracle-zero,linux,linux-kaslr")
     ap.add_argument("--keep")
     args = ap.parse_args()
+    if args.kernel_cache and not args.kernel and os.path.isdir(args.kernel_cache):
+        for d in sorted(os.listdir(args.kernel_cache)):
+            root = os.path.join(args.kernel_cache, d)
+            boot = os.path.join(root, "boot")
+            if d.startswith("root-linux-image-") and \
+                    os.path.exists(os.path.join(root, ".complete")):
+                kernels = [k for k in os.listdir(boot) if k.startswith("vmlinuz-")]
+                if kernels:
+                    args.kernel = os.path.join(boot, kernels[0])
+                    args.modules = root
     qemu = shutil.which(args.qemu)
     tool = os.path.join(args.build, "tests", "bench", "kdump-tool")
     work_root = args.keep or tempfile.mkdtemp(prefix="kdump-compare-")
