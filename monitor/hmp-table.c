@@ -19,19 +19,18 @@ const HMPCommand hmp_cmds[] = {
       "paging:-p,detach:-d,windmp:-w,zlib:-z,lzo:-l,snappy:-s,raw:-R,"
       "filename:F,begin:l?,length:l?",
       "[-p] [-d] [-z|-l|-s|-w] [-R] filename [begin length]",
-      "dump guest memory into file 'filename'.\n\t\t\t"
-      "-p: do paging to get guest's memory mapping.\n\t\t\t"
-      "-d: return immediately (do not wait for completion).\n\t\t\t"
-      "-z: dump in kdump-compressed format, with zlib compression.\n\t\t\t"
-      "-l: dump in kdump-compressed format, with lzo compression.\n\t\t\t"
-      "-s: dump in kdump-compressed format, with snappy compression.\n\t\t\t"
-      "-R: when using kdump (-z, -l, -s), use raw rather than\n\t\t\t"
-      "    makedumpfile-flattened format\n\t\t\t"
-      "-w: dump in Windows crashdump format (can be used instead of ELF-dump\n\t\t\t"
-      "    converting), for Windows x86 and x64 guests with vmcoreinfo driver\n\t\t\t"
-      "    only.\n\t\t\t"
-      "begin: the starting physical address.\n\t\t\t"
-      "length: the memory size, in bytes.",
+      "write the guest's memory to 'filename' (a vmcore).\n\t\t\t"
+      "-p: walk the guest's page tables, so debuggers see virtual addresses.\n\t\t\t"
+      "-d: run in the background; follow it with 'info dump'.\n\t\t\t"
+      "-z: kdump-compressed (makedumpfile) format, zlib.\n\t\t\t"
+      "-l: kdump-compressed (makedumpfile) format, lzo.\n\t\t\t"
+      "-s: kdump-compressed (makedumpfile) format, snappy.\n\t\t\t"
+      "-R: with -z, -l or -s: a plain kdump file instead of the\n\t\t\t"
+      "    flattened stream (needs a seekable file).\n\t\t\t"
+      "-w: Windows full crash dump, for Windows guests whose\n\t\t\t"
+      "    vmcoreinfo driver supplied a dump header.\n\t\t\t"
+      "begin: first guest-physical address to dump (ELF only).\n\t\t\t"
+      "length: number of bytes to dump from begin (ELF only).",
       hmp_dump_guest_memory },
     { "getfd", "fdname:s", "getfd name",
       "receive a file descriptor via SCM rights and assign it a name", hmp_getfd },
