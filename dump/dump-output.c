@@ -1,7 +1,10 @@
 /* Dump output sinks: plain fd (sequential or positioned) and the flattened stream. */
 #include <errno.h>
+#include <fcntl.h>
 #include <glib.h>
+#include <stdio.h>
 #include <string.h>
+#include <sys/stat.h>
 #include <sys/uio.h>
 #include <unistd.h>
 
@@ -23,12 +26,54 @@ struct DumpOutput {
     atomic_bool *cancel;
 };
 
+/* Larger pipes are of no further use: the writer then runs a 1 MiB write ahead. */
+#define PIPE_SIZE_WANTED (1 << 20)
+
+/* What an unprivileged process may ask for, capped at PIPE_SIZE_WANTED. */
+static int pipe_size_limit(void)
+{
+    FILE *f = fopen("/proc/sys/fs/pipe-max-size", "r");
+    long max = 0;
+
+    if (f) {
+        if (fscanf(f, "%ld", &max) != 1) {
+            max = 0;
+        }
+        fclose(f);
+    }
+    return max > 0 ? (int)MIN(max, (long)PIPE_SIZE_WANTED) : 0;
+}
+
+/*
+ * A 64 KiB pipe makes writer and reader switch every few 16 KiB records, and
+ * on two cores that context-switching costs more than the dump's own work;
+ * 1 MiB lets each side run for a while (docs/performance.md). Never shrinks
+ * a pipe the client made bigger; a refusal (per-user pipe quota) is fine.
+ */
+static void enlarge_pipe(int fd)
+{
+    struct stat st;
+    int cur, want;
+
+    if (fstat(fd, &st) < 0 || !S_ISFIFO(st.st_mode)) {
+        return;
+    }
+    cur = fcntl(fd, F_GETPIPE_SZ);
+    want = pipe_size_limit();
+    if (cur >= 0 && want > cur) {
+        (void)fcntl(fd, F_SETPIPE_SZ, want);
+    }
+}
+
 DumpOutput *dump_output_new_fd(int fd, bool seekable)
 {
     DumpOutput *out = g_new0(DumpOutput, 1);
 
     out->fd = fd;
     out->seekable = seekable;
+    if (!seekable && fd >= 0) {
+        enlarge_pipe(fd);
+    }
     return out;
 }
 

@@ -195,6 +195,50 @@ uint8_t *physmem_host_ptr(uint64_t gpa, uint64_t len)
     return pb->rb.host + (gpa - pb->rb.gpa);
 }
 
+/* Transparent huge pages need 2 MiB-aligned ranges; QEMU aligns RAM the same. */
+#define RAM_ALIGN (2u << 20)
+
+/*
+ * Anonymous guest RAM, aligned to RAM_ALIGN and marked MADV_HUGEPAGE as QEMU
+ * marks its RAM. Without huge pages, a dump (or a loader) that walks RAM
+ * takes a page fault and a TLB miss per 4 KiB page; with them, one per
+ * 2 MiB, and untouched RAM reads from the huge zero page
+ * (docs/performance.md). MAP_NORESERVE: a 64 GiB guest must start on a
+ * smaller host; pages only cost memory once the guest or a loader touches
+ * them. Exactly [result, result + size) stays mapped, so munmap(host, size)
+ * frees it.
+ */
+static uint8_t *ram_mmap(uint64_t size)
+{
+    uint64_t total = size + RAM_ALIGN;
+    uint8_t *p, *aligned;
+    uint64_t head, tail;
+
+    if (total < size || total > SIZE_MAX) {
+        errno = ENOMEM;
+        return NULL;
+    }
+    p = mmap(NULL, total, PROT_READ | PROT_WRITE,
+             MAP_PRIVATE | MAP_ANONYMOUS | MAP_NORESERVE, -1, 0);
+    if (p == MAP_FAILED) {
+        return NULL;
+    }
+    aligned = (uint8_t *)(((uintptr_t)p + RAM_ALIGN - 1) & ~(uintptr_t)(RAM_ALIGN - 1));
+    head = aligned - p;
+    tail = total - head - size;
+    if (head) {
+        munmap(p, head);
+    }
+    if (tail) {
+        munmap(aligned + size, tail);
+    }
+#ifdef MADV_HUGEPAGE
+    /* Only advice: a kernel without THP leaves RAM as it was. */
+    (void)madvise(aligned, size, MADV_HUGEPAGE);
+#endif
+    return aligned;
+}
+
 const RAMBlock *physmem_add_block(const char *name, uint64_t gpa, uint64_t size,
                                   uint8_t *host, bool readonly, unsigned region,
                                   Error **errp)
@@ -223,18 +267,12 @@ const RAMBlock *physmem_add_block(const char *name, uint64_t gpa, uint64_t size,
         }
     }
     if (!host) {
-        /*
-         * MAP_NORESERVE: a 64 GiB guest must start on a smaller host; pages
-         * only cost memory once the guest (or a loader) touches them.
-         */
-        void *p = mmap(NULL, size, PROT_READ | PROT_WRITE,
-                       MAP_PRIVATE | MAP_ANONYMOUS | MAP_NORESERVE, -1, 0);
-        if (p == MAP_FAILED) {
+        host = ram_mmap(size);
+        if (!host) {
             error_setg_errno(errp, errno, "cannot allocate %llu bytes for '%s'",
                              (unsigned long long)size, name);
             return NULL;
         }
-        host = p;
         owned = true;
     }
     nb = g_new0(PhysBlock, 1);
