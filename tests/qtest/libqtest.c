@@ -457,10 +457,18 @@ char *qtest_hmp_read_until_prompt(int fd)
 /* Starting and stopping the host                                           */
 /* ---------------------------------------------------------------------- */
 
-/* A test that aborts must not leave its host running (and holding meson's pipes). */
+/*
+ * A test that aborts must not leave its host running (and holding meson's
+ * pipes). The test may die before the child gets here, so the child also
+ * checks it still has its parent.
+ */
 static void child_setup(gpointer opaque)
 {
-    prctl(PR_SET_PDEATHSIG, SIGKILL);
+    pid_t test_pid = GPOINTER_TO_INT(opaque);
+
+    if (prctl(PR_SET_PDEATHSIG, SIGKILL) < 0 || getppid() != test_pid) {
+        _exit(127);
+    }
 }
 
 static int qtest_listen(const char *path)
@@ -536,7 +544,7 @@ QTestState *qtest_init_full(const char *extra_args, unsigned flags)
     if (!g_spawn_async(NULL, (char **)argv->pdata, NULL,
                        G_SPAWN_DO_NOT_REAP_CHILD | G_SPAWN_STDIN_FROM_DEV_NULL |
                        G_SPAWN_SEARCH_PATH,
-                       child_setup, NULL, &s->pid, &gerr)) {
+                       child_setup, GINT_TO_POINTER(getpid()), &s->pid, &gerr)) {
         g_error("libqtest: cannot start %s: %s", GUESTDUMP_BINARY, gerr->message);
     }
     g_ptr_array_free(argv, TRUE);
