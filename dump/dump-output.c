@@ -8,6 +8,7 @@
 #include <sys/uio.h>
 #include <unistd.h>
 
+#include "dump/dump-compress.h"
 #include "sysemu/dump.h"
 
 /* makedumpfile's flattened format (IMPLEMENTATION, "-F"). */
@@ -16,9 +17,26 @@
 #define FLAT_TYPE_HEADER 1
 #define FLAT_VERSION_HEADER 1
 
+/*
+ * Sparse output: all-zero, block-aligned runs of at least this many bytes in
+ * a sequential write are skipped and left as holes. Zero runs of guest RAM
+ * are usually pages long; below a block nothing would be saved.
+ */
+#define HOLE_BLOCK 4096u
+/* Smaller writes (headers, notes) go out as they are. */
+#define HOLE_MIN_WRITE (64u << 10)
+
 struct DumpOutput {
     int fd;
     bool seekable;
+    /*
+     * A sequential sink on a regular file that was empty at offset 0 (what
+     * file: gets after O_CREAT or O_TRUNC): nothing can be under a hole, so
+     * skipped zeros read back as the zeros they were. Writes are then
+     * pwrites at pos, and finish extends the file over a trailing hole and
+     * leaves the fd offset at the end, where sequential writes would have.
+     */
+    bool sparse;
     /* Flattened: records go to stream; fd is -1. */
     DumpOutput *stream;
     /* Logical position of the next dump_output_write(). */
@@ -65,6 +83,16 @@ static void enlarge_pipe(int fd)
     }
 }
 
+/* See DumpOutput.sparse. O_APPEND would ignore the offsets we write at. */
+static bool can_leave_holes(int fd)
+{
+    struct stat st;
+    int fl = fcntl(fd, F_GETFL);
+
+    return fl >= 0 && !(fl & O_APPEND) && fstat(fd, &st) == 0 &&
+           S_ISREG(st.st_mode) && st.st_size == 0 && lseek(fd, 0, SEEK_CUR) == 0;
+}
+
 DumpOutput *dump_output_new_fd(int fd, bool seekable)
 {
     DumpOutput *out = g_new0(DumpOutput, 1);
@@ -73,6 +101,7 @@ DumpOutput *dump_output_new_fd(int fd, bool seekable)
     out->seekable = seekable;
     if (!seekable && fd >= 0) {
         enlarge_pipe(fd);
+        out->sparse = can_leave_holes(fd);
     }
     return out;
 }
@@ -165,6 +194,60 @@ static bool pwrite_all(const DumpOutput *out, const uint8_t *buf, size_t len,
     return true;
 }
 
+/*
+ * Writes buf at out->pos, leaving holes where whole file blocks are zero.
+ * The zero test reads each block once at memory speed and stops at the
+ * first non-zero word, which is cheaper than copying the block into the
+ * page cache (docs/performance.md has the figures).
+ */
+static bool sparse_write(const DumpOutput *out, const uint8_t *buf, size_t len)
+{
+    uint64_t pos = out->pos;
+    size_t data = 0;      /* start of the pending data run in buf */
+    size_t i;
+
+    if (len < HOLE_MIN_WRITE) {
+        return pwrite_all(out, buf, len, pos);
+    }
+    /* Up to the first block boundary of the file: always data. */
+    i = MIN(len, (size_t)((HOLE_BLOCK - pos % HOLE_BLOCK) % HOLE_BLOCK));
+    while (i + HOLE_BLOCK <= len) {
+        size_t z = i;
+
+        while (z + HOLE_BLOCK <= len && dump_page_is_zero(buf + z, HOLE_BLOCK)) {
+            z += HOLE_BLOCK;
+        }
+        if (z == i) {
+            i += HOLE_BLOCK;
+            continue;
+        }
+        if (i > data && !pwrite_all(out, buf + data, i - data, pos + data)) {
+            return false;
+        }
+        data = z;
+        i = z;
+    }
+    return len == data || pwrite_all(out, buf + data, len - data, pos + data);
+}
+
+/* Makes a trailing hole part of the file and puts the offset at the end. */
+static bool sparse_finish(const DumpOutput *out)
+{
+    struct stat st;
+
+    if (fstat(out->fd, &st) < 0) {
+        return false;
+    }
+    if ((uint64_t)st.st_size < out->pos) {
+        while (ftruncate(out->fd, (off_t)out->pos) < 0) {
+            if (errno != EINTR || !retry_eintr(out)) {
+                return false;
+            }
+        }
+    }
+    return lseek(out->fd, (off_t)out->pos, SEEK_SET) >= 0;
+}
+
 /* Big-endian as the flat format wants it, whatever the dump's endianness. */
 static void put_be64(uint8_t *p, uint64_t v)
 {
@@ -204,6 +287,8 @@ DumpOutput *dump_output_new_flattened(DumpOutput *stream, Error **errp)
         error_setg_errno(errp, errno, "dump: failed to write flat header");
         return NULL;
     }
+    /* Records are small and rarely zero; the stream stays as it was. */
+    stream->sparse = false;
     out = g_new0(DumpOutput, 1);
     out->fd = -1;
     out->stream = stream;
@@ -218,6 +303,8 @@ bool dump_output_write(DumpOutput *out, const void *buf, size_t len)
 
     if (out->stream) {
         ok = flat_record(out, buf, len, out->pos);
+    } else if (out->sparse) {
+        ok = sparse_write(out, buf, len);
     } else {
         struct iovec iov = { .iov_base = (void *)buf, .iov_len = len };
 
@@ -261,11 +348,15 @@ bool dump_output_finish(DumpOutput *out)
         errno = saved;
         return ok;
     }
-    /* close() can be the first to report a deferred write error (NFS, EIO). */
-    if (out->fd >= 0 && close(out->fd) < 0 && errno != EINTR) {
+    if (out->sparse && !sparse_finish(out)) {
         ok = false;
     }
     saved = errno;
+    /* close() can be the first to report a deferred write error (NFS, EIO). */
+    if (out->fd >= 0 && close(out->fd) < 0 && errno != EINTR && ok) {
+        ok = false;
+        saved = errno;
+    }
     g_free(out);
     errno = saved;
     return ok;

@@ -136,11 +136,172 @@ static void test_ram_huge_pages(void)
     g_assert_cmpint(errno, ==, ENOMEM);
 }
 
+static char *tmp_file(const char *name)
+{
+    g_autofree char *dir = g_dir_make_tmp("write-path-XXXXXX", NULL);
+
+    g_assert_nonnull(dir);
+    return g_build_filename(dir, name, NULL);
+}
+
+static void remove_tmp(const char *path)
+{
+    g_autofree char *dir = g_path_get_dirname(path);
+
+    unlink(path);
+    rmdir(dir);
+}
+
+/*
+ * A RAM-like buffer: zero and non-zero pages, a zero run that is not
+ * block-aligned in the file, and a zero tail.
+ */
+static uint8_t *ram_like(size_t len)
+{
+    uint8_t *buf = g_malloc0(len);
+
+    for (size_t i = 0; i < len; i += 4096) {
+        if ((i / 4096) % 5 == 1 || (i / 4096) % 7 == 3) {
+            memset(buf + i, 0x5a, 4096);
+        }
+    }
+    buf[4096 * 20 + 17] = 1;      /* one byte in an otherwise zero run */
+    memset(buf + len - 3 * 4096, 0, 3 * 4096);
+    return buf;
+}
+
+/* The offset of the first hole, or -1 where the filesystem reports none. */
+static off_t first_hole(int fd, off_t size)
+{
+    off_t h = lseek(fd, 0, SEEK_HOLE);
+
+    return h >= 0 && h < size ? h : -1;
+}
+
+/*
+ * An empty file written sequentially (file: after O_TRUNC) gets holes for
+ * zero blocks, reads back byte for byte, has the full size although it ends
+ * in zeros, and its offset ends where sequential writes would leave it.
+ */
+static void test_sparse_file(void)
+{
+    g_autofree char *path = tmp_file("sparse.elf");
+    const size_t len = 1 << 20;
+    g_autofree uint8_t *buf = ram_like(len);
+    g_autofree gchar *back = NULL;
+    gsize back_len;
+    int fd = open(path, O_WRONLY | O_CREAT | O_TRUNC, 0600);
+    int keep = dup(fd);
+    DumpOutput *out = dump_output_new_fd(fd, false);
+    struct stat st;
+
+    /* 100 bytes of header first: RAM is not block-aligned in the file. */
+    g_assert_true(dump_output_write(out, "headers...", 10));
+    g_assert_true(dump_output_write(out, buf, 90));
+    g_assert_true(dump_output_write(out, buf, len));
+    g_assert_true(dump_output_finish(out));
+    g_assert_cmpint(lseek(keep, 0, SEEK_CUR), ==, 100 + len);
+    g_assert_cmpint(fstat(keep, &st), ==, 0);
+    g_assert_cmpint(st.st_size, ==, 100 + len);
+    g_assert_true(g_file_get_contents(path, &back, &back_len, NULL));
+    g_assert_cmpmem(back, 10, "headers...", 10);
+    g_assert_cmpmem(back + 10, 90, buf, 90);
+    g_assert_cmpmem(back + 100, len, buf, len);
+    if (first_hole(keep, st.st_size) < 0) {
+        g_test_skip("this filesystem does not report holes");
+    } else {
+        /*
+         * A third of the pages have data, but RAM starts 100 bytes into a
+         * block, so each data page touches two blocks: about 58 % of them.
+         */
+        g_assert_cmpint(st.st_blocks * 512, <, (off_t)len * 3 / 4);
+    }
+    close(keep);
+    remove_tmp(path);
+}
+
+/*
+ * A file that already has bytes (fd: of an old file, as QEMU never
+ * truncates it) is overwritten in full: zeros must replace what was there.
+ */
+static void test_not_sparse_over_data(void)
+{
+    g_autofree char *path = tmp_file("old.elf");
+    const size_t len = 256 << 10;
+    g_autofree uint8_t *old = g_malloc(2 * len);
+    g_autofree uint8_t *zero = g_malloc0(len);
+    g_autofree gchar *back = NULL;
+    gsize back_len;
+    DumpOutput *out;
+    int fd;
+
+    memset(old, 0xee, 2 * len);
+    g_assert_true(g_file_set_contents(path, (char *)old, 2 * len, NULL));
+    fd = open(path, O_WRONLY);
+    out = dump_output_new_fd(fd, false);
+    g_assert_true(dump_output_write(out, zero, len));
+    g_assert_true(dump_output_finish(out));
+    g_assert_true(g_file_get_contents(path, &back, &back_len, NULL));
+    g_assert_cmpuint(back_len, ==, 2 * len);
+    g_assert_cmpmem(back, len, zero, len);
+    g_assert_cmpmem(back + len, len, old, len);
+    remove_tmp(path);
+}
+
+/* O_APPEND ignores offsets, so such a file is written plainly, zeros and all. */
+static void test_not_sparse_append(void)
+{
+    g_autofree char *path = tmp_file("append.elf");
+    const size_t len = 256 << 10;
+    g_autofree uint8_t *zero = g_malloc0(len);
+    g_autofree gchar *back = NULL;
+    gsize back_len;
+    int fd = open(path, O_WRONLY | O_CREAT | O_TRUNC | O_APPEND, 0600);
+    DumpOutput *out = dump_output_new_fd(fd, false);
+
+    g_assert_true(dump_output_write(out, "A", 1));
+    g_assert_true(dump_output_write(out, zero, len));
+    g_assert_true(dump_output_write(out, "B", 1));
+    g_assert_true(dump_output_finish(out));
+    g_assert_true(g_file_get_contents(path, &back, &back_len, NULL));
+    g_assert_cmpuint(back_len, ==, len + 2);
+    g_assert_cmpint(back[0], ==, 'A');
+    g_assert_cmpmem(back + 1, len, zero, len);
+    g_assert_cmpint(back[len + 1], ==, 'B');
+    remove_tmp(path);
+}
+
+/* Flattened records keep their zeros: the stream under them is not sparse. */
+static void test_flattened_not_sparse(void)
+{
+    g_autofree char *path = tmp_file("flat.kdump");
+    const size_t len = 256 << 10;
+    g_autofree uint8_t *zero = g_malloc0(len);
+    g_autoptr(Error) err = NULL;
+    int fd = open(path, O_WRONLY | O_CREAT | O_TRUNC, 0600);
+    int keep = dup(fd);
+    DumpOutput *out = dump_output_new_flattened(dump_output_new_fd(fd, false), &err);
+    struct stat st;
+
+    g_assert_nonnull(out);
+    g_assert_true(dump_output_pwrite(out, zero, len, 0));
+    g_assert_true(dump_output_finish(out));
+    g_assert_cmpint(fstat(keep, &st), ==, 0);
+    g_assert_cmpint(st.st_size, ==, 4096 + 16 + len + 16);
+    g_assert_cmpint(first_hole(keep, st.st_size), ==, -1);
+    close(keep);
+    remove_tmp(path);
+}
+
 int main(int argc, char **argv)
 {
     g_test_init(&argc, &argv, NULL);
     g_test_add_func("/write-path/pipe-enlarged", test_pipe_enlarged);
     g_test_add_func("/write-path/pipe-not-shrunk", test_pipe_not_shrunk);
     g_test_add_func("/write-path/ram-huge-pages", test_ram_huge_pages);
+    g_test_add_func("/write-path/sparse-file", test_sparse_file);
+    g_test_add_func("/write-path/not-sparse-over-data", test_not_sparse_over_data);
+    g_test_add_func("/write-path/not-sparse-append", test_not_sparse_append);
+    g_test_add_func("/write-path/flattened-not-sparse", test_flattened_not_sparse);
     return g_test_run();
 }
