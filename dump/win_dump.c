@@ -22,11 +22,6 @@
 #define WIN_CHUNK (4u << 20)
 #define WIN_CTX_MAX 1232
 
-/* QEMU's x86 reset values; our vCPU model does not carry these registers. */
-#define WIN_RESET_MXCSR 0x1f80u
-#define WIN_RESET_DR6 0xffff0ff0u
-#define WIN_RESET_DR7 0x00000400u
-
 /* Part of one CONTEXT that lands in one guest page. */
 typedef struct WinOverlay {
     uint64_t paddr;
@@ -300,7 +295,7 @@ static void build_context(const WinDump *w, const CPUX86State *env, uint8_t *out
         WinContext64 c = { 0 };
 
         c.ContextFlags = GUINT32_TO_LE(WIN_CTX64_ALL);
-        c.MxCsr = GUINT32_TO_LE(WIN_RESET_MXCSR);
+        c.MxCsr = GUINT32_TO_LE(env->mxcsr);
         c.SegCs = GUINT16_TO_LE(env->segs[R_CS].selector);
         c.SegDs = GUINT16_TO_LE(env->segs[R_DS].selector);
         c.SegEs = GUINT16_TO_LE(env->segs[R_ES].selector);
@@ -308,8 +303,12 @@ static void build_context(const WinDump *w, const CPUX86State *env, uint8_t *out
         c.SegGs = GUINT16_TO_LE(env->segs[R_GS].selector);
         c.SegSs = GUINT16_TO_LE(env->segs[R_SS].selector);
         c.EFlags = GUINT32_TO_LE((uint32_t)env->eflags);
-        c.Dr6 = GUINT64_TO_LE(WIN_RESET_DR6);
-        c.Dr7 = GUINT64_TO_LE(WIN_RESET_DR7);
+        c.Dr0 = GUINT64_TO_LE(env->dr[0]);
+        c.Dr1 = GUINT64_TO_LE(env->dr[1]);
+        c.Dr2 = GUINT64_TO_LE(env->dr[2]);
+        c.Dr3 = GUINT64_TO_LE(env->dr[3]);
+        c.Dr6 = GUINT64_TO_LE(env->dr[6]);
+        c.Dr7 = GUINT64_TO_LE(env->dr[7]);
         c.Rax = GUINT64_TO_LE(env->regs[R_EAX]);
         c.Rcx = GUINT64_TO_LE(env->regs[R_ECX]);
         c.Rdx = GUINT64_TO_LE(env->regs[R_EDX]);
@@ -327,14 +326,18 @@ static void build_context(const WinDump *w, const CPUX86State *env, uint8_t *out
         c.R14 = GUINT64_TO_LE(env->regs[R_R14]);
         c.R15 = GUINT64_TO_LE(env->regs[R_R15]);
         c.Rip = GUINT64_TO_LE(env->eip);
-        put_le(c.FltSave + WIN_CTX64_FLTSAVE_MXCSR, 4, WIN_RESET_MXCSR);
+        put_le(c.FltSave + WIN_CTX64_FLTSAVE_MXCSR, 4, env->mxcsr);
         memcpy(out, &c, sizeof(c));
     } else {
         WinContext32 c = { 0 };
 
         c.ContextFlags = GUINT32_TO_LE(WIN_CTX32_FULL_DBG);
-        c.Dr6 = GUINT32_TO_LE(WIN_RESET_DR6);
-        c.Dr7 = GUINT32_TO_LE(WIN_RESET_DR7);
+        c.Dr0 = GUINT32_TO_LE((uint32_t)env->dr[0]);
+        c.Dr1 = GUINT32_TO_LE((uint32_t)env->dr[1]);
+        c.Dr2 = GUINT32_TO_LE((uint32_t)env->dr[2]);
+        c.Dr3 = GUINT32_TO_LE((uint32_t)env->dr[3]);
+        c.Dr6 = GUINT32_TO_LE((uint32_t)env->dr[6]);
+        c.Dr7 = GUINT32_TO_LE((uint32_t)env->dr[7]);
         c.SegGs = GUINT32_TO_LE(env->segs[R_GS].selector);
         c.SegFs = GUINT32_TO_LE(env->segs[R_FS].selector);
         c.SegEs = GUINT32_TO_LE(env->segs[R_ES].selector);

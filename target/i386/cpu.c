@@ -53,6 +53,10 @@ void x86_cpu_reset(X86CPU *cpu)
     set_seg(&env->gdt, 0, 0, 0xffff, 0);
     set_seg(&env->idt, 0, 0, 0xffff, 0);
     env->a20_mask = ~0u;
+    /* SSE exceptions masked; DR6/DR7 reserved bits read as one. */
+    env->mxcsr = 0x1f80;
+    env->dr[6] = 0xffff0ff0;
+    env->dr[7] = 0x400;
 }
 
 /*
@@ -60,13 +64,13 @@ void x86_cpu_reset(X86CPU *cpu)
  * as given: no descriptor is loaded, so tests set base/limit/flags too.
  */
 typedef enum RegKind {
-    REG_U64, REG_SEL, REG_BASE, REG_LIMIT, REG_FLAGS, REG_A20,
+    REG_U64, REG_U32, REG_SEL, REG_BASE, REG_LIMIT, REG_FLAGS, REG_A20,
 } RegKind;
 
 typedef struct RegDesc {
     const char *name;
     RegKind kind;
-    size_t offset;          /* of the uint64_t or SegmentCache within CPUX86State */
+    size_t offset;          /* of the integer or SegmentCache within CPUX86State */
 } RegDesc;
 
 #define ENV_OFF(field) offsetof(CPUX86State, field)
@@ -115,6 +119,15 @@ static const RegDesc reg_table[] = {
     { "efer", REG_U64, ENV_OFF(efer) },
     { "kernel_gs_base", REG_U64, ENV_OFF(kernelgsbase) },
     { "a20", REG_A20, ENV_OFF(a20_mask) },
+    { "mxcsr", REG_U32, ENV_OFF(mxcsr) },
+    { "dr0", REG_U64, ENV_OFF(dr[0]) },
+    { "dr1", REG_U64, ENV_OFF(dr[1]) },
+    { "dr2", REG_U64, ENV_OFF(dr[2]) },
+    { "dr3", REG_U64, ENV_OFF(dr[3]) },
+    { "dr4", REG_U64, ENV_OFF(dr[4]) },
+    { "dr5", REG_U64, ENV_OFF(dr[5]) },
+    { "dr6", REG_U64, ENV_OFF(dr[6]) },
+    { "dr7", REG_U64, ENV_OFF(dr[7]) },
 };
 
 static const RegDesc *find_reg(const char *name, Error **errp)
@@ -162,7 +175,9 @@ bool x86_cpu_set_reg(X86CPU *cpu, const char *name, uint64_t value, Error **errp
                    (unsigned long long)value, name);
         return false;
     }
-    if (r->kind == REG_SEL) {
+    if (r->kind == REG_U32) {
+        *(uint32_t *)(base + r->offset) = value;
+    } else if (r->kind == REG_SEL) {
         sc->selector = value;
     } else if (r->kind == REG_LIMIT) {
         sc->limit = value;
@@ -186,6 +201,9 @@ bool x86_cpu_get_reg(const X86CPU *cpu, const char *name, uint64_t *value,
     switch (r->kind) {
     case REG_U64:
         *value = *(const uint64_t *)(base + r->offset);
+        break;
+    case REG_U32:
+        *value = *(const uint32_t *)(base + r->offset);
         break;
     case REG_SEL:
         *value = sc->selector;

@@ -45,6 +45,9 @@ typedef struct CPUX86State {
     uint64_t efer;
     uint64_t kernelgsbase;
     uint32_t a20_mask;           /* ~0 when A20 is enabled (reset: enabled) */
+    /* Not in ELF notes; the Windows CONTEXT records them. */
+    uint32_t mxcsr;
+    uint64_t dr[8];              /* dr4/dr5 alias dr6/dr7 on hardware; kept as QEMU */
 } CPUX86State;
 
 typedef struct X86CPU {

@@ -237,16 +237,25 @@ static void test_registers(void)
     g_assert_cmphex(qtest_get_reg(s, 0, "cr3"), ==, 0);
     assert_reply(s, "x-set-reg 2 rax 1", "FAIL CPU index 2 is out of range");
     assert_reply(s, "x-set-reg 0 xmm0 1", "FAIL unknown x86 register 'xmm0'");
+    /* Only the Windows CONTEXT records these, from QEMU's reset values on. */
+    g_assert_cmphex(qtest_get_reg(s, 0, "mxcsr"), ==, 0x1f80);
+    g_assert_cmphex(qtest_get_reg(s, 0, "dr6"), ==, 0xffff0ff0);
+    g_assert_cmphex(qtest_get_reg(s, 0, "dr7"), ==, 0x400);
+    qtest_set_reg(s, 1, "dr3", 0xffffffff81234560ULL);
+    g_assert_cmphex(qtest_get_reg(s, 1, "dr3"), ==, 0xffffffff81234560ULL);
     assert_reply(s, "x-get-reg 0", "FAIL invalid arguments to 'x-get-reg'");
 
     /* QMP: set several at once, read them back */
     qtest_qmp_assert_success(s, "{\"execute\": \"x-guestdump-set-registers\", "
         "\"arguments\": {\"cpu-index\": 0, \"registers\": ["
         "{\"name\": \"efer\", \"value\": 3329}, {\"name\": \"cs_flags\", "
-        "\"value\": 11508480}, {\"name\": \"rip\", \"value\": 18446744071578845184}]}}");
+        "\"value\": 11508480}, {\"name\": \"rip\", \"value\": 18446744071578845184}, "
+        "{\"name\": \"mxcsr\", \"value\": 40896}, {\"name\": \"dr7\", \"value\": 1025}]}}");
     g_assert_cmphex(qtest_get_reg(s, 0, "efer"), ==, 0xd01);
     g_assert_cmphex(qtest_get_reg(s, 0, "cs_flags"), ==, 0xaf9b00);
     g_assert_cmphex(qtest_get_reg(s, 0, "rip"), ==, 0xffffffff81000000ULL);
+    g_assert_cmphex(qtest_get_reg(s, 0, "mxcsr"), ==, 0x9fc0);
+    g_assert_cmphex(qtest_get_reg(s, 0, "dr7"), ==, 0x401);
     ret = qtest_qmp_assert_success_ref(s, "{\"execute\": "
                                        "\"x-guestdump-query-registers\", "
                                        "\"arguments\": {\"cpu-index\": 1}}");

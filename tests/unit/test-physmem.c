@@ -333,6 +333,10 @@ static void test_cpu_reset_and_regs(void)
     g_assert_cmphex(cpu->env.gdt.limit, ==, 0xffff);
     g_assert_cmphex(cpu->env.idt.limit, ==, 0xffff);
     g_assert_cmphex(cpu->env.a20_mask, ==, 0xffffffff);
+    g_assert_cmphex(cpu->env.mxcsr, ==, 0x1f80);
+    g_assert_cmphex(cpu->env.dr[0], ==, 0);
+    g_assert_cmphex(cpu->env.dr[6], ==, 0xffff0ff0);
+    g_assert_cmphex(cpu->env.dr[7], ==, 0x400);
 
     for (; names[n]; n++) {
         uint64_t val = strstr(names[n], "_limit") || strstr(names[n], "_flags")
@@ -359,6 +363,7 @@ static void test_cpu_reset_and_regs(void)
     g_assert_false(x86_cpu_set_reg(cpu, "cs", 0x10000, NULL));
     g_assert_false(x86_cpu_set_reg(cpu, "cs_limit", 0x100000000ULL, NULL));
     g_assert_false(x86_cpu_set_reg(cpu, "a20", 2, NULL));
+    g_assert_false(x86_cpu_set_reg(cpu, "mxcsr", 0x100000000ULL, NULL));
     /* 64-bit values keep all their bits */
     g_assert_true(x86_cpu_set_reg(cpu, "r15", 0xfedcba9876543210ULL, NULL));
     g_assert_cmphex(cpu->env.regs[R_R15], ==, 0xfedcba9876543210ULL);

@@ -190,7 +190,7 @@ static size_t model_context(const Fixture *f, int i, uint8_t *c)
 
         memset(c, 0, 1232);
         p32(c, 0x30, 0x0010001f);
-        p32(c, 0x34, 0x1f80);
+        p32(c, 0x34, e->mxcsr);
         p16(c, 0x38, e->segs[R_CS].selector);
         p16(c, 0x3a, e->segs[R_DS].selector);
         p16(c, 0x3c, e->segs[R_ES].selector);
@@ -198,19 +198,25 @@ static size_t model_context(const Fixture *f, int i, uint8_t *c)
         p16(c, 0x40, e->segs[R_GS].selector);
         p16(c, 0x42, e->segs[R_SS].selector);
         p32(c, 0x44, e->eflags);
-        p64(c, 0x68, 0xffff0ff0);
-        p64(c, 0x70, 0x400);
+        for (int k = 0; k < 4; k++) {
+            p64(c, 0x48 + 8 * k, e->dr[k]);
+        }
+        p64(c, 0x68, e->dr[6]);
+        p64(c, 0x70, e->dr[7]);
         for (int k = 0; k < 16; k++) {
             p64(c, 0x78 + 8 * k, e->regs[gpr[k]]);
         }
         p64(c, 0xf8, e->eip);
-        p32(c, 0x118, 0x1f80);
+        p32(c, 0x118, e->mxcsr);
         return 1232;
     }
     memset(c, 0, 720);
     p32(c, 0x00, 0x00010017);
-    p32(c, 0x14, 0xffff0ff0);
-    p32(c, 0x18, 0x400);
+    for (int k = 0; k < 4; k++) {
+        p32(c, 0x04 + 4 * k, e->dr[k]);
+    }
+    p32(c, 0x14, e->dr[6]);
+    p32(c, 0x18, e->dr[7]);
     p32(c, 0x8c, e->segs[R_GS].selector);
     p32(c, 0x90, e->segs[R_FS].selector);
     p32(c, 0x94, e->segs[R_ES].selector);
@@ -402,6 +408,50 @@ static void test_x86(void)
     opt.kdbg_encrypted = true;
     opt.bugcheck_code = 0x7e;
     run_good(&opt, "MS Windows 32bit crash dump");
+}
+
+/* MXCSR and the debug registers a guest set reach its CONTEXTs, not reset values. */
+static void run_debug_registers(WinGuestMode mode)
+{
+    static const char *const dr[] = { "dr0", "dr1", "dr2", "dr3", "dr6", "dr7" };
+    WinGuestOptions opt;
+    Fixture f;
+    g_autoptr(GByteArray) want = NULL;
+    uint8_t c[1232];
+    Error *err = NULL;
+
+    unit_options(&opt);
+    opt.mode = mode;
+    opt.smp = 2;
+    fixture_init(&f, &opt);
+    for (int i = 0; i < opt.smp; i++) {
+        g_assert_true(x86_cpu_set_reg(&f.cpus[i], "mxcsr", 0x9fc0 + i, NULL));
+        for (size_t k = 0; k < G_N_ELEMENTS(dr); k++) {
+            g_assert_true(x86_cpu_set_reg(&f.cpus[i], dr[k],
+                                          0x7000 + 0x100 * i + k, NULL));
+        }
+    }
+    model_context(&f, 1, c);
+    if (mode == WIN_GUEST_LONG4) {
+        g_assert_cmphex(g32(c, 0x34), ==, 0x9fc1);
+        g_assert_cmphex(g32(c, 0x118), ==, 0x9fc1);
+        g_assert_cmphex(g64(c, 0x48), ==, 0x7100);
+        g_assert_cmphex(g64(c, 0x70), ==, 0x7105);
+    } else {
+        g_assert_cmphex(g32(c, 0x04), ==, 0x7100);
+        g_assert_cmphex(g32(c, 0x18), ==, 0x7105);
+    }
+    want = model_dump(&f, opt.smp, win_guest_va(f.g, WIN_GUEST_KDBG_OFF));
+    g_assert_true(fixture_dump(&f, &err));
+    g_assert_null(err);
+    assert_file_equals(&f, want);
+    fixture_free(&f);
+}
+
+static void test_debug_registers(void)
+{
+    run_debug_registers(WIN_GUEST_LONG4);
+    run_debug_registers(WIN_GUEST_X86);
 }
 
 /* NumberProcessors far above the vCPU count: no allocation follows it. */
@@ -827,6 +877,7 @@ int main(int argc, char **argv)
     g_test_add_func("/win-dump/long4-bugcheck", test_long4_bugcheck);
     g_test_add_func("/win-dump/long4-kdbg-fallback", test_long4_kdbg_fallback);
     g_test_add_func("/win-dump/pae", test_pae);
+    g_test_add_func("/win-dump/debug-registers", test_debug_registers);
     g_test_add_func("/win-dump/x86", test_x86);
     g_test_add_func("/win-dump/huge-number-processors", test_huge_number_processors);
     g_test_add_func("/win-dump/fewer-processors", test_fewer_processors);
