@@ -3,7 +3,8 @@
 
     kdump_bench.py --build BUILD [--size 2G] [--mix demo|zero|random]
                    [--formats elf,kdump-zlib,kdump-lzo,kdump-snappy,kdump-zstd]
-                   [--reps 1] [--threads N] [--pipe] [--qemu qemu-system-x86_64]
+                   [--reps 1] [--threads N] [--pipe | --both]
+                   [--qemu qemu-system-x86_64]
                    [--no-qemu] [--no-makedumpfile] [--out DIR] [--json FILE]
 
 A RAM image of --size is made with the page mix asked for (demo: runs of
@@ -12,16 +13,19 @@ A RAM image of --size is made with the page mix asked for (demo: runs of
   * guestdump: -m SIZE -S -device loader,file=IMG,addr=0,force-raw=on
   * QEMU 7.2:   memory-backend-file,mem-path=IMG,share=off,prealloc=on
 and each format is dumped over QMP (file:, or with --pipe fd: a pipe drained
-by cat into a file on the same disk), timed from the command to its reply,
+by cat into a file on the same disk; --both does both, file first, from the
+same processes), timed from the command to its reply,
 `sync` before each run, one untimed warm-up per tool. Then makedumpfile
 -c/-l/-p (-d 0) converts guestdump's ELF dump of that guest, and `cat`
 copies each dump file to the same disk: the ceiling for writing those
-bytes. Everything is printed as MB/s of guest RAM and as ratios
+bytes (for the pipe: `cat dump | cat > copy` through a 1 MiB pipe).
+Everything is printed as MB/s of guest RAM and as ratios
 (guestdump / QEMU; guestdump time / cat time), all measured in this run.
 This is a benchmark, not a test: nothing here passes or fails.
 """
 import argparse
 import array
+import fcntl
 import json
 import os
 import random
@@ -152,26 +156,31 @@ def cpu_seconds(pid):
     return (int(fields[11]) + int(fields[12])) / os.sysconf("SC_CLK_TCK")
 
 
-def run_tool(name, cmd, sock, formats, work, reps, pipe):
+def run_tool(name, cmd, sock, formats, work, reps, modes):
+    """Returns {mode: {format: result}} for each of modes ("file", "pipe")."""
     proc = subprocess.Popen(cmd, stdout=subprocess.DEVNULL, stderr=subprocess.PIPE)
-    res = {}
+    res = {m: {} for m in modes}
     try:
         q = QMP(sock)
         caps = [f["format"] if isinstance(f, dict) else f
                 for f in q.execute("query-dump-guest-memory-capability")["formats"]]
-        for fmt in formats:
-            if fmt not in caps:
-                res[fmt] = {"skipped": f"{name} cannot write {fmt}"}
-                continue
-            path = os.path.join(work, f"{name}-{fmt}.dump")
-            timed_dump(q, fmt, path, pipe)                   # warm-up, untimed
-            c0 = cpu_seconds(proc.pid)
-            ts = [timed_dump(q, fmt, path, pipe) for _ in range(reps)]
-            cpu = (cpu_seconds(proc.pid) - c0) / reps
-            res[fmt] = {"median_s": statistics.median(ts), "times_s": ts,
-                        "cpu_s": cpu, "bytes": os.path.getsize(path), "file": path}
-            print(f"  {name:9} {fmt:14} {res[fmt]['median_s']:7.2f} s"
-                  f"  (cpu {cpu:6.2f} s, load {os.getloadavg()[0]:.1f})", flush=True)
+        for mode in modes:
+            pipe = mode == "pipe"
+            for fmt in formats:
+                if fmt not in caps:
+                    res[mode][fmt] = {"skipped": f"{name} cannot write {fmt}"}
+                    continue
+                path = os.path.join(work, f"{name}-{fmt}-{mode}.dump")
+                timed_dump(q, fmt, path, pipe)                   # warm-up, untimed
+                c0 = cpu_seconds(proc.pid)
+                ts = [timed_dump(q, fmt, path, pipe) for _ in range(reps)]
+                cpu = (cpu_seconds(proc.pid) - c0) / reps
+                r = {"median_s": statistics.median(ts), "times_s": ts, "cpu_s": cpu,
+                     "bytes": os.path.getsize(path), "file": path}
+                res[mode][fmt] = r
+                print(f"  {name:9} {fmt:14} {mode:4} {r['median_s']:7.2f} s"
+                      f"  (cpu {cpu:6.2f} s, load {os.getloadavg()[0]:.1f})",
+                      flush=True)
         q.execute("quit")
     finally:
         try:
@@ -179,6 +188,31 @@ def run_tool(name, cmd, sock, formats, work, reps, pipe):
         except subprocess.TimeoutExpired:
             proc.kill()
     return res
+
+
+def timed_pipe_copy(src, out, reps, pipe_size=1 << 20):
+    """`cat src | cat > out` through a pipe of pipe_size: the pipe's ceiling."""
+    ts = []
+    for _ in range(reps + 1):
+        if os.path.exists(out):
+            os.unlink(out)
+        os.sync()
+        r, w = os.pipe()
+        try:
+            fcntl.fcntl(w, fcntl.F_SETPIPE_SZ, pipe_size)
+        except OSError:
+            pass
+        t0 = time.monotonic()
+        with open(out, "wb") as fo:
+            reader = subprocess.Popen(["cat"], stdin=r, stdout=fo)
+        writer = subprocess.Popen(["cat", src], stdout=w)
+        os.close(r)
+        os.close(w)
+        rc = writer.wait() | reader.wait()
+        ts.append(time.monotonic() - t0)
+        if rc:
+            return None
+    return statistics.median(ts[1:])
 
 
 def timed_cmd(cmd, reps, out=None, stdin=None):
@@ -211,7 +245,9 @@ def main():
                     default="elf,kdump-zlib,kdump-lzo,kdump-snappy,kdump-zstd")
     ap.add_argument("--reps", type=int, default=1)
     ap.add_argument("--threads", type=int, default=0)
-    ap.add_argument("--pipe", action="store_true")
+    ap.add_argument("--pipe", action="store_true", help="fd: into a pipe only")
+    ap.add_argument("--both", action="store_true",
+                    help="file and pipe in the same run, from the same processes")
     ap.add_argument("--qemu", default=os.environ.get("QEMU", "qemu-system-x86_64"))
     ap.add_argument("--no-qemu", action="store_true")
     ap.add_argument("--no-makedumpfile", action="store_true")
@@ -235,7 +271,13 @@ def main():
         counts = make_ram(img, size, args.mix)
         print(f"  pages: {counts}")
     mb = size / 1e6
-    report = {"size": size, "mix": args.mix, "pipe": args.pipe, "tools": {}}
+    modes = ["file", "pipe"] if args.both else ["pipe"] if args.pipe else ["file"]
+    report = {"size": size, "mix": args.mix, "modes": modes,
+              "runs": {m: {"tools": {}} for m in modes}}
+
+    def store(tool, res):
+        for m in modes:
+            report["runs"][m]["tools"][tool] = res[m]
 
     gd = [os.path.join(args.build, "guestdump"), "-m", str(size >> 20), "-S",
           "-device", f"loader,file={img},addr=0,force-raw=on",
@@ -243,17 +285,17 @@ def main():
     if args.threads:
         gd += ["-dump-threads", str(args.threads)]
     print("guestdump:", flush=True)
-    report["tools"]["guestdump"] = run_tool("guestdump", gd, f"{work}/gd.sock",
-                                            formats, work, args.reps, args.pipe)
+    store("guestdump", run_tool("guestdump", gd, f"{work}/gd.sock", formats, work,
+                                args.reps, modes))
     if args.single_thread:
         # QEMU's algorithm on one core without QEMU's overheads: where QEMU
         # cannot be timed (a build without lzo/snappy), a same-run stand-in
         # that is faster than QEMU itself.
         gd1 = [a.replace("gd.sock", "gd1.sock") for a in gd] + ["-dump-threads", "1"]
         print("guestdump, one thread:", flush=True)
-        report["tools"]["guestdump-1t"] = run_tool(
+        store("guestdump-1t", run_tool(
             "gd-1t", gd1, f"{work}/gd1.sock",
-            [f for f in formats if f.startswith("kdump")], work, args.reps, args.pipe)
+            [f for f in formats if f.startswith("kdump")], work, args.reps, modes))
     qemu = shutil.which(args.qemu)
     if qemu and not args.no_qemu:
         q = [qemu, "-nodefaults", "-display", "none", "-no-user-config", "-machine",
@@ -263,37 +305,38 @@ def main():
              "share=off,prealloc=on",
              "-qmp", f"unix:{work}/q.sock,server=on,wait=off"]
         print("QEMU:", flush=True)
-        report["tools"]["qemu"] = run_tool("qemu", q, f"{work}/q.sock", formats, work,
-                                           args.reps, args.pipe)
+        store("qemu", run_tool("qemu", q, f"{work}/q.sock", formats, work,
+                               args.reps, modes))
     mdf = shutil.which("makedumpfile")
-    elf = report["tools"]["guestdump"].get("elf", {}).get("file")
+    gd_runs = report["runs"][modes[0]]["tools"]["guestdump"]
+    elf = gd_runs.get("elf", {}).get("file")
     if mdf and elf and not args.no_makedumpfile:
         # A makedumpfile built without a codec silently writes pages raw.
         built = subprocess.run([mdf, "-v"], capture_output=True, text=True).stdout
-        report["tools"]["makedumpfile"] = {}
+        mres = {}
         for opt, fmt in (("-c", "kdump-zlib"), ("-l", "kdump-lzo"),
                          ("-p", "kdump-snappy")):
             codec = fmt.split("-")[1]
             if codec != "zlib" and f"{codec}\tenabled" not in built:
-                report["tools"]["makedumpfile"][fmt] = {"skipped": f"no {codec}"}
+                mres[fmt] = {"skipped": f"no {codec}"}
                 continue
             out = os.path.join(work, f"mdf{opt}.dump")
             t = timed_cmd([mdf, opt, "-d", "0", elf, out], args.reps, out=out)
-            report["tools"]["makedumpfile"][fmt] = \
-                {"median_s": t} if t else {"skipped": f"makedumpfile {opt} failed"}
-    report["tools"]["cat"] = {}
-    for fmt, r in report["tools"]["guestdump"].items():
-        if "file" in r:
-            copy = os.path.join(work, "cat.copy")
-            t = timed_cmd(["cat", r["file"]], args.reps, out=copy)
-            report["tools"]["cat"][fmt] = {"median_s": t}
-            os.unlink(copy)
-
-    print(f"\n{size >> 20} MiB guest, mix {args.mix}, "
-          f"{'pipe (fd:)' if args.pipe else 'file'}; MB/s of guest RAM")
-    print(f"{'format':14} {'guestdump':>10} {'1 thread':>9} {'QEMU 7.2':>9}"
-          f" {'makedumpfile':>13} {'cat':>7} {'vs QEMU':>8} {'vs 1t':>6}"
-          f" {'cat/gd':>7}")
+            mres[fmt] = ({"median_s": t} if t else
+                         {"skipped": f"makedumpfile {opt} failed"})
+        for m in modes:
+            report["runs"][m]["tools"]["makedumpfile"] = mres
+    for m in modes:
+        cres = report["runs"][m]["tools"]["cat"] = {}
+        for fmt, r in report["runs"][m]["tools"]["guestdump"].items():
+            if "file" in r:
+                copy = os.path.join(work, "cat.copy")
+                if m == "pipe":
+                    t = timed_pipe_copy(r["file"], copy, args.reps)
+                else:
+                    t = timed_cmd(["cat", r["file"]], args.reps, out=copy)
+                cres[fmt] = {"median_s": t}
+                os.unlink(copy)
 
     def cell(v, w):
         return f"{v:{w}.0f}" if v else f"{'-':>{w}}"
@@ -301,23 +344,37 @@ def main():
     def ratio(a, b, w):
         return f"{a / b:{w - 1}.2f}x" if a and b else f"{'-':>{w}}"
 
-    for fmt in formats:
-        def rate(tool):
-            r = report["tools"].get(tool, {}).get(fmt, {})
-            return mb / r["median_s"] if r.get("median_s") else None
-        g, g1, q = rate("guestdump"), rate("guestdump-1t"), rate("qemu")
-        m, c = rate("makedumpfile"), rate("cat")
-        print(f"{fmt:14} {cell(g, 10)} {cell(g1, 9)} {cell(q, 9)} {cell(m, 13)}"
-              f" {cell(c, 7)} {ratio(g, q, 8)} {ratio(g, g1, 6)} {ratio(c, g, 7)}")
-    print("\nCPU seconds per dump (user + system of the dumping process; on a busy"
-          "\nmachine this shows the work done, which wall time cannot):")
-    for fmt in formats:
-        cpus = []
-        for tool in ("guestdump", "guestdump-1t", "qemu"):
-            r = report["tools"].get(tool, {}).get(fmt, {})
-            if r.get("cpu_s") is not None:
-                cpus.append(f"{tool} {r['cpu_s']:.2f}")
-        print(f"  {fmt:14} " + ", ".join(cpus))
+    def rate(m, tool, fmt):
+        r = report["runs"].get(m, {}).get("tools", {}).get(tool, {}).get(fmt, {})
+        return mb / r["median_s"] if r.get("median_s") else None
+
+    for m in modes:
+        tools = report["runs"][m]["tools"]
+        print(f"\n{size >> 20} MiB guest, mix {args.mix}, "
+              f"{'pipe (fd:)' if m == 'pipe' else 'file'}; MB/s of guest RAM"
+              f" (load {os.getloadavg()[0]:.1f})")
+        print(f"{'format':14} {'guestdump':>10} {'1 thread':>9} {'QEMU 7.2':>9}"
+              f" {'makedumpfile':>13} {'cat':>7} {'vs QEMU':>8} {'vs 1t':>6}"
+              f" {'cat/gd':>7}" + (f" {'pipe/file':>10}" if m == "pipe" and
+                                   "file" in modes else ""))
+        for fmt in formats:
+            g, g1, q = (rate(m, t, fmt) for t in ("guestdump", "guestdump-1t", "qemu"))
+            mk, c = rate(m, "makedumpfile", fmt), rate(m, "cat", fmt)
+            line = (f"{fmt:14} {cell(g, 10)} {cell(g1, 9)} {cell(q, 9)} {cell(mk, 13)}"
+                    f" {cell(c, 7)} {ratio(g, q, 8)} {ratio(g, g1, 6)} {ratio(c, g, 7)}")
+            if m == "pipe" and "file" in modes:
+                # guestdump's pipe throughput as a share of its file throughput
+                line += f" {ratio(g, rate('file', 'guestdump', fmt), 10)}"
+            print(line)
+        print("\nCPU seconds per dump (user + system of the dumping process; on a busy"
+              "\nmachine this shows the work done, which wall time cannot):")
+        for fmt in formats:
+            cpus = []
+            for tool in ("guestdump", "guestdump-1t", "qemu"):
+                r = tools.get(tool, {}).get(fmt, {})
+                if r.get("cpu_s") is not None:
+                    cpus.append(f"{tool} {r['cpu_s']:.2f}")
+            print(f"  {fmt:14} " + ", ".join(cpus))
     if args.json:
         with open(args.json, "w") as f:
             json.dump(report, f, indent=1)
