@@ -1,13 +1,14 @@
 #!/bin/sh
 # Makes sure the Debian 12 packages guestdump needs are installed.
 #   deps.sh build   what building needs
-#   deps.sh test    that, plus the independent readers and real QEMU the tests use
+#   deps.sh test    that, plus the independent readers, real QEMU and clang (libFuzzer)
+#                   the tests use
 # As root it installs what is missing; otherwise it prints the apt-get line.
 set -e
 build_pkgs="meson ninja-build pkg-config gcc libc6-dev python3 libglib2.0-dev libjson-glib-dev
 zlib1g-dev liblzo2-dev libsnappy-dev libzstd-dev"
 test_pkgs="binutils gdb socat qemu-system-x86 makedumpfile crash python3-libkdumpfile
-python3-drgn busybox-static cpio"
+python3-drgn busybox-static cpio clang libclang-rt-14-dev"
 
 case "${1:-build}" in
 build) pkgs=$build_pkgs ;;
