@@ -119,6 +119,7 @@ static GThread *dump_thread;
 static Error *dump_thread_err;
 static bool dump_resume;
 static char *dump_created_path;   /* unlinked if the dump fails */
+static int dump_fdset_dup = -1;   /* from /dev/fdset/N: its set stays while we write */
 static bool dump_started;         /* reached the writing phase: emit the event */
 static bool dump_prepared;        /* the writer's cleanup is owed */
 
@@ -461,6 +462,15 @@ static bool dump_run(DumpState *s, Error **errp)
     return ok;
 }
 
+/* The dump's fd from an fd set is closed: the set may go now. */
+static void dump_release_fdset_dup(void)
+{
+    if (dump_fdset_dup >= 0) {
+        monitor_fdset_dup_fd_remove(dump_fdset_dup);
+        dump_fdset_dup = -1;
+    }
+}
+
 /*
  * The single place that ends a dump (main thread): file removal, resume,
  * final status and the event. err is consumed; returned to errp as well.
@@ -471,6 +481,7 @@ static void dump_finish(Error *err, Error **errp)
     DumpQueryResult result;
 
     dump_state_free(s);
+    dump_release_fdset_dup();
     if (err && dump_created_path) {
         unlink(dump_created_path);
     }
@@ -633,6 +644,7 @@ static int dump_open_file(const char *path, char **created, Error **errp)
          */
         if (fd >= 0) {
             lseek(fd, 0, SEEK_SET);
+            dump_fdset_dup = fd;
         }
         return fd;
     }
@@ -732,6 +744,7 @@ void qmp_dump_guest_memory(bool paging, const char *protocol, bool has_detach,
     }
     if (row->info.kdump_raw && lseek(fd, 0, SEEK_CUR) < 0) {
         close(fd);
+        dump_release_fdset_dup();
         if (created) {
             unlink(created);
             g_free(created);

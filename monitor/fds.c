@@ -106,6 +106,7 @@ typedef struct FdsetFd {
 typedef struct Fdset {
     int64_t id;
     GList *fds;                 /* FdsetFd, newest first as in QEMU */
+    GList *dup_fds;             /* GINT_TO_POINTER(fd) handed out and still open */
 } Fdset;
 
 /* Sorted by id; add-fd, remove-fd and qemu_open_old run on the main thread only. */
@@ -134,6 +135,17 @@ static void fdset_fd_free(FdsetFd *f)
     close(f->fd);
     g_free(f->opaque);
     g_free(f);
+}
+
+/* Caller holds fdset_lock. A set whose dup is still in use stays, as in QEMU. */
+static void fdset_free_unless_in_use(Fdset *set)
+{
+    if (set->dup_fds) {
+        return;
+    }
+    g_list_free_full(set->fds, (GDestroyNotify)fdset_fd_free);
+    fdsets = g_list_remove(fdsets, set);
+    g_free(set);
 }
 
 AddfdInfo *qmp_add_fd(bool has_fdset_id, int64_t fdset_id, const char *opaque,
@@ -205,8 +217,7 @@ void qmp_remove_fd(int64_t fdset_id, bool has_fd, int64_t fd, Error **errp)
          * fds listed; we really release them (docs/compat.md).
          */
         if (!set->fds) {
-            fdsets = g_list_remove(fdsets, set);
-            g_free(set);
+            fdset_free_unless_in_use(set);
         }
     }
     g_mutex_unlock(&fdset_lock);
@@ -224,13 +235,29 @@ void qmp_remove_fd(int64_t fdset_id, bool has_fd, int64_t fd, Error **errp)
 void monitor_fdsets_cleanup(void)
 {
     g_mutex_lock(&fdset_lock);
+    for (GList *l = fdsets; l;) {
+        GList *next = l->next;
+        fdset_free_unless_in_use(l->data);
+        l = next;
+    }
+    g_mutex_unlock(&fdset_lock);
+}
+
+void monitor_fdset_dup_fd_remove(int dup_fd)
+{
+    g_mutex_lock(&fdset_lock);
     for (GList *l = fdsets; l; l = l->next) {
         Fdset *set = l->data;
-        g_list_free_full(set->fds, (GDestroyNotify)fdset_fd_free);
-        g_free(set);
+        GList *d = g_list_find(set->dup_fds, GINT_TO_POINTER(dup_fd));
+        if (d) {
+            set->dup_fds = g_list_delete_link(set->dup_fds, d);
+            /* What the last client's disconnect (or remove-fd) left for us. */
+            if (!set->fds || !monitor_has_clients()) {
+                fdset_free_unless_in_use(set);
+            }
+            break;
+        }
     }
-    g_list_free(fdsets);
-    fdsets = NULL;
     g_mutex_unlock(&fdset_lock);
 }
 
@@ -242,6 +269,9 @@ FdsetInfoList *qmp_query_fdsets(Error **errp)
     /* QEMU builds both lists by prepending: sets come out highest id first. */
     for (GList *l = fdsets; l; l = l->next) {
         Fdset *set = l->data;
+        if (!set->fds) {
+            continue;           /* removed, kept only for a dup still in use */
+        }
         FdsetInfo *info = g_new0(FdsetInfo, 1);
         info->fdset_id = set->id;
         for (GList *m = set->fds; m; m = m->next) {
@@ -294,17 +324,20 @@ int monitor_fdset_dup_fd_add(int64_t fdset_id, int flags)
         return -1;
     }
     int dup_fd = fcntl(found, F_DUPFD_CLOEXEC, 0);
-    g_mutex_unlock(&fdset_lock);
     if (dup_fd < 0) {
+        g_mutex_unlock(&fdset_lock);
         return -1;
     }
     /* Only the status flags (O_APPEND, O_NONBLOCK, ...) can change here. */
     if (fcntl(dup_fd, F_SETFL, flags & ~(O_ACCMODE | O_CREAT | O_TRUNC | O_EXCL)) < 0) {
         int e = errno;
+        g_mutex_unlock(&fdset_lock);
         close(dup_fd);
         errno = e;
         return -1;
     }
+    set->dup_fds = g_list_prepend(set->dup_fds, GINT_TO_POINTER(dup_fd));
+    g_mutex_unlock(&fdset_lock);
     return dup_fd;
 }
 
@@ -330,6 +363,7 @@ int qemu_open_old(const char *path, int flags, mode_t mode, Error **errp)
         if ((flags & O_TRUNC) && ftruncate(fd, 0) < 0) {
             int e = errno;
             close(fd);
+            monitor_fdset_dup_fd_remove(fd);
             error_setg_errno(errp, e, "Could not open '%s'", path);
             return -1;
         }

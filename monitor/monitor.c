@@ -775,6 +775,11 @@ bool monitor_start(Error **errp)
     return true;
 }
 
+bool monitor_has_clients(void)
+{
+    return monitors != NULL;
+}
+
 void monitor_flush_all(int timeout_ms)
 {
     gint64 deadline = g_get_monotonic_time() + (gint64)timeout_ms * 1000;

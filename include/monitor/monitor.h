@@ -36,6 +36,13 @@ int monitor_get_fd(Monitor *mon, const char *fdname, Error **errp);
 int monitor_fdset_dup_fd_add(int64_t fdset_id, int flags);
 
 /*
+ * The fd monitor_fdset_dup_fd_add returned is closed (call it after the
+ * close; an fd that came from elsewhere is ignored). Until then its set is
+ * kept even when the last client disconnects, as in QEMU.
+ */
+void monitor_fdset_dup_fd_remove(int dup_fd);
+
+/*
  * Opens path like open(2), understanding "/dev/fdset/N" (as QEMU's
  * qemu_open_old does: O_TRUNC on a set's fd means ftruncate to 0).
  * On failure returns -1 and sets "Could not open '%s': <strerror>".

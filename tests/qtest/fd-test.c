@@ -218,6 +218,45 @@ static void test_fdsets_released_with_last_client(void)
     qtest_quit(s);
 }
 
+static void wait_fd_count(QTestState *s, int want)
+{
+    for (int i = 0; i < 500 && qtest_count_fds(s) != want; i++) {
+        g_usleep(10 * 1000);
+    }
+    g_assert_cmpint(qtest_count_fds(s), ==, want);
+}
+
+/*
+ * The dump's dup of a set's fd is handed back when the dump ends, so the set
+ * still goes with the last client (test-fdsets covers a dump in progress).
+ */
+static void test_fdset_released_after_dump(void)
+{
+    QTestState *s = qtest_init("-S -m 32M");
+    int base = qtest_count_fds(s);
+    g_autofree char *path = g_build_filename(qtest_tmpdir(s), "vmcore", NULL);
+    int w = open(path, O_WRONLY | O_CREAT, 0600);
+    JsonNode *keep;
+
+    g_assert_cmpint(w, >=, 0);
+    assert_ok(qtest_qmp_fds(s, &w, 1, "{\"execute\": \"add-fd\"}"));
+    close(w);
+    assert_ok(qtest_qmp(s, REQ("dump-guest-memory", "\"paging\": false, "
+                               "\"protocol\": \"file:/dev/fdset/0\"")));
+    g_assert_cmpint(qtest_count_fds(s), ==, base + 1);
+    JsonArray *sets = query_fdsets(s, &keep);
+    g_assert_cmpuint(json_array_get_length(sets), ==, 1);
+    json_node_unref(keep);
+
+    qtest_qmp_disconnect(s);
+    wait_fd_count(s, base - 1);
+    qtest_qmp_reconnect(s);
+    sets = query_fdsets(s, &keep);
+    g_assert_cmpuint(json_array_get_length(sets), ==, 0);
+    json_node_unref(keep);
+    qtest_quit(s);
+}
+
 int main(int argc, char **argv)
 {
     g_test_init(&argc, &argv, NULL);
@@ -226,5 +265,6 @@ int main(int argc, char **argv)
     g_test_add_func("/fd/fdsets", test_fdsets);
     g_test_add_func("/fd/fdsets-released-with-last-client",
                     test_fdsets_released_with_last_client);
+    g_test_add_func("/fd/fdset-released-after-dump", test_fdset_released_after_dump);
     return g_test_run();
 }
