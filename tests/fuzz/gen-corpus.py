@@ -34,6 +34,11 @@ def qmp():
         "dump-args": (1, b'{"execute": "dump-guest-memory", "arguments": {"paging": false,'
                          b' "protocol": "fd:none", "format": "kdump-zlib",'
                          b' "begin": 4096, "length": 8192, "detach": true}}'),
+        "dump-file": (1, b'{"execute": "dump-guest-memory", "arguments": {"paging": true,'
+                         b' "protocol": "file:/tmp/x", "begin": 0, "length": 1048576}}'
+                         b'{"execute": "dump-guest-memory", "arguments": {"paging": false,'
+                         b' "protocol": "file:y", "detach": true, "format": "kdump-lzo"}}'
+                         b'{"execute": "query-dump"}'),
         "dump-bad": (1, b'{"execute": "dump-guest-memory", "arguments": {"paging": "yes",'
                         b' "protocol": 7}}'),
         "hmp": (1, b'{"execute": "human-monitor-command", "arguments":'
@@ -62,6 +67,23 @@ def qmp():
     }
     for name, (flags, text) in cases.items():
         save("qmp", name, bytes([flags]) + struct.pack("<H", len(text) // 2) + text)
+
+
+# ---------------------------------------------------------------- hmp
+def hmp():
+    cases = {
+        "info": "help\ninfo\ninfo status\ninfo version\ninfo dump\n? info\nhelp nosuch\n",
+        "dump": "dump-guest-memory -p f 0x1000 (4096*2)\ndump-guest-memory -z -R f\n"
+                "dump-guest-memory -d -w f\ninfo dump\n"
+                "dump-guest-memory f ~0 -1\ndump-guest-memory -x f\n",
+        "expr": "dump-guest-memory f (1+2)*3/0 4\ndump-guest-memory f 0x10%3 077|0x8^1&7\n"
+                "dump-guest-memory f ((((((1)))))) -(-(2))\ndump-guest-memory\n",
+        "runstate": "stop\ns\ninfo status\ncont\nc\nquit\nq\n",
+        "fds": "getfd a\nclosefd a\ngetfd\nclosefd\n",
+        "long": "info " + "x" * 5000 + "\n\r\ninfo status\r\n",
+    }
+    for name, text in cases.items():
+        save("hmp", name, text.encode())
 
 
 # ---------------------------------------------------------------- restore
@@ -254,6 +276,7 @@ def qtest():
 
 if __name__ == "__main__":
     qmp()
+    hmp()
     restore()
     page_walk()
     guest_note()
