@@ -291,8 +291,16 @@ static bool write_notes(DumpState *s, Error **errp)
     return true;
 }
 
+/*
+ * Chunks end on MEMORY_CHUNK boundaries of the file, not of the block: the
+ * page cache gets whole aligned pieces, and a sparse sink sees every
+ * aligned zero run whole instead of cut at chunk edges.
+ */
 static bool write_memory(DumpState *s, Error **errp)
 {
+    const ElfLayout *l = s->writer_state;
+    uint64_t file_off = l->memory_offset;
+
     for (size_t i = 0; i < s->guest_phys_blocks.num; i++) {
         const GuestPhysBlock *b = &s->guest_phys_blocks.blocks[i];
         uint64_t start, size;
@@ -301,7 +309,8 @@ static bool write_memory(DumpState *s, Error **errp)
             continue;
         }
         for (uint64_t done = 0; done < size;) {
-            size_t n = MIN(size - done, (uint64_t)MEMORY_CHUNK);
+            size_t n = MIN(size - done,
+                           MEMORY_CHUNK - file_off % MEMORY_CHUNK);
             const uint8_t *src = b->host_addr + (start - b->target_start) + done;
 
             if (dump_check_cancel(s, errp)) {
@@ -313,6 +322,7 @@ static bool write_memory(DumpState *s, Error **errp)
             }
             dump_progress_add(s, n);
             done += n;
+            file_off += n;
         }
     }
     return true;

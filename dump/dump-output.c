@@ -18,13 +18,15 @@
 #define FLAT_VERSION_HEADER 1
 
 /*
- * Sparse output: all-zero, block-aligned runs of at least this many bytes in
- * a sequential write are skipped and left as holes. Zero runs of guest RAM
- * are usually pages long; below a block nothing would be saved.
+ * Sparse output: all-zero runs of whole, file-aligned HOLE_BLOCKs in a
+ * sequential write are skipped and left as holes. Page-sized holes cost
+ * more than they save: on ext4 a 2 GiB demo-mix ELF (short zero runs) took
+ * 0.8 s with 4 KiB holes against 0.4 s written in full (tens of thousands
+ * of extents and partial blocks). With 1 MiB blocks such RAM has no holes,
+ * and the zero test of a block stops at its first non-zero word, a few
+ * pages in; large zero areas (untouched RAM) still become holes.
  */
-#define HOLE_BLOCK 4096u
-/* Smaller writes (headers, notes) go out as they are. */
-#define HOLE_MIN_WRITE (64u << 10)
+#define HOLE_BLOCK (1u << 20)
 
 struct DumpOutput {
     int fd;
@@ -194,19 +196,14 @@ static bool pwrite_all(const DumpOutput *out, const uint8_t *buf, size_t len,
     return true;
 }
 
-/*
- * Writes buf at out->pos, leaving holes where whole file blocks are zero.
- * The zero test reads each block once at memory speed and stops at the
- * first non-zero word, which is cheaper than copying the block into the
- * page cache (docs/performance.md has the figures).
- */
+/* Writes buf at out->pos, leaving holes where whole file blocks are zero. */
 static bool sparse_write(const DumpOutput *out, const uint8_t *buf, size_t len)
 {
     uint64_t pos = out->pos;
     size_t data = 0;      /* start of the pending data run in buf */
     size_t i;
 
-    if (len < HOLE_MIN_WRITE) {
+    if (len < HOLE_BLOCK) {
         return pwrite_all(out, buf, len, pos);
     }
     /* Up to the first block boundary of the file: always data. */

@@ -153,20 +153,27 @@ static void remove_tmp(const char *path)
 }
 
 /*
- * A RAM-like buffer: zero and non-zero pages, a zero run that is not
- * block-aligned in the file, and a zero tail.
+ * RAM-like: MiB by MiB (the hole unit), mixed pages, zeros, zeros but for
+ * one byte, zeros, mixed, and a zero tail of two MiB.
  */
 static uint8_t *ram_like(size_t len)
 {
+    static const char plan[] = "mz1zmzz";
     uint8_t *buf = g_malloc0(len);
 
-    for (size_t i = 0; i < len; i += 4096) {
-        if ((i / 4096) % 5 == 1 || (i / 4096) % 7 == 3) {
-            memset(buf + i, 0x5a, 4096);
+    g_assert_cmpuint(len, ==, (sizeof(plan) - 1) * MiB);
+    for (size_t m = 0; m < sizeof(plan) - 1; m++) {
+        uint8_t *p = buf + m * MiB;
+
+        if (plan[m] == '1') {
+            p[MiB / 2 + 17] = 1;
+        }
+        for (size_t i = 0; plan[m] == 'm' && i < MiB; i += 4096) {
+            if ((i / 4096) % 3 == 1) {
+                memset(p + i, 0x5a, 4096);
+            }
         }
     }
-    buf[4096 * 20 + 17] = 1;      /* one byte in an otherwise zero run */
-    memset(buf + len - 3 * 4096, 0, 3 * 4096);
     return buf;
 }
 
@@ -186,7 +193,7 @@ static off_t first_hole(int fd, off_t size)
 static void test_sparse_file(void)
 {
     g_autofree char *path = tmp_file("sparse.elf");
-    const size_t len = 1 << 20;
+    const size_t len = 7 * MiB;
     g_autofree uint8_t *buf = ram_like(len);
     g_autofree gchar *back = NULL;
     gsize back_len;
@@ -211,10 +218,11 @@ static void test_sparse_file(void)
         g_test_skip("this filesystem does not report holes");
     } else {
         /*
-         * A third of the pages have data, but RAM starts 100 bytes into a
-         * block, so each data page touches two blocks: about 58 % of them.
+         * RAM starts 100 bytes into the file, so of its 1 MiB blocks those
+         * at file offsets 2, 4 and 6 MiB are zero: 3 of 7 MiB are holes.
          */
-        g_assert_cmpint(st.st_blocks * 512, <, (off_t)len * 3 / 4);
+        g_assert_cmpint(st.st_blocks * 512, <=, 4 * (off_t)MiB + 64 * 1024);
+        g_assert_cmpint(st.st_blocks * 512, >=, 3 * (off_t)MiB);
     }
     close(keep);
     remove_tmp(path);
@@ -227,7 +235,7 @@ static void test_sparse_file(void)
 static void test_not_sparse_over_data(void)
 {
     g_autofree char *path = tmp_file("old.elf");
-    const size_t len = 256 << 10;
+    const size_t len = 2 * MiB;
     g_autofree uint8_t *old = g_malloc(2 * len);
     g_autofree uint8_t *zero = g_malloc0(len);
     g_autofree gchar *back = NULL;
@@ -252,7 +260,7 @@ static void test_not_sparse_over_data(void)
 static void test_not_sparse_append(void)
 {
     g_autofree char *path = tmp_file("append.elf");
-    const size_t len = 256 << 10;
+    const size_t len = 2 * MiB;
     g_autofree uint8_t *zero = g_malloc0(len);
     g_autofree gchar *back = NULL;
     gsize back_len;
@@ -275,7 +283,7 @@ static void test_not_sparse_append(void)
 static void test_flattened_not_sparse(void)
 {
     g_autofree char *path = tmp_file("flat.kdump");
-    const size_t len = 256 << 10;
+    const size_t len = 2 * MiB;
     g_autofree uint8_t *zero = g_malloc0(len);
     g_autoptr(Error) err = NULL;
     int fd = open(path, O_WRONLY | O_CREAT | O_TRUNC, 0600);
