@@ -492,6 +492,61 @@ static void test_tcp_and_old_spelling(void)
     qtest_quit(s);
 }
 
+/* Where our QMP transports differ from 7.2 (docs/compat.md, "QMP and HMP monitor"). */
+static void test_transport_deviations(void)
+{
+    int port = free_tcp_port();
+    g_autofree char *args = g_strdup_printf(
+        "-S -qmp tcp::%d,server=on,wait=off "
+        "-chardev socket,id=p,path=@TMP@/pretty.sock,server=on,wait=off "
+        "-mon chardev=p,mode=control,pretty=on", port);
+    QTestState *s = qtest_init(args);
+
+    /* An empty host listens on loopback only. */
+    g_autofree char *net = g_strdup_printf("/proc/%d/net/tcp", (int)qtest_pid(s));
+    g_autofree char *tcp = NULL;
+    g_autofree char *loopback = g_strdup_printf(" 0100007F:%04X 00000000:0000 0A ", port);
+    g_autofree char *any = g_strdup_printf(" 00000000:%04X 00000000:0000 0A ", port);
+    g_assert_true(g_file_get_contents(net, &tcp, NULL, NULL));
+    g_assert_nonnull(strstr(tcp, loopback));
+    g_assert_null(strstr(tcp, any));
+
+    /* pretty=on is accepted; replies stay one line each. */
+    g_autofree char *pretty = g_build_filename(qtest_tmpdir(s), "pretty.sock", NULL);
+    int nfds = qtest_count_fds(s);
+    int fd = raw_connect(pretty);
+    g_autofree char *greeting = raw_line(fd);
+    g_assert_cmpstr(greeting, ==, GREETING "\r\n");
+    const char req[] = "{\"execute\": \"qmp_capabilities\"}";
+    g_assert_cmpint(write(fd, req, strlen(req)), ==, strlen(req));
+    g_autofree char *r = raw_line(fd);
+    g_assert_cmpstr(r, ==, "{\"return\": {}}\r\n");
+    close(fd);
+    /* That client must be gone before counting up to the limit. */
+    for (int i = 0; i < 500 && qtest_count_fds(s) != nfds; i++) {
+        g_usleep(10 * 1000);
+    }
+    g_assert_cmpint(qtest_count_fds(s), ==, nfds);
+
+    /* One socket serves several clients at once, 64 at the most. */
+    int extra[63];
+    for (int i = 0; i < 63; i++) {
+        extra[i] = raw_connect(qtest_qmp_socket_path(s));
+        g_autofree char *g = raw_line(extra[i]);
+        g_assert_cmpstr(g, ==, GREETING "\r\n");
+    }
+    int refused = raw_connect(qtest_qmp_socket_path(s));
+    g_autofree char *none = raw_line(refused);
+    g_assert_cmpstr(none, ==, "");
+    close(refused);
+    close(extra[0]);
+    assert_usable(s);
+    for (int i = 1; i < 63; i++) {
+        close(extra[i]);
+    }
+    qtest_quit(s);
+}
+
 static void test_client_mode(void)
 {
     /* server=off: the host connects to us, as QEMU's own libqtest arranges it. */
@@ -667,6 +722,7 @@ int main(int argc, char **argv)
     g_test_add_func("/qmp/stdio", test_stdio);
     g_test_add_func("/qmp/tcp-and-old-spelling", test_tcp_and_old_spelling);
     g_test_add_func("/qmp/command-line", test_command_line);
+    g_test_add_func("/qmp/transport-deviations", test_transport_deviations);
     g_test_add_func("/qmp/client-mode", test_client_mode);
     g_test_add_func("/qmp/daemonize-pidfile", test_daemonize_pidfile);
     return g_test_run();
