@@ -1,5 +1,5 @@
 #!/bin/sh
-# Builds guestdump, starts the built-in demo guest and dumps it over QMP in several formats.
+# Builds guestdump, starts the demo guest and dumps it over QMP in several formats.
 #   scripts/demo.sh [OUTDIR]      (default: ./demo-dumps)
 set -e
 top=$(cd "$(dirname "$0")/.." && pwd)
@@ -21,12 +21,14 @@ done
 
 qmp() { python3 scripts/qmp-client.py "$run/qmp.sock" "$@"; }
 echo "formats: $(qmp query-dump-guest-memory-capability)"
-for spec in "elf:false" "elf:true" "kdump-zlib:false" "kdump-snappy:false" "kdump-lzo:false"; do
+for spec in elf:false elf:true kdump-zlib:false kdump-snappy:false kdump-lzo:false; do
     fmt=${spec%%:*}; paging=${spec##*:}
     name=$fmt; [ "$paging" = true ] && name=$fmt-paging
-    rm -f "$out/$name.vmcore"
-    if qmp dump-guest-memory "{\"paging\": $paging, \"protocol\": \"file:$out/$name.vmcore\", \"format\": \"$fmt\"}" >/dev/null; then
-        echo "$name: $(stat -c %s "$out/$name.vmcore") bytes, query-dump $(qmp query-dump)"
+    vmcore=$out/$name.vmcore
+    rm -f "$vmcore"
+    args="{\"paging\": $paging, \"protocol\": \"file:$vmcore\", \"format\": \"$fmt\"}"
+    if qmp dump-guest-memory "$args" >/dev/null; then
+        echo "$name: $(stat -c %s "$vmcore") bytes, query-dump $(qmp query-dump)"
     fi
 done
 qmp quit >/dev/null

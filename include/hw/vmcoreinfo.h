@@ -1,4 +1,4 @@
-/* The vmcoreinfo device: where the guest says its crash-dump note lives (fw_cfg etc/vmcoreinfo). */
+/* The vmcoreinfo device: where the guest says its crash note lives (etc/vmcoreinfo). */
 #ifndef HW_VMCOREINFO_H
 #define HW_VMCOREINFO_H
 

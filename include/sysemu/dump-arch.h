@@ -1,4 +1,4 @@
-/* What the target tells the dump: ELF class, machine, endianness, page size, phys_base. */
+/* What the target tells the dump: ELF class, machine, endianness, page size. */
 #ifndef SYSEMU_DUMP_ARCH_H
 #define SYSEMU_DUMP_ARCH_H
 

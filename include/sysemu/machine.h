@@ -20,7 +20,7 @@ typedef struct MachineOptions {
     bool demo;               /* -demo */
     uint64_t demo_seed;      /* -demo-seed N */
     char *restore;           /* -restore FILE (ELF vmcore) or NULL */
-    GPtrArray *devices;      /* -device strings, e.g. "loader,file=F,addr=A", "vmcoreinfo" */
+    GPtrArray *devices;      /* -device strings: "loader,file=F,addr=A", "vmcoreinfo" */
     char *qtest;             /* -qtest CHARDEV ("unix:PATH", "stdio") or NULL */
     bool start_paused;       /* -S */
 } MachineOptions;

@@ -1,4 +1,4 @@
-/* Guest-physical blocks to dump and the (virtual -> physical) mapping list built from them. */
+/* Guest-physical blocks to dump and the virtual -> physical mappings built from them. */
 #ifndef SYSEMU_MEMORY_MAPPING_H
 #define SYSEMU_MEMORY_MAPPING_H
 

@@ -533,8 +533,8 @@ def gen_samples(schema):
     for t in types:
         full = json.dumps(sample(t, True))
         minimal = json.dumps(sample(t, False))
-        o.append('    {\n        .name = "%s",\n        .roundtrip = qapi_roundtrip_%s,\n'
-                 % (t.name, t.c_name))
+        o.append('    {\n        .name = "%s",\n'
+                 '        .roundtrip = qapi_roundtrip_%s,\n' % (t.name, t.c_name))
         for key, text in (('full', full), ('minimal', minimal)):
             o.append('        .%s =\n' % key)
             for i in range(0, len(text), 36):

@@ -20,7 +20,10 @@ def c_name(name, protect=True):
 
 
 def camel_to_upper(name):
-    """DumpGuestMemoryFormat -> DUMP_GUEST_MEMORY_FORMAT, QMPCapability -> QMP_CAPABILITY."""
+    """CamelCase to QEMU's enum prefix.
+
+    DumpGuestMemoryFormat -> DUMP_GUEST_MEMORY_FORMAT, QMPCapability -> QMP_CAPABILITY.
+    """
     s = c_name(name, False)
     if s.isupper():
         return s

@@ -1,4 +1,4 @@
-/* x86 vCPU state: the registers a guest-memory dump records or needs to walk page tables. */
+/* x86 vCPU state: the registers a dump records or needs to walk the page tables. */
 #ifndef TARGET_I386_CPU_H
 #define TARGET_I386_CPU_H
 

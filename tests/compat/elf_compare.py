@@ -254,7 +254,7 @@ def main():
                    [int(v, 0) for v in a.stale_phys])
     for e in errs:
         print('DIFF', e)
-    print('equal except the listed corrections' if not errs else f'{len(errs)} differences')
+    print(f'{len(errs)} differences' if errs else 'equal except the listed corrections')
     return 1 if errs else 0
 
 

@@ -365,12 +365,14 @@ def parse_qemu_cpu(b):
     for i, n in enumerate(gprs):
         r[n] = struct.unpack_from('<Q', b, 8 + i * 8)[0]
     r['rip'], r['rflags'] = struct.unpack_from('<QQ', b, 136)
-    for i, n in enumerate(('cs', 'ds', 'es', 'fs', 'gs', 'ss', 'ldt', 'tr', 'gdt', 'idt')):
+    segs = ('cs', 'ds', 'es', 'fs', 'gs', 'ss', 'ldt', 'tr', 'gdt', 'idt')
+    for i, n in enumerate(segs):
         sel, limit, flags, _, base = struct.unpack_from('<IIIIQ', b, 152 + i * 24)
         if n in ('gdt', 'idt'):
             r[n + '_base'], r[n + '_limit'] = base, limit
         else:
-            r[n], r[n + '_base'], r[n + '_limit'], r[n + '_flags'] = sel, base, limit, flags
+            r[n], r[n + '_flags'] = sel, flags
+            r[n + '_base'], r[n + '_limit'] = base, limit
     for i in (0, 2, 3, 4):
         r[f'cr{i}'] = struct.unpack_from('<Q', b, 392 + i * 8)[0]
     r['kernel_gs_base'] = struct.unpack_from('<Q', b, 432)[0]
@@ -414,7 +416,8 @@ def run_guestdump(host, work, g, blob, cpu_regs):
                 g, lambda port, v: qt.cmd(f'outw {port:#x} {v:#x}'),
                 lambda port: int(qt.cmd(f'inb {port:#x}').split()[1], 16),
                 lambda port, v: qt.cmd(f'outl {port:#x} {v:#x}'),
-                lambda addr, data: qt.cmd(f'write {addr:#x} {len(data):#x} 0x{data.hex()}'))
+                lambda addr, data: qt.cmd(
+                    f'write {addr:#x} {len(data):#x} 0x{data.hex()}'))
         for cpu, regs in enumerate(cpu_regs):
             regs = dict(regs)
             regs['efer'] = (g.cpu_regs[cpu] if g.cpu_regs else g.regs).get('efer', 0)
@@ -482,8 +485,8 @@ def compare_errors(qemu, host, work):
     """Same texts and query-dump states; files QEMU leaves behind, we do not."""
     base = ['-S', '-machine', 'pc', '-m', str(MEM_MB)]
     q = run_errors([qemu, '-nodefaults', '-no-user-config', '-display', 'none',
-                    '-accel', 'tcg', '-cpu', 'qemu64', '-L', '/usr/share/seabios'] + base,
-                   work, 'qemu')
+                    '-accel', 'tcg', '-cpu', 'qemu64', '-L', '/usr/share/seabios']
+                   + base, work, 'qemu')
     o = run_errors([host] + base, work, 'gd')
     errs = []
     for (args, proto), (qe, qfile, qst), (oe, ofile, ost) in zip(ERROR_CASES, q, o):

@@ -1,4 +1,4 @@
-# Runs the QAPI generator on one test schema and compares its verdict with the expectation.
+# Runs the QAPI generator on one test schema; its verdict must be the expected one.
 """Usage: check-schema.py GENERATOR CASE.json
 
 A case with CASE.err next to it must fail with exit status 1 and exactly

@@ -13,7 +13,8 @@
 /* Where the aborting subprocess leaves its host's pid for the parent test. */
 static char *pid_file_for(pid_t test_pid)
 {
-    return g_strdup_printf("%s/guestdump-libqtest-%d.pid", g_get_tmp_dir(), (int)test_pid);
+    return g_strdup_printf("%s/guestdump-libqtest-%d.pid", g_get_tmp_dir(),
+                           (int)test_pid);
 }
 
 /* Gone, or a zombie waiting for whoever inherited it: either way no longer running. */

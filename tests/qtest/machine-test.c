@@ -250,7 +250,8 @@ static void test_registers(void)
         "\"arguments\": {\"cpu-index\": 0, \"registers\": ["
         "{\"name\": \"efer\", \"value\": 3329}, {\"name\": \"cs_flags\", "
         "\"value\": 11508480}, {\"name\": \"rip\", \"value\": 18446744071578845184}, "
-        "{\"name\": \"mxcsr\", \"value\": 40896}, {\"name\": \"dr7\", \"value\": 1025}]}}");
+        "{\"name\": \"mxcsr\", \"value\": 40896}, "
+        "{\"name\": \"dr7\", \"value\": 1025}]}}");
     g_assert_cmphex(qtest_get_reg(s, 0, "efer"), ==, 0xd01);
     g_assert_cmphex(qtest_get_reg(s, 0, "cs_flags"), ==, 0xaf9b00);
     g_assert_cmphex(qtest_get_reg(s, 0, "rip"), ==, 0xffffffff81000000ULL);

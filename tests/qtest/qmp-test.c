@@ -505,7 +505,8 @@ static void test_transport_deviations(void)
     /* An empty host listens on loopback only. */
     g_autofree char *net = g_strdup_printf("/proc/%d/net/tcp", (int)qtest_pid(s));
     g_autofree char *tcp = NULL;
-    g_autofree char *loopback = g_strdup_printf(" 0100007F:%04X 00000000:0000 0A ", port);
+    g_autofree char *loopback = g_strdup_printf(" 0100007F:%04X 00000000:0000 0A ",
+                                                port);
     g_autofree char *any = g_strdup_printf(" 00000000:%04X 00000000:0000 0A ", port);
     g_assert_true(g_file_get_contents(net, &tcp, NULL, NULL));
     g_assert_nonnull(strstr(tcp, loopback));

@@ -1,4 +1,4 @@
-/* Unit test: an fd set whose dup is in use outlives the last monitor client, as in QEMU. */
+/* Unit test: an fd set whose dup is in use outlives the last monitor client, as QEMU. */
 #include <errno.h>
 #include <fcntl.h>
 #include <stdlib.h>

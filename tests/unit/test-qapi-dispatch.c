@@ -1,4 +1,4 @@
-/* Unit tests of the generated marshallers: QEMU's argument errors, lookup, introspection. */
+/* Unit tests of the generated marshallers: argument errors, lookup, introspection. */
 #include <glib.h>
 #include <json-glib/json-glib.h>
 #include <string.h>
