@@ -235,6 +235,41 @@ def timed_cmd(cmd, reps, out=None, stdin=None):
     return statistics.median(ts[1:])
 
 
+def print_markdown(report, formats, mb):
+    """The same figures as Markdown tables, MB/s and (seconds), CPU seconds."""
+    def rate(m, tool, fmt):
+        r = report["runs"][m]["tools"].get(tool, {}).get(fmt, {})
+        return (mb / r["median_s"], r["median_s"]) if r.get("median_s") else None
+
+    def cell(v, secs=True):
+        if not v:
+            return "–"
+        return f"{v[0]:.0f} ({v[1]:.2f} s)" if secs else f"{v[0]:.0f}"
+
+    def ratio(a, b):
+        return f"{a[0] / b[0]:.2f}×" if a and b else "–"
+
+    modes = report["modes"]
+    for m in modes:
+        tools = report["runs"][m]["tools"]
+        extra = " | pipe/file" if m == "pipe" and "file" in modes else ""
+        print(f"\n{m}, {report['size'] >> 20} MiB, mix {report['mix']}:\n")
+        print("| format | guestdump | QEMU 7.2 | cat | vs QEMU | cat/gd |"
+              f" CPU s (gd / QEMU){extra} |")
+        print("| --- | ---: | ---: | ---: | ---: | ---: | ---: |" +
+              (" ---: |" if extra else ""))
+        for fmt in formats:
+            g, q, c = (rate(m, t, fmt) for t in ("guestdump", "qemu", "cat"))
+            cpu = " / ".join(f"{tools[t][fmt]['cpu_s']:.2f}"
+                             if tools.get(t, {}).get(fmt, {}).get("cpu_s") is not None
+                             else "–" for t in ("guestdump", "qemu"))
+            line = (f"| {fmt} | {cell(g)} | {cell(q)} | {cell(c, False)} |"
+                    f" {ratio(g, q)} | {ratio(c, g)} | {cpu} |")
+            if extra:
+                line += f" {ratio(g, rate('file', 'guestdump', fmt))} |"
+            print(line)
+
+
 def main():
     ap = argparse.ArgumentParser(description=__doc__,
                                  formatter_class=argparse.RawDescriptionHelpFormatter)
@@ -255,6 +290,8 @@ def main():
                     help="also time guestdump with -dump-threads 1")
     ap.add_argument("--out")
     ap.add_argument("--json")
+    ap.add_argument("--markdown", action="store_true",
+                    help="also print the tables as Markdown (docs/performance.md)")
     args = ap.parse_args()
 
     size = parse_size(args.size)
@@ -375,6 +412,8 @@ def main():
                 if r.get("cpu_s") is not None:
                     cpus.append(f"{tool} {r['cpu_s']:.2f}")
             print(f"  {fmt:14} " + ", ".join(cpus))
+    if args.markdown:
+        print_markdown(report, formats, mb)
     if args.json:
         with open(args.json, "w") as f:
             json.dump(report, f, indent=1)
