@@ -113,17 +113,24 @@ def qemu_note(long_mode, cr3):
     return bytes(q)
 
 
-def vmcore(is64, ncpus, loads, notes, trailer):
-    """QEMU 7.2's layout: ELF header, section headers, program headers, notes, data."""
+def vmcore(is64, ncpus, loads, notes, trailer, xnum=False):
+    """QEMU 7.2's layout: ELF header, section headers, program headers, notes, data.
+
+    xnum: e_phnum is PN_XNUM and section header 0 holds the count, as QEMU
+    writes it for guests with 65535 segments or more.
+    """
     ehsz, phsz, shsz = (64, 56, 64) if is64 else (52, 32, 40)
     nph = 1 + len(loads)
     phoff = ehsz + 2 * shsz
     note_off = phoff + nph * phsz
     at = note_off + len(notes)
+    shdrs = bytearray(2 * shsz)
+    if xnum:
+        struct.pack_into("<I", shdrs, 44 if is64 else 28, nph)
     ident = b"\x7fELF" + bytes([2 if is64 else 1, 1, 1]) + b"\0" * 9
     if is64:
         eh = ident + struct.pack("<HHIQQQIHHHHHH", 4, 62, 1, 0, phoff, ehsz, 0, ehsz,
-                                 phsz, nph, shsz, 2, 0)
+                                 phsz, 0xffff if xnum else nph, shsz, 2, 0)
     else:
         eh = ident + struct.pack("<HHIIIIIHHHHHH", 4, 3, 1, 0, phoff, ehsz, 0, ehsz,
                                  phsz, nph, shsz, 2, 0)
@@ -140,7 +147,7 @@ def vmcore(is64, ncpus, loads, notes, trailer):
             phs.append(struct.pack("<IIIIIIII", 1, at, pa, pa, len(blob), len(blob), 0, 0))
         at += len(blob)
         data += blob
-    return eh + b"\0" * (2 * shsz) + b"".join(phs) + notes + data + trailer
+    return eh + bytes(shdrs) + b"".join(phs) + notes + data + trailer
 
 
 def restore():
@@ -160,6 +167,9 @@ def restore():
              note("QEMU", 0, qemu_note(True, 0x1000)) + note("QEMU", 0, qemu_note(False, 0)))
     save("restore", "elf64-smp2",
          vmcore(True, 2, [(0, bytes(low)), (0xfffff000, bytes(0x1000))], notes, b"\1"))
+    notes = note("CORE", 1, prstatus64(0)) + note("QEMU", 0, qemu_note(True, 0x1000))
+    save("restore", "elf64-xnum",
+         vmcore(True, 1, [(0, bytes(low))], notes, b"\0", xnum=True))
     notes = note("CORE", 1, prstatus32(0)) + note("QEMU", 0, qemu_note(False, 0))
     save("restore", "elf32", vmcore(False, 1, [(0, bytes(low))], notes + guest, b"\0"))
 
