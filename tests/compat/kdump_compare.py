@@ -40,12 +40,14 @@ import json
 import os
 import random
 import shutil
-import socket
 import struct
 import subprocess
 import sys
 import tempfile
 import time
+
+sys.path.insert(0, os.path.dirname(os.path.abspath(__file__)))
+from qemu_driver import GDB_REGS, GdbStub, Qmp  # noqa: E402
 
 SKIP = 77
 # SHA-256 of QEMU 7.2's own kdump files of the oracle-zero state (elf is the
@@ -57,95 +59,6 @@ ORACLE_ZERO = {
     "snappy": "8e32d1b861c8f6e6dd17f140d84c6f9948e8efdbbc5e7493ff4521ba9f052c7e",
 }
 CODECS = ("zlib", "lzo", "snappy", "zstd")
-
-
-class QMP:
-    def __init__(self, path, timeout=60):
-        deadline = time.time() + timeout
-        while True:
-            try:
-                self.sock = socket.socket(socket.AF_UNIX)
-                self.sock.connect(path)
-                break
-            except OSError:
-                if time.time() > deadline:
-                    raise
-                time.sleep(0.05)
-        self.buf = b""
-        self._read()                         # greeting
-        self.execute("qmp_capabilities")
-
-    def _read(self):
-        while b"\n" not in self.buf:
-            chunk = self.sock.recv(65536)
-            if not chunk:
-                raise EOFError("QMP closed")
-            self.buf += chunk
-        line, self.buf = self.buf.split(b"\n", 1)
-        return json.loads(line)
-
-    def execute(self, cmd, args=None):
-        msg = {"execute": cmd}
-        if args:
-            msg["arguments"] = args
-        self.sock.sendall(json.dumps(msg).encode() + b"\n")
-        while True:
-            r = self._read()
-            if "return" in r:
-                return r["return"]
-            if "error" in r:
-                raise RuntimeError(f"{cmd}: {r['error']['desc']}")
-
-
-class GDB:
-    """Just enough of the gdb remote protocol to set vCPU registers."""
-
-    def __init__(self, path, timeout=30):
-        deadline = time.time() + timeout
-        while True:
-            try:
-                self.sock = socket.socket(socket.AF_UNIX)
-                self.sock.connect(path)
-                break
-            except OSError:
-                if time.time() > deadline:
-                    raise
-                time.sleep(0.05)
-        self.buf = b""
-        self.cmd("qSupported:xmlRegisters=i386")
-        # QEMU refuses register packets until the client has read target.xml.
-        off = 0
-        while True:
-            r = self.cmd(f"qXfer:features:read:target.xml:{off:x},800")
-            off += len(r) - 1
-            if not r.startswith("m"):
-                break
-
-    def _byte(self):
-        if not self.buf:
-            self.buf = self.sock.recv(65536)
-            if not self.buf:
-                raise EOFError("gdbstub closed")
-        b, self.buf = self.buf[:1], self.buf[1:]
-        return b
-
-    def cmd(self, data):
-        pkt = data.encode()
-        self.sock.sendall(b"$" + pkt + b"#%02x" % (sum(pkt) & 0xff))
-        while self._byte() != b"$":
-            pass
-        out = b""
-        while (c := self._byte()) != b"#":
-            out += c
-        self._byte()
-        self._byte()
-        self.sock.sendall(b"+")
-        return out.decode(errors="replace")
-
-    def set_reg(self, num, value):
-        r = self.cmd(f"P{num:x}={value.to_bytes(8, 'little').hex()}")
-        if r != "OK":
-            raise RuntimeError(f"gdbstub refused register {num}: {r!r}")
 
 
 def mix_blob(size, seed):
@@ -224,11 +137,11 @@ def run_qemu(qemu, work, case, args):
         cmd += ["-S"]
     p = subprocess.Popen(cmd, stdout=subprocess.DEVNULL, stderr=subprocess.PIPE)
     try:
-        q = QMP(sock)
+        q = Qmp(sock)
         if case.get("regs"):
-            g = GDB(gdb_sock)
+            g = GdbStub(gdb_sock)
             for num, value in case["regs"]:
-                g.set_reg(num, value)
+                g.write_reg(GDB_REGS[num], value)
         if case.get("boot"):
             deadline = time.time() + 120
             while b"KDUMP-COMPARE-READY" not in open(serial, "rb").read():
@@ -239,8 +152,8 @@ def run_qemu(qemu, work, case, args):
             q.execute("stop")
         for fmt, name in (("elf", "qemu.elf"), ("kdump-zlib", "qemu-zlib.flat")):
             q.execute("dump-guest-memory",
-                      {"paging": False, "format": fmt,
-                       "protocol": "file:" + os.path.join(work, name)})
+                      **{"paging": False, "format": fmt,
+                         "protocol": "file:" + os.path.join(work, name)})
         q.execute("quit")
     finally:
         try:
@@ -258,7 +171,7 @@ def run_host(build, work, case, elf):
     p = subprocess.Popen(cmd, stdout=subprocess.DEVNULL, stderr=subprocess.PIPE)
     files = {}
     try:
-        q = QMP(sock)
+        q = Qmp(sock)
         caps = q.execute("query-dump-guest-memory-capability")["formats"]
         for codec in CODECS:
             if f"kdump-{codec}" not in caps:
@@ -266,8 +179,8 @@ def run_host(build, work, case, elf):
             paths = []
             for fmt in (f"kdump-{codec}", f"kdump-raw-{codec}"):
                 path = os.path.join(work, f"host-{fmt}.kdump")
-                q.execute("dump-guest-memory", {"paging": False, "format": fmt,
-                                                "protocol": "file:" + path})
+                q.execute("dump-guest-memory", **{"paging": False, "format": fmt,
+                                                  "protocol": "file:" + path})
                 paths.append(path)
             files[codec] = tuple(paths)
         q.execute("quit")
@@ -427,9 +340,9 @@ def demo_case(build, work):
     problems, notes, files = [], [], {}
     elf = os.path.join(work, "demo.elf")
     try:
-        q = QMP(sock)
+        q = Qmp(sock)
         caps = q.execute("query-dump-guest-memory-capability")["formats"]
-        q.execute("dump-guest-memory", {"paging": False, "protocol": "file:" + elf})
+        q.execute("dump-guest-memory", **{"paging": False, "protocol": "file:" + elf})
         for codec in CODECS:
             if f"kdump-{codec}" not in caps:
                 notes.append(f"demo/{codec}: not offered by this build")
@@ -437,8 +350,8 @@ def demo_case(build, work):
             paths = []
             for fmt in (f"kdump-{codec}", f"kdump-raw-{codec}"):
                 path = os.path.join(work, f"demo-{fmt}.kdump")
-                q.execute("dump-guest-memory", {"paging": False, "format": fmt,
-                                                "protocol": "file:" + path})
+                q.execute("dump-guest-memory", **{"paging": False, "format": fmt,
+                                                  "protocol": "file:" + path})
                 st = q.execute("query-dump")
                 if st["status"] != "completed" or st["completed"] != st["total"]:
                     problems.append(f"demo/{fmt}: query-dump says {st}")
