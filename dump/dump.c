@@ -16,6 +16,7 @@
 #include "monitor/monitor.h"
 #include "qapi-commands.h"
 #include "qapi-events.h"
+#include "qemu/bswap.h"
 #include "sysemu/cpus.h"
 #include "sysemu/dump.h"
 #include "sysemu/physmem.h"
@@ -230,11 +231,6 @@ static void read_guest_phys_or_zero(uint64_t gpa, uint8_t *buf, uint64_t len)
     }
 }
 
-static uint32_t le32_at(const uint8_t *p)
-{
-    return p[0] | (p[1] << 8) | (p[2] << 16) | ((uint32_t)p[3] << 24);
-}
-
 static size_t note_size_of(uint32_t namesz, uint32_t descsz)
 {
     return 12 + ((namesz + 3ull) & ~3ull) + ((descsz + 3ull) & ~3ull);
@@ -333,8 +329,8 @@ static uint8_t *get_guest_note(DumpState *s, size_t *note_len)
     /* One spare byte: the NUL after the descriptor may land there. */
     buf = g_malloc0(vmci->size + 1);
     read_guest_phys_or_zero(vmci->paddr, buf, vmci->size);
-    namesz = le32_at(buf);
-    descsz = le32_at(buf + 4);
+    namesz = ldl_le_p(buf);
+    descsz = ldl_le_p(buf + 4);
     len = note_size_of(namesz, descsz);
     if (namesz > GUEST_NOTE_MAX || descsz > GUEST_NOTE_MAX || len > vmci->size) {
         warn_report("Invalid guest note header");

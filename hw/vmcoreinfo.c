@@ -5,6 +5,7 @@
 
 #include "hw/fw_cfg.h"
 #include "hw/vmcoreinfo.h"
+#include "qemu/bswap.h"
 #include "system/machine-internal.h"
 
 typedef struct VMCoreInfoDevice {
@@ -16,18 +17,10 @@ static VMCoreInfoDevice *vmcoreinfo;
 
 static void vmcoreinfo_file_to_state(VMCoreInfoDevice *d)
 {
-    uint16_t u16;
-    uint32_t u32;
-    uint64_t u64;
-
-    memcpy(&u16, d->file + 0, 2);
-    d->state.host_format = GUINT16_FROM_LE(u16);
-    memcpy(&u16, d->file + 2, 2);
-    d->state.guest_format = GUINT16_FROM_LE(u16);
-    memcpy(&u32, d->file + 4, 4);
-    d->state.size = GUINT32_FROM_LE(u32);
-    memcpy(&u64, d->file + 8, 8);
-    d->state.paddr = GUINT64_FROM_LE(u64);
+    d->state.host_format = lduw_le_p(d->file + 0);
+    d->state.guest_format = lduw_le_p(d->file + 2);
+    d->state.size = ldl_le_p(d->file + 4);
+    d->state.paddr = ldq_le_p(d->file + 8);
 }
 
 /* Only a complete write of the structure counts: a guest mid-update has no note. */

@@ -9,6 +9,7 @@
 
 #include "hw/fw_cfg.h"
 #include "hw/vmcoreinfo.h"
+#include "qemu/bswap.h"
 #include "sysemu/cpus.h"
 #include "sysemu/physmem.h"
 #include "system/machine-internal.h"
@@ -55,9 +56,6 @@ typedef struct Vmcore {
     GArray *note_list;          /* Note */
 } Vmcore;
 
-static uint16_t rd16(const uint8_t *p) { return p[0] | p[1] << 8; }
-static uint32_t rd32(const uint8_t *p) { return rd16(p) | (uint32_t)rd16(p + 2) << 16; }
-static uint64_t rd64(const uint8_t *p) { return rd32(p) | (uint64_t)rd32(p + 4) << 32; }
 
 static bool read_at(Vmcore *vc, uint64_t off, void *buf, uint64_t len, const char *what,
                     Error **errp)
@@ -102,12 +100,12 @@ static bool parse_notes(Vmcore *vc, uint64_t total, Error **errp)
     /* Each note consumes at least 12 bytes, so the loop is bounded by total / 12. */
     while (off + 12 <= total) {
         const uint8_t *h = vc->notes + off;
-        uint32_t namesz = rd32(h), descsz = rd32(h + 4);
+        uint32_t namesz = ldl_le_p(h), descsz = ldl_le_p(h + 4);
         uint64_t name_pad = ((uint64_t)namesz + 3) & ~3ULL;
         uint64_t desc_pad = ((uint64_t)descsz + 3) & ~3ULL;
         Note n = { 0 };
 
-        if (namesz == 0 && descsz == 0 && rd32(h + 8) == 0) {
+        if (namesz == 0 && descsz == 0 && ldl_le_p(h + 8) == 0) {
             break;      /* Linux's empty terminating note, or zero padding */
         }
         if (12 + name_pad + desc_pad > total - off) {
@@ -120,7 +118,7 @@ static bool parse_notes(Vmcore *vc, uint64_t total, Error **errp)
         if (namesz > 0 && namesz <= sizeof(n.name)) {
             n.name[namesz - 1] = '\0';
         }
-        n.type = rd32(h + 8);
+        n.type = ldl_le_p(h + 8);
         n.desc = h + 12 + name_pad;
         n.descsz = descsz;
         n.raw = h;
@@ -162,25 +160,25 @@ static bool parse_header(Vmcore *vc, Error **errp)
     if (!read_at(vc, 0, eh, ehsize_needed, "ELF header", errp)) {
         goto fail;
     }
-    if (rd16(eh + 16) != ET_CORE) {
-        error_setg(errp, "ELF type %u is not ET_CORE: not a vmcore", rd16(eh + 16));
+    if (lduw_le_p(eh + 16) != ET_CORE) {
+        error_setg(errp, "ELF type %u is not ET_CORE: not a vmcore", lduw_le_p(eh + 16));
         goto fail;
     }
-    vc->machine = rd16(eh + 18);
+    vc->machine = lduw_le_p(eh + 18);
     if (vc->machine != EM_X86_64 && vc->machine != EM_386) {
         error_setg(errp, "ELF machine %u is not x86 (EM_386 or EM_X86_64)", vc->machine);
         goto fail;
     }
     if (vc->is64) {
-        phoff = rd64(eh + 32);
-        shoff = rd64(eh + 40);
-        phentsize = rd16(eh + 54);
-        phnum = rd16(eh + 56);
+        phoff = ldq_le_p(eh + 32);
+        shoff = ldq_le_p(eh + 40);
+        phentsize = lduw_le_p(eh + 54);
+        phnum = lduw_le_p(eh + 56);
     } else {
-        phoff = rd32(eh + 28);
-        shoff = rd32(eh + 32);
-        phentsize = rd16(eh + 42);
-        phnum = rd16(eh + 44);
+        phoff = ldl_le_p(eh + 28);
+        shoff = ldl_le_p(eh + 32);
+        phentsize = lduw_le_p(eh + 42);
+        phnum = lduw_le_p(eh + 44);
     }
     if (phentsize != (vc->is64 ? 56 : 32)) {
         error_setg(errp, "program header size %u is wrong for this ELF class",
@@ -193,7 +191,7 @@ static bool parse_header(Vmcore *vc, Error **errp)
         if (!read_at(vc, shoff, sh, vc->is64 ? 64 : 40, "section header 0", errp)) {
             goto fail;
         }
-        phnum = rd32(sh + (vc->is64 ? 44 : 28));
+        phnum = ldl_le_p(sh + (vc->is64 ? 44 : 28));
     }
     if (phnum == 0 || phnum > RESTORE_MAX_SEGMENTS) {
         error_setg(errp, "vmcore has %u program headers (1 to %u accepted)", phnum,
@@ -207,13 +205,15 @@ static bool parse_header(Vmcore *vc, Error **errp)
     vc->segs = g_array_new(FALSE, TRUE, sizeof(Segment));
     for (uint32_t i = 0; i < phnum; i++) {
         const uint8_t *p = ph + (size_t)i * phentsize;
-        uint32_t type = rd32(p);
+        uint32_t type = ldl_le_p(p);
         Segment s;
 
         if (vc->is64) {
-            s = (Segment) { rd64(p + 8), rd64(p + 24), rd64(p + 32), rd64(p + 40) };
+            s = (Segment) { ldq_le_p(p + 8), ldq_le_p(p + 24), ldq_le_p(p + 32),
+                            ldq_le_p(p + 40) };
         } else {
-            s = (Segment) { rd32(p + 4), rd32(p + 12), rd32(p + 16), rd32(p + 20) };
+            s = (Segment) { ldl_le_p(p + 4), ldl_le_p(p + 12), ldl_le_p(p + 16),
+                            ldl_le_p(p + 20) };
         }
         if (type != PT_LOAD && type != PT_NOTE) {
             continue;
@@ -298,10 +298,10 @@ fail:
 /* QEMUCPUState segment entry: selector, limit, flags, pad, base. */
 static void load_seg(SegmentCache *sc, const uint8_t *p)
 {
-    sc->selector = rd32(p);
-    sc->limit = rd32(p + 4);
-    sc->flags = rd32(p + 8);
-    sc->base = rd64(p + 16);
+    sc->selector = ldl_le_p(p);
+    sc->limit = ldl_le_p(p + 4);
+    sc->flags = ldl_le_p(p + 8);
+    sc->base = ldq_le_p(p + 16);
 }
 
 static void load_qemu_note(CPUX86State *env, const Note *n)
@@ -314,10 +314,10 @@ static void load_qemu_note(CPUX86State *env, const Note *n)
     const uint8_t *d = n->desc;
 
     for (int i = 0; i < 16; i++) {
-        env->regs[gpr_order[i]] = rd64(d + 8 + i * 8);
+        env->regs[gpr_order[i]] = ldq_le_p(d + 8 + i * 8);
     }
-    env->eip = rd64(d + 136);
-    env->eflags = rd64(d + 144);
+    env->eip = ldq_le_p(d + 136);
+    env->eflags = ldq_le_p(d + 144);
     for (int i = 0; i < 6; i++) {
         load_seg(&env->segs[seg_order[i]], d + 152 + i * 24);
     }
@@ -326,10 +326,10 @@ static void load_qemu_note(CPUX86State *env, const Note *n)
     load_seg(&env->gdt, d + 344);
     load_seg(&env->idt, d + 368);
     for (int i = 0; i < 5; i++) {
-        env->cr[i] = rd64(d + 392 + i * 8);
+        env->cr[i] = ldq_le_p(d + 392 + i * 8);
     }
-    if (n->descsz >= 440 && rd32(d + 4) >= 440) {
-        env->kernelgsbase = rd64(d + 432);
+    if (n->descsz >= 440 && ldl_le_p(d + 4) >= 440) {
+        env->kernelgsbase = ldq_le_p(d + 432);
     }
 }
 
@@ -345,34 +345,34 @@ static void load_prstatus(CPUX86State *env, const Note *n)
         };
         r = n->desc + 112;
         for (size_t i = 0; i < G_N_ELEMENTS(order); i++) {
-            env->regs[order[i]] = rd64(r + i * 8);
+            env->regs[order[i]] = ldq_le_p(r + i * 8);
         }
-        env->eip = rd64(r + 16 * 8);
-        env->segs[R_CS].selector = rd64(r + 17 * 8);
-        env->eflags = rd64(r + 18 * 8);
-        env->regs[R_ESP] = rd64(r + 19 * 8);
-        env->segs[R_SS].selector = rd64(r + 20 * 8);
-        env->segs[R_FS].base = rd64(r + 21 * 8);
-        env->segs[R_GS].base = rd64(r + 22 * 8);
-        env->segs[R_DS].selector = rd64(r + 23 * 8);
-        env->segs[R_ES].selector = rd64(r + 24 * 8);
-        env->segs[R_FS].selector = rd64(r + 25 * 8);
-        env->segs[R_GS].selector = rd64(r + 26 * 8);
+        env->eip = ldq_le_p(r + 16 * 8);
+        env->segs[R_CS].selector = ldq_le_p(r + 17 * 8);
+        env->eflags = ldq_le_p(r + 18 * 8);
+        env->regs[R_ESP] = ldq_le_p(r + 19 * 8);
+        env->segs[R_SS].selector = ldq_le_p(r + 20 * 8);
+        env->segs[R_FS].base = ldq_le_p(r + 21 * 8);
+        env->segs[R_GS].base = ldq_le_p(r + 22 * 8);
+        env->segs[R_DS].selector = ldq_le_p(r + 23 * 8);
+        env->segs[R_ES].selector = ldq_le_p(r + 24 * 8);
+        env->segs[R_FS].selector = ldq_le_p(r + 25 * 8);
+        env->segs[R_GS].selector = ldq_le_p(r + 26 * 8);
     } else {
         static const int order[] = { R_EBX, R_ECX, R_EDX, R_ESI, R_EDI, R_EBP, R_EAX };
         r = n->desc + 72;
         for (size_t i = 0; i < G_N_ELEMENTS(order); i++) {
-            env->regs[order[i]] = rd32(r + i * 4);
+            env->regs[order[i]] = ldl_le_p(r + i * 4);
         }
-        env->segs[R_DS].selector = rd16(r + 28);
-        env->segs[R_ES].selector = rd16(r + 32);
-        env->segs[R_FS].selector = rd16(r + 36);
-        env->segs[R_GS].selector = rd16(r + 40);
-        env->eip = rd32(r + 48);
-        env->segs[R_CS].selector = rd16(r + 52);
-        env->eflags = rd32(r + 56);
-        env->regs[R_ESP] = rd32(r + 60);
-        env->segs[R_SS].selector = rd16(r + 64);
+        env->segs[R_DS].selector = lduw_le_p(r + 28);
+        env->segs[R_ES].selector = lduw_le_p(r + 32);
+        env->segs[R_FS].selector = lduw_le_p(r + 36);
+        env->segs[R_GS].selector = lduw_le_p(r + 40);
+        env->eip = ldl_le_p(r + 48);
+        env->segs[R_CS].selector = lduw_le_p(r + 52);
+        env->eflags = ldl_le_p(r + 56);
+        env->regs[R_ESP] = ldl_le_p(r + 60);
+        env->segs[R_SS].selector = lduw_le_p(r + 64);
     }
 }
 
@@ -612,8 +612,8 @@ bool restore_finish(Error **errp)
     }
     n.raw = raw;
     n.raw_size = pending_note_size;
-    n.descsz = pending_note_key - (((uint64_t)rd32(raw) + 3) & ~3ULL) - 12;
-    n.desc = raw + 12 + (((uint64_t)rd32(raw) + 3) & ~3ULL);
+    n.descsz = pending_note_key - (((uint64_t)ldl_le_p(raw) + 3) & ~3ULL) - 12;
+    n.desc = raw + 12 + (((uint64_t)ldl_le_p(raw) + 3) & ~3ULL);
     if (!fw_cfg_dma_enabled()) {
         g_printerr("guestdump: warning: -restore: the vmcore's guest note is dropped: "
                    "this machine has no fw_cfg for the vmcoreinfo device\n");

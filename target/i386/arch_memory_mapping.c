@@ -2,6 +2,7 @@
 #include <glib.h>
 #include <string.h>
 
+#include "qemu/bswap.h"
 #include "sysemu/memory_mapping.h"
 #include "sysemu/physmem.h"
 #include "target/i386/cpu.h"
@@ -44,18 +45,12 @@ static const uint8_t *table_ptr(uint64_t gpa, size_t size)
 
 static uint64_t ld64(const uint8_t *t, unsigned i)
 {
-    uint64_t v;
-
-    memcpy(&v, t + i * 8, 8);
-    return GUINT64_FROM_LE(v);
+    return ldq_le_p(t + i * 8);
 }
 
 static uint32_t ld32(const uint8_t *t, unsigned i)
 {
-    uint32_t v;
-
-    memcpy(&v, t + i * 4, 4);
-    return GUINT32_FROM_LE(v);
+    return ldl_le_p(t + i * 4);
 }
 
 static bool walk_spend(Walk *w, unsigned n)
