@@ -618,6 +618,30 @@ bool monitor_mon_add(const char *opts, Error **errp)
 }
 
 /* server=off: one outgoing connection, made at startup. */
+/* An empty host means loopback, not every address (docs/compat.md M5). */
+static const char *server_host(const MonitorServer *srv)
+{
+    return srv->host && *srv->host ? srv->host : "127.0.0.1";
+}
+
+static struct addrinfo *server_resolve(const MonitorServer *srv, bool passive,
+                                       Error **errp)
+{
+    struct addrinfo hints = {
+        .ai_family = AF_UNSPEC, .ai_socktype = SOCK_STREAM,
+        .ai_flags = AI_NUMERICSERV | (passive ? AI_PASSIVE : 0),
+    };
+    struct addrinfo *res = NULL;
+    int rc = getaddrinfo(server_host(srv), srv->port, &hints, &res);
+
+    if (rc) {
+        error_setg(errp, "address resolution failed for %s:%s: %s", server_host(srv),
+                   srv->port, gai_strerror(rc));
+        return NULL;
+    }
+    return res;
+}
+
 static int server_connect(MonitorServer *srv, Error **errp)
 {
     int fd = -1;
@@ -639,16 +663,9 @@ static int server_connect(MonitorServer *srv, Error **errp)
         }
         return fd;
     }
-    struct addrinfo hints = {
-        .ai_family = AF_UNSPEC, .ai_socktype = SOCK_STREAM,
-        .ai_flags = AI_NUMERICSERV,
-    };
-    struct addrinfo *res = NULL;
-    const char *host = srv->host && *srv->host ? srv->host : "127.0.0.1";
-    int rc = getaddrinfo(host, srv->port, &hints, &res);
-    if (rc) {
-        error_setg(errp, "address resolution failed for %s:%s: %s", host,
-                   srv->port, gai_strerror(rc));
+    const char *host = server_host(srv);
+    struct addrinfo *res = server_resolve(srv, false, errp);
+    if (!res) {
         return -1;
     }
     fd = socket(res->ai_family, SOCK_STREAM | SOCK_CLOEXEC, 0);
@@ -688,16 +705,9 @@ static bool server_listen(MonitorServer *srv, Error **errp)
         }
         srv->created_socket = true;
     } else {
-        struct addrinfo hints = {
-            .ai_family = AF_UNSPEC, .ai_socktype = SOCK_STREAM,
-            .ai_flags = AI_PASSIVE | AI_NUMERICSERV,
-        };
-        struct addrinfo *res = NULL;
-        const char *host = srv->host && *srv->host ? srv->host : "127.0.0.1";
-        int rc = getaddrinfo(host, srv->port, &hints, &res);
-        if (rc) {
-            error_setg(errp, "address resolution failed for %s:%s: %s", host,
-                       srv->port, gai_strerror(rc));
+        const char *host = server_host(srv);
+        struct addrinfo *res = server_resolve(srv, true, errp);
+        if (!res) {
             return false;
         }
         fd = socket(res->ai_family, SOCK_STREAM | SOCK_CLOEXEC, 0);
