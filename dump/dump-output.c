@@ -4,6 +4,7 @@
 #include <glib.h>
 #include <stdio.h>
 #include <string.h>
+#include <sys/mman.h>
 #include <sys/stat.h>
 #include <sys/uio.h>
 #include <unistd.h>
@@ -28,9 +29,19 @@
  */
 #define HOLE_BLOCK (1u << 20)
 
+/*
+ * Into a pipe, zero runs of at least ZERO_SPLICE bytes are vmspliced from a
+ * read-only zero mapping instead of copied: the pipe then holds references
+ * to the zero page, and only the reader copies. Guest RAM itself is never
+ * spliced, since its pages could change before the reader gets them.
+ */
+#define ZERO_SPLICE (64u << 10)
+#define ZERO_REGION (1u << 20)
+
 struct DumpOutput {
     int fd;
     bool seekable;
+    bool pipe;
     /*
      * A sequential sink on a regular file that was empty at offset 0 (what
      * file: gets after O_CREAT or O_TRUNC): nothing can be under a hole, so
@@ -70,19 +81,20 @@ static int pipe_size_limit(void)
  * 1 MiB lets each side run for a while (docs/performance.md). Never shrinks
  * a pipe the client made bigger; a refusal (per-user pipe quota) is fine.
  */
-static void enlarge_pipe(int fd)
+static bool enlarge_pipe(int fd)
 {
     struct stat st;
     int cur, want;
 
     if (fstat(fd, &st) < 0 || !S_ISFIFO(st.st_mode)) {
-        return;
+        return false;
     }
     cur = fcntl(fd, F_GETPIPE_SZ);
     want = pipe_size_limit();
     if (cur >= 0 && want > cur) {
         (void)fcntl(fd, F_SETPIPE_SZ, want);
     }
+    return true;
 }
 
 /* See DumpOutput.sparse. O_APPEND would ignore the offsets we write at. */
@@ -102,7 +114,7 @@ DumpOutput *dump_output_new_fd(int fd, bool seekable)
     out->fd = fd;
     out->seekable = seekable;
     if (!seekable && fd >= 0) {
-        enlarge_pipe(fd);
+        out->pipe = enlarge_pipe(fd);
         out->sparse = can_leave_holes(fd);
     }
     return out;
@@ -227,6 +239,93 @@ static bool sparse_write(const DumpOutput *out, const uint8_t *buf, size_t len)
     return len == data || pwrite_all(out, buf + data, len - data, pos + data);
 }
 
+/* ZERO_REGION bytes of the zero page, mapped once, never writable. */
+static const uint8_t *zero_region(void)
+{
+    static gsize once;
+    static const uint8_t *zeros;
+
+    if (g_once_init_enter(&once)) {
+        void *p = mmap(NULL, ZERO_REGION, PROT_READ,
+                       MAP_PRIVATE | MAP_ANONYMOUS, -1, 0);
+
+        zeros = p == MAP_FAILED ? NULL : p;
+        g_once_init_leave(&once, 1);
+    }
+    return zeros;
+}
+
+/* len zero bytes into the pipe; plain writes where vmsplice is refused. */
+static bool pipe_zeros(const DumpOutput *out, size_t len)
+{
+    const uint8_t *zeros = zero_region();
+
+    while (len > 0 && zeros) {
+        struct iovec iov = { .iov_base = (void *)zeros,
+                             .iov_len = MIN(len, (size_t)ZERO_REGION) };
+        ssize_t n = vmsplice(out->fd, &iov, 1, 0);
+
+        if (n < 0) {
+            if (errno == EINTR && retry_eintr(out)) {
+                continue;
+            }
+            if (errno == EINVAL || errno == ENOSYS) {
+                break;
+            }
+            return false;
+        }
+        len -= n;
+    }
+    while (len > 0) {
+        static const uint8_t page[4096];
+        size_t n = MIN(len, zeros ? (size_t)ZERO_REGION : sizeof(page));
+        struct iovec iov = { .iov_base = (void *)(zeros ? zeros : page),
+                             .iov_len = n };
+
+        if (!write_all_vec(out, &iov, 1)) {
+            return false;
+        }
+        len -= n;
+    }
+    return true;
+}
+
+/* Sequential write into a pipe: data copied, long zero runs spliced. */
+static bool pipe_write(const DumpOutput *out, const uint8_t *buf, size_t len)
+{
+    size_t data = 0, i = 0;
+
+    while (len >= ZERO_SPLICE && i + ZERO_SPLICE <= len) {
+        size_t z = i;
+
+        while (z + ZERO_SPLICE <= len && dump_page_is_zero(buf + z, ZERO_SPLICE)) {
+            z += ZERO_SPLICE;
+        }
+        if (z == i) {
+            i += ZERO_SPLICE;
+            continue;
+        }
+        if (i > data) {
+            struct iovec iov = { .iov_base = (void *)(buf + data),
+                                 .iov_len = i - data };
+
+            if (!write_all_vec(out, &iov, 1)) {
+                return false;
+            }
+        }
+        if (!pipe_zeros(out, z - i)) {
+            return false;
+        }
+        data = i = z;
+    }
+    if (data < len) {
+        struct iovec iov = { .iov_base = (void *)(buf + data), .iov_len = len - data };
+
+        return write_all_vec(out, &iov, 1);
+    }
+    return true;
+}
+
 /* Makes a trailing hole part of the file and puts the offset at the end. */
 static bool sparse_finish(const DumpOutput *out)
 {
@@ -302,6 +401,8 @@ bool dump_output_write(DumpOutput *out, const void *buf, size_t len)
         ok = flat_record(out, buf, len, out->pos);
     } else if (out->sparse) {
         ok = sparse_write(out, buf, len);
+    } else if (out->pipe) {
+        ok = pipe_write(out, buf, len);
     } else {
         struct iovec iov = { .iov_base = (void *)buf, .iov_len = len };
 

@@ -371,6 +371,51 @@ static void test_elf_zero_ram_is_sparse(void)
     remove_tmp(full);
 }
 
+static gpointer drain(gpointer data)
+{
+    int fd = GPOINTER_TO_INT(data);
+    GByteArray *got = g_byte_array_new();
+    uint8_t buf[65536];
+    ssize_t n;
+
+    while ((n = read(fd, buf, sizeof(buf))) > 0) {
+        g_byte_array_append(got, buf, n);
+    }
+    close(fd);
+    return got;
+}
+
+/*
+ * Into a pipe, long zero runs are vmspliced from the zero page: the reader
+ * gets exactly the bytes of the same ELF written to a file.
+ */
+static void test_elf_pipe_zero_splice(void)
+{
+    const uint64_t ram_size = 8 * MiB;
+    g_autofree uint8_t *ram = g_malloc0(ram_size);
+    g_autofree char *path = tmp_file("ref.elf");
+    g_autofree gchar *ref = NULL;
+    gsize ref_len;
+    GByteArray *got;
+    GThread *reader;
+    int fds[2];
+
+    /* Zero runs of every kind: short, 64 KiB-unaligned, long, trailing. */
+    memset(ram + 4096, 0x11, 4096);
+    memset(ram + 200 * 1024 + 3, 0x22, 10);
+    memset(ram + 3 * MiB + 65536, 0x33, 65536);
+    elf_dump_to(open(path, O_WRONLY | O_CREAT | O_TRUNC, 0600), ram, ram_size);
+    g_assert_true(g_file_get_contents(path, &ref, &ref_len, NULL));
+
+    g_assert_cmpint(pipe(fds), ==, 0);
+    reader = g_thread_new("drain", drain, GINT_TO_POINTER(fds[0]));
+    elf_dump_to(fds[1], ram, ram_size);
+    got = g_thread_join(reader);
+    g_assert_cmpmem(got->data, got->len, ref, ref_len);
+    g_byte_array_unref(got);
+    remove_tmp(path);
+}
+
 int main(int argc, char **argv)
 {
     g_test_init(&argc, &argv, NULL);
@@ -382,5 +427,6 @@ int main(int argc, char **argv)
     g_test_add_func("/write-path/not-sparse-append", test_not_sparse_append);
     g_test_add_func("/write-path/flattened-not-sparse", test_flattened_not_sparse);
     g_test_add_func("/write-path/elf-zero-ram-is-sparse", test_elf_zero_ram_is_sparse);
+    g_test_add_func("/write-path/elf-pipe-zero-splice", test_elf_pipe_zero_splice);
     return g_test_run();
 }
