@@ -2,6 +2,7 @@
 #include <elf.h>
 #include <errno.h>
 #include <fcntl.h>
+#include <signal.h>
 #include <stdio.h>
 #include <string.h>
 #include <sys/mman.h>
@@ -416,6 +417,23 @@ static void test_elf_pipe_zero_splice(void)
     remove_tmp(path);
 }
 
+/* A reader gone in the middle of a zero run: EPIPE, as a plain write gives. */
+static void test_pipe_zero_splice_epipe(void)
+{
+    g_autofree uint8_t *zero = g_malloc0(4 * MiB);
+    DumpOutput *out;
+    int fds[2];
+
+    signal(SIGPIPE, SIG_IGN);
+    g_assert_cmpint(pipe(fds), ==, 0);
+    out = dump_output_new_fd(fds[1], false);
+    close(fds[0]);
+    errno = 0;
+    g_assert_false(dump_output_write(out, zero, 4 * MiB));
+    g_assert_cmpint(errno, ==, EPIPE);
+    dump_output_free(out);
+}
+
 int main(int argc, char **argv)
 {
     g_test_init(&argc, &argv, NULL);
@@ -428,5 +446,6 @@ int main(int argc, char **argv)
     g_test_add_func("/write-path/flattened-not-sparse", test_flattened_not_sparse);
     g_test_add_func("/write-path/elf-zero-ram-is-sparse", test_elf_zero_ram_is_sparse);
     g_test_add_func("/write-path/elf-pipe-zero-splice", test_elf_pipe_zero_splice);
+    g_test_add_func("/write-path/pipe-zero-splice-epipe", test_pipe_zero_splice_epipe);
     return g_test_run();
 }
