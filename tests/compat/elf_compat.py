@@ -32,6 +32,7 @@ import time
 
 sys.path.insert(0, os.path.dirname(os.path.abspath(__file__)))
 import elf_compare  # noqa: E402
+from qemu_driver import DriverError, GdbStub, Qmp  # noqa: E402
 
 MEM_MB = 32
 TABLES = 0x100000
@@ -196,89 +197,6 @@ def build(mode):
 # QEMU: QMP and the gdbstub
 # ---------------------------------------------------------------------------
 
-def connect(path, proc, timeout=30):
-    deadline = time.time() + timeout
-    while True:
-        s = socket.socket(socket.AF_UNIX)
-        try:
-            s.connect(path)
-            return s
-        except OSError:
-            s.close()
-            if proc.poll() is not None or time.time() > deadline:
-                raise RuntimeError(f'cannot connect to {path}')
-            time.sleep(0.05)
-
-
-class QMP:
-    def __init__(self, path, proc):
-        self.sock = connect(path, proc)
-        self.buf = b''
-        self.read()
-        self.execute('qmp_capabilities')
-
-    def read(self):
-        while b'\n' not in self.buf:
-            chunk = self.sock.recv(65536)
-            if not chunk:
-                raise EOFError('QMP closed')
-            self.buf += chunk
-        line, self.buf = self.buf.split(b'\n', 1)
-        return json.loads(line)
-
-    def execute(self, cmd, args=None):
-        msg = {'execute': cmd}
-        if args is not None:
-            msg['arguments'] = args
-        self.sock.sendall(json.dumps(msg).encode() + b'\n')
-        while True:
-            r = self.read()
-            if 'return' in r:
-                return r['return']
-            if 'error' in r:
-                raise RuntimeError(f"{cmd}: {r['error']['desc']}")
-
-
-class GDB:
-    """The few gdb remote packets needed: select a vCPU, write a register."""
-    REGS = {'cr0': 27, 'cr3': 29, 'cr4': 30, 'efer': 32}
-
-    def __init__(self, path, proc):
-        self.sock = connect(path, proc)
-        self.buf = b''
-        self.packet('qSupported:xmlRegisters=i386')
-        # QEMU refuses p/P until the client has read target.xml.
-        off = 0
-        while True:
-            r = self.packet('qXfer:features:read:target.xml:%x,ffb' % off)
-            off += len(r) - 1
-            if r[:1] != 'm':
-                break
-
-    def packet(self, data):
-        raw = data.encode()
-        self.sock.sendall(b'$%s#%02x' % (raw, sum(raw) & 0xff))
-        while True:
-            if b'$' in self.buf:
-                i = self.buf.index(b'$')
-                j = self.buf.find(b'#', i)
-                if j >= 0 and len(self.buf) >= j + 3:
-                    body, self.buf = self.buf[i + 1:j], self.buf[j + 3:]
-                    self.sock.sendall(b'+')
-                    return body.decode('latin1')
-            chunk = self.sock.recv(65536)
-            if not chunk:
-                raise EOFError('gdbstub closed')
-            self.buf += chunk
-
-    def set_regs(self, cpu, regs):
-        assert self.packet('Hg%x' % (cpu + 1)) == 'OK'
-        for name, value in regs.items():
-            r = self.packet('P%x=%s' % (self.REGS[name], struct.pack('<Q', value).hex()))
-            if r != 'OK':
-                raise RuntimeError(f'gdbstub refused {name}: {r}')
-
-
 def program_vmcoreinfo(g, outw, inb, outl, write):
     """What Linux's qemu_fw_cfg driver does: find etc/vmcoreinfo in the file
     directory by port I/O and DMA-write {guest_format=1, size, paddr}."""
@@ -312,26 +230,24 @@ def run_qemu(qemu, work, g, blob):
          '-qmp', f'unix:{qmp_path},server=on,wait=off'],
         stdout=subprocess.DEVNULL, stderr=open(os.path.join(work, 'qemu.stderr'), 'w'))
     try:
-        q = QMP(qmp_path, proc)
-        gdb = GDB(gdb_path, proc)
+        q = Qmp(qmp_path)
+        gdb = GdbStub(gdb_path)
         if g.note:
             def hmp(line):
-                return q.execute('human-monitor-command', {'command-line': line})
-
-            def write(addr, data):
-                if gdb.packet('M%x,%x:%s' % (addr, len(data), data.hex())) != 'OK':
-                    raise RuntimeError('gdbstub memory write refused')
+                return q.hmp(line)
 
             program_vmcoreinfo(
                 g, lambda port, v: hmp(f'o /h {port:#x} {v:#x}'),
                 lambda port: int(hmp(f'i /b {port:#x}').split('=')[1], 16),
-                lambda port, v: hmp(f'o /w {port:#x} {v:#x}'), write)
+                lambda port, v: hmp(f'o /w {port:#x} {v:#x}'), gdb.write_mem)
         for cpu in (0, 1):
-            gdb.set_regs(cpu, g.cpu_regs[cpu] if g.cpu_regs else g.regs)
+            gdb.select(cpu)
+            for name, value in (g.cpu_regs[cpu] if g.cpu_regs else g.regs).items():
+                gdb.write_reg(name, value)
         out = {}
         for name, args in DUMPS.items():
             f = os.path.join(work, f'qemu-{name}.elf')
-            q.execute('dump-guest-memory', dict(args, protocol=f'file:{f}'))
+            q.execute('dump-guest-memory', **dict(args, protocol=f'file:{f}'))
             out[name] = f
         q.execute('quit')
         proc.wait(timeout=30)
@@ -410,7 +326,7 @@ def run_guestdump(host, work, g, blob, cpu_regs):
         stdout=subprocess.DEVNULL, stderr=open(os.path.join(work, 'gd.stderr'), 'w'))
     try:
         qt = QTest(listener, proc)
-        q = QMP(qmp_path, proc)
+        q = Qmp(qmp_path)
         if g.note:
             program_vmcoreinfo(
                 g, lambda port, v: qt.cmd(f'outw {port:#x} {v:#x}'),
@@ -421,13 +337,13 @@ def run_guestdump(host, work, g, blob, cpu_regs):
         for cpu, regs in enumerate(cpu_regs):
             regs = dict(regs)
             regs['efer'] = (g.cpu_regs[cpu] if g.cpu_regs else g.regs).get('efer', 0)
-            q.execute('x-guestdump-set-registers', {
+            q.execute('x-guestdump-set-registers', **{
                 'cpu-index': cpu,
                 'registers': [{'name': k, 'value': v} for k, v in regs.items()]})
         out = {}
         for name, args in DUMPS.items():
             f = os.path.join(work, f'gd-{name}.elf')
-            q.execute('dump-guest-memory', dict(args, protocol=f'file:{f}'))
+            q.execute('dump-guest-memory', **dict(args, protocol=f'file:{f}'))
             out[name] = f
         q.execute('quit')
         proc.wait(timeout=30)
@@ -462,13 +378,14 @@ def run_errors(host_cmd, work, prefix):
                             stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL)
     out = []
     try:
-        q = QMP(qmp_path, proc)
+        q = Qmp(qmp_path)
         for i, (args, proto) in enumerate(ERROR_CASES):
             f = os.path.join(work, f'{prefix}-refused-{i}.elf')
             try:
-                q.execute('dump-guest-memory', dict(args, protocol=proto or f'file:{f}'))
+                q.execute('dump-guest-memory',
+                          **dict(args, protocol=proto or f'file:{f}'))
                 err = None
-            except RuntimeError as ex:
+            except DriverError as ex:
                 err = str(ex).split(': ', 1)[1]
             st = q.execute('query-dump')
             out.append((err, os.path.exists(f), st['status']))
