@@ -27,6 +27,7 @@
 #define RESTORE_MAX_SEGMENTS 65536
 #define RESTORE_MAX_NOTES    (64u << 20)
 #define RESTORE_MAX_RAM      (16ULL << 40)
+#define RESTORE_MAX_PADDR    (1ULL << 52)    /* x86's widest MAXPHYADDR */
 #define RESTORE_CHUNK        (4u << 20)
 
 #define PRSTATUS64_SIZE 336
@@ -246,6 +247,16 @@ static bool parse_header(Vmcore *vc, Error **errp)
         }
         if (s.paddr + s.memsz < s.paddr) {
             error_setg(errp, "segment %u wraps around the address space", i);
+            goto fail;
+        }
+        if (s.paddr + s.memsz > RESTORE_MAX_PADDR) {
+            /*
+             * No x86 guest has RAM there (MAXPHYADDR is at most 52), so this
+             * is no guest's vmcore. It also caps what a few KiB of file can
+             * make a kdump write: its bitmap is sized by the highest address.
+             */
+            error_setg(errp, "segment %u ends at 0x%llx, beyond x86's 52-bit physical "
+                       "address space", i, (unsigned long long)(s.paddr + s.memsz));
             goto fail;
         }
         g_array_append_val(vc->segs, s);

@@ -11,14 +11,27 @@
 #include "sysemu/machine.h"
 #include "sysemu/physmem.h"
 
-/* Restored guests up to this size are dumped too; bigger ones only loaded. */
+/*
+ * Restored guests up to this size, and ending below this address, are dumped
+ * too (a kdump's bitmap grows with the highest address); others only loaded.
+ */
 #define RESTORE_DUMP_MAX (64ull << 20)
+#define RESTORE_DUMP_MAX_ADDR (1ull << 36)
+/* No x86 guest has RAM above MAXPHYADDR's widest, 52 bits. */
+#define RESTORE_MAX_PADDR (1ull << 52)
 
 int LLVMFuzzerInitialize(int *argc, char ***argv)
 {
     /* One thread: the same input always takes the same path. */
     dump_set_thread_count(1);
     return 0;
+}
+
+static uint64_t ram_end(void)
+{
+    size_t n = physmem_block_count();
+
+    return n ? physmem_block(n - 1)->gpa + physmem_block(n - 1)->size : 0;
 }
 
 static uint64_t ram_total(void)
@@ -63,7 +76,8 @@ int LLVMFuzzerTestOneInput(const uint8_t *data, size_t size)
         close(fd);
         return 0;
     }
-    if (ram_total() <= RESTORE_DUMP_MAX) {
+    g_assert(ram_end() <= RESTORE_MAX_PADDR);
+    if (ram_total() <= RESTORE_DUMP_MAX && ram_end() <= RESTORE_DUMP_MAX_ADDR) {
         bool kdump = pick & 2;
 
         qmp_dump_guest_memory(!kdump && (pick & 1), "file:/dev/null", false, false,
