@@ -2,6 +2,7 @@
 #include <errno.h>
 #include <string.h>
 #include <sys/mman.h>
+#include <unistd.h>
 
 #include <glib.h>
 
@@ -199,6 +200,23 @@ uint8_t *physmem_host_ptr(uint64_t gpa, uint64_t len)
 #define RAM_ALIGN (2u << 20)
 
 /*
+ * MADV_HUGEPAGE over the whole pages of [p, p + size). Only advice: a kernel
+ * without THP leaves the memory as it was, and so does a refusal.
+ */
+static void advise_huge(uint8_t *p, uint64_t size)
+{
+#ifdef MADV_HUGEPAGE
+    uintptr_t page = (uintptr_t)getpagesize();
+    uintptr_t lo = ((uintptr_t)p + page - 1) & ~(page - 1);
+    uintptr_t hi = ((uintptr_t)p + size) & ~(page - 1);
+
+    if (hi > lo) {
+        (void)madvise((void *)lo, hi - lo, MADV_HUGEPAGE);
+    }
+#endif
+}
+
+/*
  * Anonymous guest RAM, aligned to RAM_ALIGN and marked MADV_HUGEPAGE as QEMU
  * marks its RAM. Without huge pages, a dump (or a loader) that walks RAM
  * takes a page fault and a TLB miss per 4 KiB page; with them, one per
@@ -232,10 +250,7 @@ static uint8_t *ram_mmap(uint64_t size)
     if (tail) {
         munmap(aligned + size, tail);
     }
-#ifdef MADV_HUGEPAGE
-    /* Only advice: a kernel without THP leaves RAM as it was. */
-    (void)madvise(aligned, size, MADV_HUGEPAGE);
-#endif
+    advise_huge(aligned, size);
     return aligned;
 }
 
@@ -274,6 +289,12 @@ const RAMBlock *physmem_add_block(const char *name, uint64_t gpa, uint64_t size,
             return NULL;
         }
         owned = true;
+    } else if (!readonly && size >= RAM_ALIGN) {
+        /*
+         * RAM the machine mapped itself (pc.ram, split around the holes):
+         * huge pages for the same reasons as ram_mmap's.
+         */
+        advise_huge(host, size);
     }
     nb = g_new0(PhysBlock, 1);
     nb->owned = owned;

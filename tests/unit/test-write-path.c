@@ -434,12 +434,38 @@ static void test_pipe_zero_splice_epipe(void)
     dump_output_free(out);
 }
 
+/* RAM the machine maps itself (pc.ram) is advised MADV_HUGEPAGE too. */
+static void test_given_ram_huge_pages(void)
+{
+    g_autoptr(Error) err = NULL;
+    const uint64_t size = 8 * MiB;
+    uint8_t *host = mmap(NULL, size, PROT_READ | PROT_WRITE,
+                         MAP_PRIVATE | MAP_ANONYMOUS | MAP_NORESERVE, -1, 0);
+    g_autofree char *entry = NULL;
+
+    g_assert_true(host != MAP_FAILED);
+    physmem_reset();
+    if (!physmem_add_block("pc.ram", 0, size, host, false, 1, &err)) {
+        g_error("physmem_add_block: %s", error_get_pretty(err));
+    }
+    entry = smaps_entry(host);
+    g_assert_nonnull(entry);
+#ifdef MADV_HUGEPAGE
+    g_assert_nonnull(strstr(strstr(entry, "VmFlags:"), " hg"));
+#endif
+    physmem_reset();
+    /* Not physmem's to unmap. */
+    host[size - 1] = 1;
+    munmap(host, size);
+}
+
 int main(int argc, char **argv)
 {
     g_test_init(&argc, &argv, NULL);
     g_test_add_func("/write-path/pipe-enlarged", test_pipe_enlarged);
     g_test_add_func("/write-path/pipe-not-shrunk", test_pipe_not_shrunk);
     g_test_add_func("/write-path/ram-huge-pages", test_ram_huge_pages);
+    g_test_add_func("/write-path/given-ram-huge-pages", test_given_ram_huge_pages);
     g_test_add_func("/write-path/sparse-file", test_sparse_file);
     g_test_add_func("/write-path/not-sparse-over-data", test_not_sparse_over_data);
     g_test_add_func("/write-path/not-sparse-append", test_not_sparse_append);
