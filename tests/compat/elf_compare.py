@@ -15,6 +15,7 @@ than the segment's size, and is taken as the reference.
 """
 import argparse
 import hashlib
+import mmap
 import struct
 import sys
 
@@ -24,9 +25,11 @@ EM_X86_64 = 62
 
 
 class Elf:
+    """An ELF vmcore's headers; data maps the file, so a large dump costs no copy."""
+
     def __init__(self, path):
         with open(path, 'rb') as f:
-            self.data = f.read()
+            self.data = mmap.mmap(f.fileno(), 0, access=mmap.ACCESS_READ)
         d = self.data
         if d[:4] != b'\x7fELF':
             raise ValueError(f'{path}: not ELF')
@@ -70,6 +73,22 @@ class Elf:
     @property
     def note(self):
         return self.phdrs[0]
+
+    def notes(self):
+        """[(name, desc)] of every PT_NOTE, in file order."""
+        out = []
+        for ph in self.phdrs:
+            if ph['type'] != PT_NOTE:
+                continue
+            d = self.data[ph['offset']:ph['offset'] + ph['filesz']]
+            off = 0
+            while off + 12 <= len(d):
+                namesz, descsz, _ = struct.unpack_from('<III', d, off)
+                desc = off + 12 + ((namesz + 3) & ~3)
+                out.append((d[off + 12:off + 12 + namesz].rstrip(b'\0'),
+                            d[desc:desc + descsz]))
+                off = desc + ((descsz + 3) & ~3)
+        return out
 
     @property
     def memory_offset(self):

@@ -260,18 +260,8 @@ def run_qemu(qemu, work, g, blob):
 
 def qemu_note_regs(path):
     """Every register the QEMU notes of a paging=false ELF carry, per vCPU."""
-    e = elf_compare.Elf(path)
-    d = e.data[e.note['offset']:e.memory_offset]
-    cpus = []
-    off = 0
-    while off + 12 <= len(d):
-        namesz, descsz, _ = struct.unpack_from('<III', d, off)
-        name = d[off + 12:off + 12 + namesz].rstrip(b'\0')
-        desc = off + 12 + ((namesz + 3) & ~3)
-        if name == b'QEMU':
-            cpus.append(parse_qemu_cpu(d[desc:desc + descsz]))
-        off = desc + ((descsz + 3) & ~3)
-    return cpus
+    return [parse_qemu_cpu(desc) for name, desc in elf_compare.Elf(path).notes()
+            if name == b'QEMU']
 
 
 def parse_qemu_cpu(b):

@@ -8,29 +8,23 @@ Prints one JSON object. Both modules exist only for /usr/bin/python3 on
 Debian, which is why the test runs this as a separate process.
 """
 import json
-import struct
+import os
 import sys
+
+sys.dont_write_bytecode = True      # keep the source tree clean
+sys.path.insert(0, os.path.dirname(os.path.dirname(os.path.abspath(__file__))))
+import elf_compare  # noqa: E402
 
 PAGE = 4096
 
 
 def elf_loads(path):
-    """(paddr, file offset, filesz) of each PT_LOAD; ELF64 only, no PN_XNUM."""
-    with open(path, "rb") as f:
-        eh = f.read(64)
-        if eh[:4] != b"\x7fELF" or eh[4] != 2:
-            raise SystemExit("%s: not an ELF64 file" % path)
-        phoff, = struct.unpack_from("<Q", eh, 32)
-        phentsize, phnum = struct.unpack_from("<HH", eh, 54)
-        f.seek(phoff)
-        ph = f.read(phentsize * phnum)
-    out = []
-    for i in range(phnum):
-        p_type, _, off, _, paddr, filesz, _, _ = struct.unpack_from(
-            "<IIQQQQQQ", ph, i * phentsize)
-        if p_type == 1 and filesz:
-            out.append((paddr, off, filesz))
-    return out
+    """(paddr, file offset, filesz) of each PT_LOAD with contents."""
+    e = elf_compare.Elf(path)
+    if not e.is64:
+        raise SystemExit("%s: not an ELF64 file" % path)
+    return [(p["paddr"], p["offset"], p["filesz"]) for p in e.phdrs
+            if p["type"] == elf_compare.PT_LOAD and p["filesz"]]
 
 
 def check_kdumpfile(dump, ref):

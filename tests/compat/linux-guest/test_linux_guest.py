@@ -16,7 +16,6 @@ import hashlib
 import json
 import os
 import shutil
-import struct
 import subprocess
 import sys
 import tempfile
@@ -25,6 +24,8 @@ import time
 HERE = os.path.dirname(os.path.abspath(__file__))
 sys.dont_write_bytecode = True      # keep the source tree clean when meson runs us
 sys.path.insert(0, HERE)
+sys.path.insert(1, os.path.dirname(HERE))
+import elf_compare  # noqa: E402
 import guests  # noqa: E402
 import mk_initramfs  # noqa: E402
 
@@ -95,51 +96,21 @@ def tail(text, n=12, width=300):
 
 def elf_vmcoreinfo(path):
     """The VMCOREINFO note's text as a dict, or {} when the dump has none."""
-    with open(path, "rb") as f:
-        eh = f.read(64)
-        phoff, = struct.unpack_from("<Q", eh, 32)
-        phentsize, phnum = struct.unpack_from("<HH", eh, 54)
-        f.seek(phoff)
-        ph = f.read(phentsize * phnum)
-        for i in range(phnum):
-            p_type, _, off, _, _, filesz, _, _ = struct.unpack_from(
-                "<IIQQQQQQ", ph, i * phentsize)
-            if p_type != 4:
-                continue
-            f.seek(off)
-            notes = f.read(min(filesz, 1 << 20))
-            pos = 0
-            while pos + 12 <= len(notes):
-                namesz, descsz, _ = struct.unpack_from("<III", notes, pos)
-                name = notes[pos + 12:pos + 12 + namesz].rstrip(b"\0")
-                dpos = pos + 12 + (namesz + 3) // 4 * 4
-                desc = notes[dpos:dpos + descsz]
-                pos = dpos + (descsz + 3) // 4 * 4
-                if name == b"VMCOREINFO":
-                    kv = {}
-                    for line in desc.decode(errors="replace").splitlines():
-                        k, sep, v = line.partition("=")
-                        if sep:
-                            kv[k] = v
-                    return kv
+    for name, desc in elf_compare.Elf(path).notes():
+        if name == b"VMCOREINFO":
+            kv = {}
+            for line in desc.decode(errors="replace").splitlines():
+                k, sep, v = line.partition("=")
+                if sep:
+                    kv[k] = v
+            return kv
     return {}
 
 
 def elf_load_layout(path):
     """[(paddr, memsz)] of the PT_LOADs: the guest's RAM blocks when paging=false."""
-    with open(path, "rb") as f:
-        eh = f.read(64)
-        phoff, = struct.unpack_from("<Q", eh, 32)
-        phentsize, phnum = struct.unpack_from("<HH", eh, 54)
-        f.seek(phoff)
-        ph = f.read(phentsize * phnum)
-    out = []
-    for i in range(phnum):
-        p_type, _, _, _, paddr, _, memsz, _ = struct.unpack_from("<IIQQQQQQ", ph,
-                                                                 i * phentsize)
-        if p_type == 1:
-            out.append((paddr, memsz))
-    return out
+    return [(p["paddr"], p["memsz"]) for p in elf_compare.Elf(path).phdrs
+            if p["type"] == elf_compare.PT_LOAD]
 
 
 # ---- preparing the guest (cached) ----
