@@ -9,6 +9,7 @@
 #include <unistd.h>
 
 #include "qapi-commands.h"
+#include "sysemu/runstate.h"
 
 /* ---------------------------------------------------------------------- */
 /* Named fds (getfd / closefd / fd:NAME)                                    */
@@ -234,6 +235,10 @@ void qmp_remove_fd(int64_t fdset_id, bool has_fd, int64_t fd, Error **errp)
 
 void monitor_fdsets_cleanup(void)
 {
+    /* As 7.2: a paused guest (-S, stop) keeps its sets, e.g. for a migration. */
+    if (!runstate_is_running()) {
+        return;
+    }
     g_mutex_lock(&fdset_lock);
     for (GList *l = fdsets; l;) {
         GList *next = l->next;
@@ -252,7 +257,7 @@ void monitor_fdset_dup_fd_remove(int dup_fd)
         if (d) {
             set->dup_fds = g_list_delete_link(set->dup_fds, d);
             /* What the last client's disconnect (or remove-fd) left for us. */
-            if (!set->fds || !monitor_has_clients()) {
+            if (!set->fds || (!monitor_has_clients() && runstate_is_running())) {
                 fdset_free_unless_in_use(set);
             }
             break;

@@ -81,8 +81,8 @@ void monitor_hmp_execute(Monitor *mon, const char *line);
 void monitor_fds_cleanup(Monitor *mon);
 /*
  * The last monitor connection is gone: as QEMU (mon_refcount == 0), fd sets
- * are released, since no client could remove them any more; a set with a
- * dup still in use stays until monitor_fdset_dup_fd_remove.
+ * are released while the guest runs, since no client could remove them any
+ * more; a set with a dup still in use stays until monitor_fdset_dup_fd_remove.
  */
 void monitor_fdsets_cleanup(void);
 /* Whether any monitor connection is open (QEMU's mon_refcount > 0). */

@@ -12,6 +12,7 @@
 #include "monitor/chardev.h"
 #include "monitor/monitor.h"
 #include "qapi-commands.h"
+#include "sysemu/runstate.h"
 
 typedef struct Client {
     int fd;
@@ -126,6 +127,7 @@ static void test_dup_keeps_set(void)
     g_autofree char *file = g_build_filename(dir, "out", NULL);
 
     g_assert_true(g_main_context_acquire(NULL));
+    vm_start();     /* QEMU keeps every set while the guest is paused */
     g_assert_true(monitor_add_qmp(spec, &err));
     g_assert_true(monitor_start(&err));
 
