@@ -10,84 +10,19 @@
 #include <glib/gstdio.h>
 
 #include "monitor/chardev.h"
+#include "qmp-unit-client.h"
 #include "monitor/monitor.h"
 #include "qapi-commands.h"
 #include "sysemu/runstate.h"
 
-typedef struct Client {
-    int fd;
-    GString *in;
-} Client;
-
-/* Runs the main loop until the client has a full line (or ~10 s pass). */
-static char *client_line(Client *c)
+/* Connected and negotiated, greeting consumed. */
+static QmpUnitClient client_connect(const char *path)
 {
-    for (int i = 0; i < 100000; i++) {
-        char *nl = memchr(c->in->str, '\n', c->in->len);
-        if (nl) {
-            char *line = g_strndup(c->in->str, nl - c->in->str + 1);
-            g_string_erase(c->in, 0, nl - c->in->str + 1);
-            return line;
-        }
-        char buf[4096];
-        ssize_t n = read(c->fd, buf, sizeof(buf));
-        if (n > 0) {
-            g_string_append_len(c->in, buf, n);
-            continue;
-        }
-        g_assert_true(n < 0 && errno == EAGAIN);
-        g_main_context_iteration(NULL, FALSE);
-        g_usleep(100);
-    }
-    g_error("no line from the monitor");
-}
+    QmpUnitClient c = qmp_unit_client_connect(path);
 
-/* One request, with fd passed over SCM_RIGHTS when fd >= 0. */
-static void client_send(Client *c, const char *req, int fd)
-{
-    union {
-        char buf[CMSG_SPACE(sizeof(int))];
-        struct cmsghdr align;
-    } u;
-    struct iovec iov = { .iov_base = (char *)req, .iov_len = strlen(req) };
-    struct msghdr msg = { .msg_iov = &iov, .msg_iovlen = 1 };
-
-    if (fd >= 0) {
-        memset(&u, 0, sizeof(u));
-        msg.msg_control = u.buf;
-        msg.msg_controllen = sizeof(u.buf);
-        struct cmsghdr *cm = CMSG_FIRSTHDR(&msg);
-        cm->cmsg_level = SOL_SOCKET;
-        cm->cmsg_type = SCM_RIGHTS;
-        cm->cmsg_len = CMSG_LEN(sizeof(int));
-        memcpy(CMSG_DATA(cm), &fd, sizeof(int));
-    }
-    g_assert_cmpint(sendmsg(c->fd, &msg, 0), ==, (ssize_t)strlen(req));
-}
-
-static Client client_connect(const char *path)
-{
-    struct sockaddr_un sa = { .sun_family = AF_UNIX };
-    Client c = { socket(AF_UNIX, SOCK_STREAM, 0), g_string_new(NULL) };
-
-    strcpy(sa.sun_path, path);
-    g_assert_cmpint(connect(c.fd, (struct sockaddr *)&sa, sizeof(sa)), ==, 0);
-    fcntl(c.fd, F_SETFL, O_NONBLOCK);
-    g_free(client_line(&c));                    /* greeting */
-    client_send(&c, "{\"execute\": \"qmp_capabilities\"}", -1);
-    g_autofree char *ok = client_line(&c);
-    g_assert_cmpstr(ok, ==, "{\"return\": {}}\r\n");
+    g_free(qmp_unit_client_line(&c));           /* greeting */
+    qmp_unit_client_negotiate(&c);
     return c;
-}
-
-/* Disconnects and lets the monitor see it. */
-static void client_close(Client *c)
-{
-    close(c->fd);
-    g_string_free(c->in, TRUE);
-    for (int i = 0; i < 100; i++) {
-        g_main_context_iteration(NULL, FALSE);
-    }
 }
 
 static int fdset_count(void)
@@ -134,11 +69,11 @@ static void test_dup_keeps_set(void)
     /* Two sets: 0 will be in use by a "dump", 1 not. */
     int w = open(file, O_WRONLY | O_CREAT, 0600);
     g_assert_cmpint(w, >=, 0);
-    Client c = client_connect(path);
-    client_send(&c, "{\"execute\": \"add-fd\", \"arguments\": {\"fdset-id\": 0}}", w);
-    g_autofree char *r0 = client_line(&c);
-    client_send(&c, "{\"execute\": \"add-fd\", \"arguments\": {\"fdset-id\": 1}}", w);
-    g_autofree char *r1 = client_line(&c);
+    QmpUnitClient c = client_connect(path);
+    qmp_unit_client_send(&c, "{\"execute\": \"add-fd\", \"arguments\": {\"fdset-id\": 0}}", w);
+    g_autofree char *r0 = qmp_unit_client_line(&c);
+    qmp_unit_client_send(&c, "{\"execute\": \"add-fd\", \"arguments\": {\"fdset-id\": 1}}", w);
+    g_autofree char *r1 = qmp_unit_client_line(&c);
     close(w);
     g_assert_cmpint(fdset_count(), ==, 2);
     int set_fd0 = reply_fd(r0), set_fd1 = reply_fd(r1);
@@ -148,7 +83,7 @@ static void test_dup_keeps_set(void)
     g_assert_cmpint(dup, >=, 0);
 
     /* The last client leaves: set 1 goes, set 0 stays for its dup. */
-    client_close(&c);
+    qmp_unit_client_close(&c);
     g_assert_cmpint(fdset_count(), ==, 1);
     g_assert_true(fd_is_open(set_fd0));
     g_assert_false(fd_is_open(set_fd1));
@@ -162,8 +97,8 @@ static void test_dup_keeps_set(void)
     /* With a client connected, closing the dup leaves the set alone. */
     c = client_connect(path);
     w = open(file, O_WRONLY);
-    client_send(&c, "{\"execute\": \"add-fd\", \"arguments\": {\"fdset-id\": 3}}", w);
-    g_free(client_line(&c));
+    qmp_unit_client_send(&c, "{\"execute\": \"add-fd\", \"arguments\": {\"fdset-id\": 3}}", w);
+    g_free(qmp_unit_client_line(&c));
     close(w);
     dup = qemu_open_old("/dev/fdset/3", O_WRONLY | O_CREAT | O_TRUNC, 0600, &err);
     g_assert_cmpint(dup, >=, 0);
@@ -173,7 +108,7 @@ static void test_dup_keeps_set(void)
     /* An fd that never came from a set changes nothing. */
     monitor_fdset_dup_fd_remove(12345);
     g_assert_cmpint(fdset_count(), ==, 1);
-    client_close(&c);
+    qmp_unit_client_close(&c);
     g_assert_cmpint(fdset_count(), ==, 0);
 
     monitor_cleanup();

@@ -9,44 +9,12 @@
 #include <glib/gstdio.h>
 
 #include "monitor/chardev.h"
+#include "qmp-unit-client.h"
 #include "qapi-events.h"
 #include "qapi/qmp-dispatch.h"
 
 #define EVENTS_PER_THREAD 200
 #define THREADS 3
-
-typedef struct Client {
-    int fd;
-    GString *in;
-} Client;
-
-/* Runs the main loop until the client has a full line (or ~10 s pass). */
-static char *client_line(Client *c)
-{
-    for (int i = 0; i < 100000; i++) {
-        char *nl = memchr(c->in->str, '\n', c->in->len);
-        if (nl) {
-            char *line = g_strndup(c->in->str, nl - c->in->str + 1);
-            g_string_erase(c->in, 0, nl - c->in->str + 1);
-            return line;
-        }
-        char buf[4096];
-        ssize_t n = read(c->fd, buf, sizeof(buf));
-        if (n > 0) {
-            g_string_append_len(c->in, buf, n);
-            continue;
-        }
-        g_assert_true(n < 0 && errno == EAGAIN);
-        g_main_context_iteration(NULL, FALSE);
-        g_usleep(100);
-    }
-    g_error("no line from the monitor");
-}
-
-static void client_send(Client *c, const char *s)
-{
-    g_assert_cmpint(write(c->fd, s, strlen(s)), ==, strlen(s));
-}
 
 static gpointer emitter(gpointer opaque)
 {
@@ -77,19 +45,13 @@ static void test_events_from_threads(void)
     g_assert_true(monitor_add_qmp(spec, &err));
     g_assert_true(monitor_start(&err));
 
-    struct sockaddr_un sa = { .sun_family = AF_UNIX };
-    strcpy(sa.sun_path, path);
-    Client c = { socket(AF_UNIX, SOCK_STREAM, 0), g_string_new(NULL) };
-    g_assert_cmpint(connect(c.fd, (struct sockaddr *)&sa, sizeof(sa)), ==, 0);
-    fcntl(c.fd, F_SETFL, O_NONBLOCK);
+    QmpUnitClient c = qmp_unit_client_connect(path);
 
-    g_autofree char *greeting = client_line(&c);
+    g_autofree char *greeting = qmp_unit_client_line(&c);
     g_assert_true(g_str_has_prefix(greeting, "{\"QMP\": "));
     /* Not negotiated yet: no events for this client. */
     qapi_event_emit("EARLY", NULL);
-    client_send(&c, "{\"execute\": \"qmp_capabilities\"}");
-    g_autofree char *ok = client_line(&c);
-    g_assert_cmpstr(ok, ==, "{\"return\": {}}\r\n");
+    qmp_unit_client_negotiate(&c);
 
     GThread *t[THREADS];
     for (int i = 0; i < THREADS; i++) {
@@ -97,7 +59,7 @@ static void test_events_from_threads(void)
     }
     int next[THREADS] = { 0 };
     for (int n = 0; n < THREADS * EVENTS_PER_THREAD; n++) {
-        g_autofree char *line = client_line(&c);
+        g_autofree char *line = qmp_unit_client_line(&c);
         g_autoptr(JsonParser) p = json_parser_new();
         g_assert_true(json_parser_load_from_data(p, line, -1, NULL));
         JsonObject *ev = json_node_get_object(json_parser_get_root(p));
@@ -113,8 +75,7 @@ static void test_events_from_threads(void)
     }
     monitor_cleanup();
     g_assert_false(g_file_test(path, G_FILE_TEST_EXISTS));
-    close(c.fd);
-    g_string_free(c.in, TRUE);
+    qmp_unit_client_close(&c);
     g_rmdir(dir);
     g_main_context_release(NULL);
 }
