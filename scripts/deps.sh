@@ -34,7 +34,7 @@ if [ "$(id -u)" = 0 ]; then
     export DEBIAN_FRONTEND=noninteractive
     apt-get update -qq
     # shellcheck disable=SC2086
-    apt-get install -y -qq --no-install-recommends $missing >/dev/null
+    apt-get install -y -qq $missing >/dev/null
 else
     echo "deps: missing packages; run as root:" >&2
     echo "  apt-get install -y$missing" >&2
