@@ -125,6 +125,7 @@ static bool dump_started;         /* reached the writing phase: emit the event *
 static bool dump_prepared;        /* the writer's cleanup is owed */
 
 static _Atomic int dump_threads_wanted;   /* -dump-threads, set before any dump */
+static atomic_bool dump_exit_requested;   /* dump_cancel_async: no new dump runs */
 
 int dump_thread_count(void)
 {
@@ -412,6 +413,7 @@ static bool dump_init(DumpState *s, bool paging, Error **errp)
     dump_build_notes(s);
 
     s->list = memory_mapping_list_new();
+    memory_mapping_list_set_cancel(s->list, &s->cancel);
     if (paging) {
         if (!qemu_get_guest_memory_mapping(s->list, &s->guest_phys_blocks, errp)) {
             return false;
@@ -527,6 +529,12 @@ static gpointer dump_worker(gpointer opaque)
     /* Resume and the event happen on the main loop, never on this thread. */
     g_idle_add(dump_worker_done, NULL);
     return NULL;
+}
+
+void dump_cancel_async(void)
+{
+    atomic_store(&dump_exit_requested, true);
+    atomic_store(&dump_state.cancel, true);
 }
 
 void dump_shutdown(void)
@@ -750,6 +758,8 @@ void qmp_dump_guest_memory(bool paging, const char *protocol, bool has_detach,
     }
 
     memset(s, 0, sizeof(*s));
+    /* A signal that came before the memset still cancels this dump. */
+    atomic_store(&s->cancel, atomic_load(&dump_exit_requested));
     s->fmt = &row->info;
     s->has_filter = has_begin;
     s->begin = begin;

@@ -64,6 +64,47 @@ static gboolean on_signal(gpointer opaque)
     return G_SOURCE_CONTINUE;
 }
 
+/*
+ * GLib runs on_signal from the main loop, which a dump's page walk can keep
+ * busy; this runs in the signal handler first, so the walk stops at once,
+ * then hands the signal to GLib's handler as before.
+ */
+static const int exit_signals[] = { SIGTERM, SIGINT, SIGHUP };
+static struct sigaction glib_actions[G_N_ELEMENTS(exit_signals)];
+
+static void on_exit_signal_async(int sig, siginfo_t *info, void *ctx)
+{
+    int saved = errno;
+
+    dump_cancel_async();
+    for (size_t i = 0; i < G_N_ELEMENTS(exit_signals); i++) {
+        const struct sigaction *a = &glib_actions[i];
+
+        if (exit_signals[i] != sig) {
+            continue;
+        }
+        if (a->sa_flags & SA_SIGINFO) {
+            a->sa_sigaction(sig, info, ctx);
+        } else if (a->sa_handler != SIG_DFL && a->sa_handler != SIG_IGN) {
+            a->sa_handler(sig);
+        }
+    }
+    errno = saved;
+}
+
+static void chain_exit_signals(void)
+{
+    for (size_t i = 0; i < G_N_ELEMENTS(exit_signals); i++) {
+        struct sigaction sa = {
+            .sa_sigaction = on_exit_signal_async,
+            .sa_flags = SA_SIGINFO | SA_RESTART,
+        };
+
+        sigemptyset(&sa.sa_mask);
+        sigaction(exit_signals[i], &sa, &glib_actions[i]);
+    }
+}
+
 /* "128" is MiB as in QEMU; k/M/G/T suffixes (either case) scale. */
 static bool parse_size(const char *s, uint64_t *out)
 {
@@ -355,6 +396,7 @@ int main(int argc, char **argv)
     g_unix_signal_add(SIGTERM, on_signal, GINT_TO_POINTER(SIGTERM));
     g_unix_signal_add(SIGINT, on_signal, GINT_TO_POINTER(SIGINT));
     g_unix_signal_add(SIGHUP, on_signal, GINT_TO_POINTER(SIGHUP));
+    chain_exit_signals();
 
     if (!mo.start_paused) {
         vm_start();

@@ -74,6 +74,8 @@ struct MemoryMappingList {
     int64_t last;             /* QEMU's last_mapping, -1 when none */
     uint64_t max_entries;
     uint64_t work_left;       /* entries scanned/moved; bounds the time */
+    uint64_t walk_left;       /* page-table entries the walk may still read */
+    const atomic_bool *cancel;
     bool sorted;
     MemoryMapping *out;       /* sorted copy, once read */
     size_t out_num;
@@ -98,7 +100,31 @@ MemoryMappingList *memory_mapping_list_new(void)
     list->last = -1;
     list->max_entries = MEMORY_MAPPING_MAX_ENTRIES;
     list->work_left = MEMORY_MAPPING_MAX_WORK;
+    list->walk_left = X86_WALK_MAX_ENTRIES;
     return list;
+}
+
+void memory_mapping_list_set_cancel(MemoryMappingList *list,
+                                    const atomic_bool *cancel)
+{
+    list->cancel = cancel;
+}
+
+bool memory_mapping_walk_spend(MemoryMappingList *list, uint64_t n, Error **errp)
+{
+    if (list->cancel && atomic_load(list->cancel)) {
+        error_setg(errp, "dump: cancelled");
+        return false;
+    }
+    if (list->walk_left < n) {
+        list->walk_left = 0;
+        error_setg(errp, "dump: the guest's page tables have more than %llu "
+                   "entries to walk; use paging=false",
+                   (unsigned long long)X86_WALK_MAX_ENTRIES);
+        return false;
+    }
+    list->walk_left -= n;
+    return true;
 }
 
 static void free_group(gpointer key, gpointer value, gpointer opaque)
@@ -398,6 +424,8 @@ bool qemu_get_guest_memory_mapping(MemoryMappingList *list,
 {
     int n = machine_cpu_count();
     int first = -1;
+    GArray *walked;
+    bool ok = true;
 
     for (int i = 0; i < n; i++) {
         X86CPU *cpu = machine_cpu(i);
@@ -422,14 +450,36 @@ bool qemu_get_guest_memory_mapping(MemoryMappingList *list,
         }
         return true;
     }
-    for (int i = first; i < n; i++) {
+    /*
+     * QEMU walks every vCPU. A second walk of the same tables re-adds leaves
+     * that are already merged, which changes nothing unless another address
+     * space filled the gap between two mappings of one offset (then QEMU
+     * grows one over the other: docs/compat.md difference 7). So each
+     * distinct key is walked once: 255 vCPUs on one CR3 cost one walk.
+     */
+    walked = g_array_new(FALSE, FALSE, sizeof(X86WalkKey));
+    for (int i = first; i < n && ok; i++) {
         X86CPU *cpu = machine_cpu(i);
+        X86WalkKey key;
+        bool seen = false;
 
-        if (cpu && !x86_cpu_get_memory_mapping(list, &cpu->env, errp)) {
-            return false;
+        if (!cpu) {
+            continue;
         }
+        x86_cpu_walk_key(&cpu->env, &key);
+        for (guint j = 0; j < walked->len && !seen; j++) {
+            const X86WalkKey *k = &g_array_index(walked, X86WalkKey, j);
+
+            seen = k->root == key.root && k->a20 == key.a20 && k->mode == key.mode;
+        }
+        if (seen) {
+            continue;
+        }
+        g_array_append_val(walked, key);
+        ok = x86_cpu_get_memory_mapping(list, &cpu->env, errp);
     }
-    return true;
+    g_array_free(walked, TRUE);
+    return ok;
 }
 
 void memory_mapping_filter(MemoryMappingList *list, int64_t begin, int64_t length)

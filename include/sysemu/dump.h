@@ -147,5 +147,12 @@ extern const DumpWriter dump_win_dmp_writer;
 
 /* Ends a running dump at exit: cancels it and joins the worker. */
 void dump_shutdown(void);
+/*
+ * The process is about to exit: a dump being prepared or written stops with
+ * "dump: cancelled" (a page walk within one page table). Async-signal-safe,
+ * for the host's exit-signal handlers, which run while the main loop may be
+ * busy in the walk.
+ */
+void dump_cancel_async(void);
 
 #endif

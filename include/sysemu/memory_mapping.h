@@ -2,6 +2,7 @@
 #ifndef SYSEMU_MEMORY_MAPPING_H
 #define SYSEMU_MEMORY_MAPPING_H
 
+#include <stdatomic.h>
 #include <stdbool.h>
 #include <stddef.h>
 #include <stdint.h>
@@ -50,12 +51,26 @@ void qemu_get_guest_simple_memory_mapping(MemoryMappingList *list,
                                           const GuestPhysBlockList *blocks);
 /*
  * paging=true: walk the page tables of every vCPU from the first with paging
- * enabled; falls back to identity mappings when none has paging on. Work and
- * memory are bounded whatever the guest's tables claim (see the walker).
+ * enabled; falls back to identity mappings when none has paging on. vCPUs
+ * whose walk inputs (X86WalkKey) equal an earlier vCPU's are not walked
+ * again: the same tables give the same leaves (docs/compat.md difference 7).
+ * Work and memory are bounded per dump whatever the guest's tables claim.
  */
 bool qemu_get_guest_memory_mapping(MemoryMappingList *list,
                                    const GuestPhysBlockList *blocks,
                                    Error **errp);
+/*
+ * The walk fails with "dump: cancelled" soon after *cancel becomes true
+ * (it is checked for every page table), so a signal can end a long walk.
+ */
+void memory_mapping_list_set_cancel(MemoryMappingList *list,
+                                    const atomic_bool *cancel);
+/*
+ * Takes n page-table entries from the dump's walk budget (shared by all
+ * vCPUs). False with errp set when the budget is spent or the walk was
+ * cancelled.
+ */
+bool memory_mapping_walk_spend(MemoryMappingList *list, uint64_t n, Error **errp);
 /*
  * One guest-virtual address through the page tables env describes (its
  * cr0/cr3/cr4/efer select the mode, as for the walk). False when not
@@ -69,8 +84,9 @@ bool x86_virt_to_phys(const struct CPUX86State *env, uint64_t vaddr, uint64_t *p
  * Bounds of the paging=true walk, whatever the guest's tables claim: at most
  * this many separate mappings (each becomes a PT_LOAD; ~56 bytes of memory
  * during the walk), at most this many merge steps, and at most
- * X86_WALK_MAX_ENTRIES page-table entries read per vCPU. Beyond them the
- * dump fails with an error naming the limit.
+ * X86_WALK_MAX_ENTRIES page-table entries read, all for one dump (not per
+ * vCPU, so 4096 vCPUs cannot multiply them). Beyond them the dump fails with
+ * an error naming the limit.
  */
 #define MEMORY_MAPPING_MAX_ENTRIES (1u << 21)
 #define MEMORY_MAPPING_MAX_WORK (1ull << 28)
@@ -88,6 +104,19 @@ bool memory_mapping_list_add_merge_sorted(MemoryMappingList *list, uint64_t phys
 /* Adds the leaves of env's page tables (nothing when CR0.PG is clear). */
 bool x86_cpu_get_memory_mapping(MemoryMappingList *list,
                                 const struct CPUX86State *env, Error **errp);
+
+/*
+ * Everything of a vCPU's state that the walk reads besides RAM: two vCPUs
+ * with equal keys walk the same tables the same way. CR3's low bits (PCID),
+ * and any state the walk ignores, are not part of it.
+ */
+typedef struct X86WalkKey {
+    uint64_t root;                /* first table, masked as the walk masks it */
+    uint64_t a20;
+    uint32_t mode;                /* 0: paging off; else which walk, see .c */
+} X86WalkKey;
+
+void x86_cpu_walk_key(const struct CPUX86State *env, X86WalkKey *key);
 
 /* begin/length filter of the ELF writer (reference 3.3). */
 void memory_mapping_filter(MemoryMappingList *list, int64_t begin, int64_t length);

@@ -23,7 +23,6 @@
 typedef struct Walk {
     MemoryMappingList *list;
     uint64_t a20;             /* sign-extended, as QEMU's int a20_mask */
-    uint64_t budget;          /* entries left to read */
     Error **errp;
     bool failed;
 } Walk;
@@ -53,19 +52,16 @@ static uint32_t ld32(const uint8_t *t, unsigned i)
     return ldl_le_p(t + i * 4);
 }
 
+/* Every table goes through here: the dump's budget, and the cancel check. */
 static bool walk_spend(Walk *w, unsigned n)
 {
     if (w->failed) {
         return false;
     }
-    if (w->budget < n) {
-        error_setg(w->errp, "dump: the guest's page tables have more than %llu "
-                   "entries to walk; use paging=false",
-                   (unsigned long long)X86_WALK_MAX_ENTRIES);
+    if (!memory_mapping_walk_spend(w->list, n, w->errp)) {
         w->failed = true;
         return false;
     }
-    w->budget -= n;
     return true;
 }
 
@@ -248,34 +244,64 @@ static void walk_pde32(Walk *w, uint64_t base, bool pse)
     }
 }
 
-bool x86_cpu_get_memory_mapping(MemoryMappingList *list,
-                                const CPUX86State *env, Error **errp)
-{
-    Walk w = {
-        .list = list,
-        .a20 = a20_mask64(env),
-        .budget = X86_WALK_MAX_ENTRIES,
-        .errp = errp,
-    };
+enum {
+    WALK_OFF,
+    WALK_32,                  /* 2-level, 4 KiB pages only */
+    WALK_32_PSE,              /* 2-level with 4 MiB pages */
+    WALK_PAE,
+    WALK_4LEVEL,
+    WALK_5LEVEL,
+};
 
+void x86_cpu_walk_key(const CPUX86State *env, X86WalkKey *key)
+{
+    uint64_t a20 = a20_mask64(env);
+
+    *key = (X86WalkKey){ .a20 = a20, .mode = WALK_OFF };
     if (!x86_cpu_paging_enabled(env)) {
-        return true;
+        return;
     }
     if (env->cr[4] & CR4_PAE_MASK) {
         if (env->efer & MSR_EFER_LMA) {
-            uint64_t base = (env->cr[3] & ADDR_MASK_52) & w.a20;
-
-            if (env->cr[4] & CR4_LA57_MASK) {
-                walk_pml5e(&w, base);
-            } else {
-                walk_pml4e(&w, base, 0, false);
-            }
+            key->root = (env->cr[3] & ADDR_MASK_52) & a20;
+            key->mode = env->cr[4] & CR4_LA57_MASK ? WALK_5LEVEL : WALK_4LEVEL;
         } else {
-            walk_pae(&w, (env->cr[3] & ~0x1full) & w.a20);
+            key->root = (env->cr[3] & ~0x1full) & a20;
+            key->mode = WALK_PAE;
         }
     } else {
-        walk_pde32(&w, (env->cr[3] & ~0xfffull) & w.a20,
-                   (env->cr[4] & CR4_PSE_MASK) != 0);
+        key->root = (env->cr[3] & ~0xfffull) & a20;
+        key->mode = env->cr[4] & CR4_PSE_MASK ? WALK_32_PSE : WALK_32;
+    }
+}
+
+bool x86_cpu_get_memory_mapping(MemoryMappingList *list,
+                                const CPUX86State *env, Error **errp)
+{
+    X86WalkKey key;
+    Walk w = {
+        .list = list,
+        .errp = errp,
+    };
+
+    x86_cpu_walk_key(env, &key);
+    w.a20 = key.a20;
+    switch (key.mode) {
+    case WALK_5LEVEL:
+        walk_pml5e(&w, key.root);
+        break;
+    case WALK_4LEVEL:
+        walk_pml4e(&w, key.root, 0, false);
+        break;
+    case WALK_PAE:
+        walk_pae(&w, key.root);
+        break;
+    case WALK_32:
+    case WALK_32_PSE:
+        walk_pde32(&w, key.root, key.mode == WALK_32_PSE);
+        break;
+    default:
+        break;
     }
     return !w.failed;
 }

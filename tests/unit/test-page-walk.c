@@ -5,6 +5,8 @@
 #include "sysemu/memory_mapping.h"
 #include "sysemu/physmem.h"
 #include "target/i386/cpu.h"
+#include "sysemu/cpus.h"
+#include "system/machine-internal.h"
 
 #define P 0x1ull
 #define PS 0x80ull
@@ -411,6 +413,129 @@ static void test_many_mappings(void)
     memory_mapping_list_free(list);
 }
 
+/*
+ * Fills root k's 32-bit tables. Normal: PDE 0 points at a page table every
+ * root shares (a kernel's half), PDE 1 at one of its own (a process), with
+ * random leaves. Dense: both tables its own, leaves on neighbouring pages at
+ * one of four offsets, so that the roots fill each other's gaps.
+ */
+static void fill_tables(GRand *r, int k, bool dense)
+{
+    static const int offs[] = { 0, 16, 17, 32 };
+    uint64_t pd = 0x100000 + k * 0x10000;
+    uint64_t pt[2] = { dense ? pd + 0x2000 : 0xf0000, pd + 0x1000 };
+
+    for (int i = 0; i < 1024; i++) {
+        put32(pd + i * 4, 0);
+    }
+    for (int t = 0; t < 2; t++) {
+        put32(pd + t * 4, (uint32_t)pt[t] | P);
+        if (t == 0 && !dense && k > 0) {
+            continue;                   /* the shared table is filled once */
+        }
+        for (int i = 0; i < 1024; i++) {
+            uint32_t page = dense ? t * 1024 + i + offs[g_rand_int_range(r, 0, 4)] :
+                            g_rand_int_range(r, 0, 2048);
+
+            put32(pt[t] + i * 4, g_rand_boolean(r) ?
+                  (uint32_t)(0x400000 + page * 4096) | P : 0);
+        }
+    }
+}
+
+/* How many of rounds differ between one walk per key and QEMU's walk per vCPU. */
+static int dedup_rounds(GRand *r, int rounds, int nroots, bool dense)
+{
+    const int ncpu = 8;
+    int diffs = 0;
+
+    for (int round = 0; round < rounds; round++) {
+        MemoryMappingList *dedup = memory_mapping_list_new();
+        MemoryMappingList *all = memory_mapping_list_new();
+        const MemoryMapping *a = NULL, *b = NULL;
+        GuestPhysBlockList blocks;
+        bool same = true;
+
+        for (int k = 0; k < nroots; k++) {
+            fill_tables(r, k, dense);
+        }
+        machine_cpus_destroy();
+        machine_cpus_create(ncpu);
+        for (int c = 0; c < ncpu; c++) {
+            CPUX86State *env = &machine_cpu(c)->env;
+            uint64_t root = 0x100000 + g_rand_int_range(r, 0, nroots) * 0x10000;
+
+            /* PCID-like low bits and CR4 bits the walk ignores do not matter. */
+            init_env(env, CR0_PG_MASK | CR0_PE_MASK, root | g_rand_int_range(r, 0, 4096),
+                     g_rand_boolean(r) ? 1u << 9 : 0, 0);     /* OSFXSR */
+        }
+        guest_phys_blocks_collect(&blocks);
+        g_assert_true(qemu_get_guest_memory_mapping(dedup, &blocks, NULL));
+        for (int c = 0; c < ncpu; c++) {
+            g_assert_true(x86_cpu_get_memory_mapping(all, &machine_cpu(c)->env, NULL));
+        }
+        for (;;) {
+            a = memory_mapping_list_next(dedup, a);
+            b = memory_mapping_list_next(all, b);
+            if (!a || !b) {
+                same = same && !a && !b;
+                break;
+            }
+            same = same && !memcmp(a, b, sizeof(*a));
+        }
+        diffs += !same;
+        guest_phys_blocks_free(&blocks);
+        memory_mapping_list_free(dedup);
+        memory_mapping_list_free(all);
+    }
+    machine_cpus_destroy();
+    return diffs;
+}
+
+/*
+ * Walking each distinct set of tables once gives QEMU's list (a walk per
+ * vCPU) for guests whose address spaces share a kernel half and map their
+ * own pages: random tables, 8 vCPUs on 1 to 3 roots in random order. Only
+ * tables built so that another root's leaves fill the gaps between
+ * same-offset mappings make QEMU's repeated walk grow one mapping over its
+ * neighbour (compat.md); that case is measured, not asserted.
+ */
+static void test_dedup_same_result(void)
+{
+    GRand *r = g_rand_new_with_seed(0x5eed);
+
+    setup_ram(8 * MiB);
+    g_assert_cmpint(dedup_rounds(r, 100, 1, true), ==, 0);
+    g_assert_cmpint(dedup_rounds(r, 100, 3, false), ==, 0);
+    g_test_message("interleaved same-offset leaves: %d of 100 rounds differ",
+                   dedup_rounds(r, 100, 3, true));
+    g_rand_free(r);
+}
+
+/* A cancelled dump's walk stops at the next table with "dump: cancelled". */
+static void test_walk_cancel(void)
+{
+    CPUX86State env;
+    MemoryMappingList *list = memory_mapping_list_new();
+    atomic_bool cancel = false;
+    Error *err = NULL;
+
+    setup_ram(1 * MiB);
+    for (int i = 0; i < 512; i++) {
+        put64(0x1000 + i * 8, 0x1000 | P);
+    }
+    init_env(&env, CR0_PG_MASK | CR0_PE_MASK, 0x1000, CR4_PAE_MASK,
+             MSR_EFER_LME | MSR_EFER_LMA);
+    memory_mapping_list_set_cancel(list, &cancel);
+    g_assert_true(memory_mapping_walk_spend(list, 1, &err));
+    atomic_store(&cancel, true);
+    g_assert_false(x86_cpu_get_memory_mapping(list, &env, &err));
+    g_assert_cmpstr(error_get_pretty(err), ==, "dump: cancelled");
+    g_assert_cmpuint(memory_mapping_list_count(list), ==, 0);
+    error_free(err);
+    memory_mapping_list_free(list);
+}
+
 int main(int argc, char **argv)
 {
     g_test_init(&argc, &argv, NULL);
@@ -425,5 +550,7 @@ int main(int argc, char **argv)
     g_test_add_func("/mapping/many", test_many_mappings);
     g_test_add_func("/page-walk/hostile-aliases", test_hostile_aliases);
     g_test_add_func("/page-walk/hostile-walk", test_hostile_walk);
+    g_test_add_func("/page-walk/dedup-same-result", test_dedup_same_result);
+    g_test_add_func("/page-walk/cancel", test_walk_cancel);
     return g_test_run();
 }
