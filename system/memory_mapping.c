@@ -55,12 +55,18 @@ void guest_phys_blocks_free(GuestPhysBlockList *list)
 /* ---------------------------------------------------------------------- */
 
 /*
- * QEMU keeps a sorted linked list and finds merge partners by a linear walk:
- * O(n) per insertion and O(n^2) for a guest with many aliases. A mapping can
- * only merge with one whose (virt - phys) is the same, so we group entries
- * by that delta (hash) and keep each group sorted by phys. The final order
- * (phys ascending, newest first among equal phys) is produced once, by a
- * sort, when the list is first read.
+ * QEMU keeps a sorted linked list of ~40-byte nodes and finds merge partners
+ * by a linear walk: O(n) per insertion, O(n^2) for a guest with many
+ * aliases, and gigabytes for a hostile one. A mapping can only merge with
+ * one whose (virt - phys) is the same, so we group entries by that delta
+ * and keep each group sorted by phys. Memory is what bounds the list, so
+ * everything is compact (MEMORY_MAPPING_MAX_ENTRIES at about 50 bytes each
+ * at most): the entries are one array of 24-byte records in creation
+ * order; the index is an open-addressing table of 4-byte slots that store
+ * no key (the delta is read from the entry a slot names); a delta with one
+ * entry, the usual case, needs no group. The final order (phys ascending,
+ * newest first among equal phys) is produced once, by sorting and permuting
+ * the array in place, when the list is first read.
  */
 typedef struct MappingGroup {
     uint32_t n, cap;
@@ -68,35 +74,37 @@ typedef struct MappingGroup {
     uint32_t items[];         /* entry indices, ascending phys */
 } MappingGroup;
 
+/* Slot values: 0 empty, else code + 1; code = index << 1 | 1 or group << 1. */
+#define SLOT_ENTRY(i) ((((uint32_t)(i)) << 1 | 1) + 1)
+#define SLOT_GROUP(g) ((((uint32_t)(g)) << 1) + 1)
+
 struct MemoryMappingList {
-    GArray *entries;          /* MemoryMapping; index = creation order */
-    GHashTable *groups;       /* delta -> MappingGroup*, or (index << 1 | 1) */
+    MemoryMapping *ents;      /* creation order; once sorted, the final order */
+    size_t num, cap;
+    uint32_t *slots;          /* delta index, a power of two long */
+    size_t slot_cap, slot_used;
+    MappingGroup **groups;
+    size_t ngroups, groups_cap;
     int64_t last;             /* QEMU's last_mapping, -1 when none */
     uint64_t max_entries;
     uint64_t work_left;       /* entries scanned/moved; bounds the time */
     uint64_t walk_left;       /* page-table entries the walk may still read */
     const atomic_bool *cancel;
     bool sorted;
-    MemoryMapping *out;       /* sorted copy, once read */
-    size_t out_num;
 };
 
-static guint delta_hash(gconstpointer key)
+static uint32_t delta_hash(uint64_t v)
 {
-    uint64_t v = (uint64_t)(uintptr_t)key;
-
     v ^= v >> 33;
     v *= 0xff51afd7ed558ccdull;
     v ^= v >> 33;
-    return (guint)v;
+    return (uint32_t)v;
 }
 
 MemoryMappingList *memory_mapping_list_new(void)
 {
     MemoryMappingList *list = g_new0(MemoryMappingList, 1);
 
-    list->entries = g_array_new(FALSE, FALSE, sizeof(MemoryMapping));
-    list->groups = g_hash_table_new_full(delta_hash, NULL, NULL, NULL);
     list->last = -1;
     list->max_entries = MEMORY_MAPPING_MAX_ENTRIES;
     list->work_left = MEMORY_MAPPING_MAX_WORK;
@@ -127,20 +135,17 @@ bool memory_mapping_walk_spend(MemoryMappingList *list, uint64_t n, Error **errp
     return true;
 }
 
-static void free_group(gpointer key, gpointer value, gpointer opaque)
-{
-    if (!((uintptr_t)value & 1)) {
-        g_free(value);
-    }
-}
-
 static void drop_index(MemoryMappingList *list)
 {
-    if (list->groups) {
-        g_hash_table_foreach(list->groups, free_group, NULL);
-        g_hash_table_destroy(list->groups);
-        list->groups = NULL;
+    for (size_t i = 0; i < list->ngroups; i++) {
+        g_free(list->groups[i]);
     }
+    g_free(list->groups);
+    list->groups = NULL;
+    list->ngroups = list->groups_cap = 0;
+    g_free(list->slots);
+    list->slots = NULL;
+    list->slot_cap = list->slot_used = 0;
 }
 
 void memory_mapping_list_free(MemoryMappingList *list)
@@ -149,11 +154,24 @@ void memory_mapping_list_free(MemoryMappingList *list)
         return;
     }
     drop_index(list);
-    if (list->entries) {
-        g_array_free(list->entries, TRUE);
-    }
-    g_free(list->out);
+    g_free(list->ents);
     g_free(list);
+}
+
+/* Appends without merging; the caller checks max_entries where it must. */
+static uint32_t list_append(MemoryMappingList *list, uint64_t phys, uint64_t virt,
+                            uint64_t len)
+{
+    g_assert(!list->sorted);
+    if (list->num == list->cap) {
+        /* realloc moves big blocks with mremap: no copy, untouched tail free */
+        list->cap = list->cap ? list->cap * 2 : 64;
+        list->ents = g_renew(MemoryMapping, list->ents, list->cap);
+    }
+    list->ents[list->num] = (MemoryMapping){
+        .phys_addr = phys, .virt_addr = virt, .length = len,
+    };
+    return list->num++;
 }
 
 static int cmp_out(gconstpointer a, gconstpointer b, gpointer opaque)
@@ -170,34 +188,49 @@ static int cmp_out(gconstpointer a, gconstpointer b, gpointer opaque)
 /* Freezes the list into its final order; no merges after this. */
 static void list_sort(MemoryMappingList *list)
 {
-    size_t n;
+    size_t n = list->num;
     g_autofree uint32_t *idx = NULL;
-    const MemoryMapping *ents;
 
     if (list->sorted) {
         return;
     }
-    n = list->entries->len;
-    ents = (const MemoryMapping *)list->entries->data;
+    list->sorted = true;
+    drop_index(list);
     idx = g_new(uint32_t, n ? n : 1);
     for (size_t i = 0; i < n; i++) {
         idx[i] = i;
     }
-    g_qsort_with_data(idx, n, sizeof(uint32_t), cmp_out, (gpointer)ents);
-    list->out = g_new(MemoryMapping, n ? n : 1);
-    for (size_t i = 0; i < n; i++) {
-        list->out[i] = ents[idx[i]];
+    g_qsort_with_data(idx, n, sizeof(uint32_t), cmp_out, list->ents);
+    /*
+     * Position j takes entry idx[j]: follow each cycle of that permutation,
+     * marking visited positions in idx's top bit (n <= 2^31), so the array
+     * is reordered in place instead of copied.
+     */
+    for (size_t start = 0; start < n; start++) {
+        MemoryMapping tmp;
+        size_t j = start;
+
+        if (idx[start] & 0x80000000u) {
+            continue;
+        }
+        tmp = list->ents[start];
+        for (;;) {
+            size_t k = idx[j];
+
+            idx[j] |= 0x80000000u;
+            if (k == start) {
+                list->ents[j] = tmp;
+                break;
+            }
+            list->ents[j] = list->ents[k];
+            j = k;
+        }
     }
-    list->out_num = n;
-    drop_index(list);
-    g_array_free(list->entries, TRUE);
-    list->entries = NULL;
-    list->sorted = true;
 }
 
 size_t memory_mapping_list_count(const MemoryMappingList *list)
 {
-    return list->sorted ? list->out_num : list->entries->len;
+    return list->num;
 }
 
 const MemoryMapping *memory_mapping_list_next(const MemoryMappingList *list,
@@ -207,13 +240,13 @@ const MemoryMapping *memory_mapping_list_next(const MemoryMappingList *list,
     size_t i;
 
     list_sort(l);
-    i = prev ? (size_t)(prev - l->out) + 1 : 0;
-    return i < l->out_num ? &l->out[i] : NULL;
+    i = prev ? (size_t)(prev - l->ents) + 1 : 0;
+    return i < l->num ? &l->ents[i] : NULL;
 }
 
 static MemoryMapping *entry(MemoryMappingList *list, uint32_t i)
 {
-    return &g_array_index(list->entries, MemoryMapping, i);
+    return &list->ents[i];
 }
 
 static bool spend(MemoryMappingList *list, uint64_t work, Error **errp)
@@ -227,6 +260,47 @@ static bool spend(MemoryMappingList *list, uint64_t work, Error **errp)
     }
     list->work_left -= work;
     return true;
+}
+
+/* The delta of the entries a slot stands for. */
+static uint64_t slot_delta(MemoryMappingList *list, uint32_t v)
+{
+    uint32_t code = v - 1;
+    uint32_t i = code & 1 ? code >> 1 : list->groups[code >> 1]->items[0];
+    const MemoryMapping *m = entry(list, i);
+
+    return m->virt_addr - m->phys_addr;
+}
+
+/* The slot for delta: the one holding it, or the empty one it would take. */
+static uint32_t *slot_find(MemoryMappingList *list, uint64_t delta)
+{
+    size_t mask = list->slot_cap - 1;
+    size_t i = delta_hash(delta) & mask;
+
+    while (list->slots[i] && slot_delta(list, list->slots[i]) != delta) {
+        i = (i + 1) & mask;
+    }
+    return &list->slots[i];
+}
+
+/* Keeps the table at most half full, so probes stay short. */
+static void slots_reserve(MemoryMappingList *list)
+{
+    uint32_t *old = list->slots;
+    size_t old_cap = list->slot_cap;
+
+    if (old_cap && (list->slot_used + 1) * 2 <= old_cap) {
+        return;
+    }
+    list->slot_cap = old_cap ? old_cap * 2 : 1024;
+    list->slots = g_new0(uint32_t, list->slot_cap);
+    for (size_t i = 0; i < old_cap; i++) {
+        if (old[i]) {
+            *slot_find(list, slot_delta(list, old[i])) = old[i];
+        }
+    }
+    g_free(old);
 }
 
 /* Binary search: first position in g whose entry has phys > key. */
@@ -246,27 +320,46 @@ static uint32_t group_upper(MemoryMappingList *list, MappingGroup *g, uint64_t k
     return lo;
 }
 
-static MappingGroup *group_insert(MemoryMappingList *list, MappingGroup *g,
-                                  uint32_t idx)
+static void group_insert(MemoryMappingList *list, uint32_t gi, uint32_t idx)
 {
+    MappingGroup *g = list->groups[gi];
     const MemoryMapping *m = entry(list, idx);
     uint32_t pos;
 
     if (g->n == g->cap) {
         g->cap *= 2;
         g = g_realloc(g, sizeof(*g) + g->cap * sizeof(uint32_t));
+        list->groups[gi] = g;
     }
     pos = group_upper(list, g, m->phys_addr);
     memmove(&g->items[pos + 1], &g->items[pos], (g->n - pos) * sizeof(uint32_t));
     g->items[pos] = idx;
     g->n++;
     g->maxlen = MAX(g->maxlen, m->length);
-    return g;
+}
+
+/* A group of two for a delta that had one entry; its number. */
+static uint32_t group_new(MemoryMappingList *list, uint32_t only)
+{
+    MappingGroup *g = g_malloc(sizeof(*g) + 2 * sizeof(uint32_t));
+
+    if (list->ngroups == list->groups_cap) {
+        list->groups_cap = list->groups_cap ? list->groups_cap * 2 : 64;
+        list->groups = g_renew(MappingGroup *, list->groups, list->groups_cap);
+    }
+    g->n = 0;
+    g->cap = 2;
+    g->maxlen = 0;
+    list->groups[list->ngroups] = g;
+    group_insert(list, list->ngroups, only);
+    return list->ngroups++;
 }
 
 /* Puts a member whose phys changed back into order. */
-static void group_reposition(MemoryMappingList *list, MappingGroup *g, uint32_t idx)
+static void group_reposition(MemoryMappingList *list, uint32_t gi, uint32_t idx)
 {
+    MappingGroup *g = list->groups[gi];
+
     for (uint32_t i = 0; i < g->n; i++) {
         if (g->items[i] == idx) {
             memmove(&g->items[i], &g->items[i + 1], (g->n - i - 1) * sizeof(uint32_t));
@@ -274,7 +367,7 @@ static void group_reposition(MemoryMappingList *list, MappingGroup *g, uint32_t 
             break;
         }
     }
-    group_insert(list, g, idx);
+    group_insert(list, gi, idx);
 }
 
 static bool ranges_touch(const MemoryMapping *m, uint64_t phys, uint64_t len)
@@ -303,10 +396,8 @@ bool memory_mapping_list_add_merge_sorted(MemoryMappingList *list, uint64_t phys
                                           Error **errp)
 {
     uint64_t delta = virt - phys;
-    gpointer key = (gpointer)(uintptr_t)delta;
-    gpointer val;
-    MappingGroup *g = NULL;
-    MemoryMapping nm;
+    uint32_t *slot, code;
+    int64_t gi = -1;
     uint32_t idx;
 
     g_assert(!list->sorted);
@@ -323,9 +414,13 @@ bool memory_mapping_list_add_merge_sorted(MemoryMappingList *list, uint64_t phys
         return false;
     }
 
-    val = g_hash_table_lookup(list->groups, key);
-    if (val && ((uintptr_t)val & 1)) {
-        uint32_t only = (uintptr_t)val >> 1;
+    if (!list->slot_cap) {
+        slots_reserve(list);
+    }
+    slot = slot_find(list, delta);
+    code = *slot - 1;
+    if (*slot && (code & 1)) {
+        uint32_t only = code >> 1;
         MemoryMapping *m = entry(list, only);
 
         if (ranges_touch(m, phys, len)) {
@@ -333,22 +428,16 @@ bool memory_mapping_list_add_merge_sorted(MemoryMappingList *list, uint64_t phys
             list->last = only;
             return true;
         }
-        g = g_malloc(sizeof(*g) + 4 * sizeof(uint32_t));
-        g->n = 0;
-        g->cap = 4;
-        g->maxlen = 0;
-        g = group_insert(list, g, only);
-        g_hash_table_insert(list->groups, key, g);
-    } else if (val) {
+    } else if (*slot) {
         /*
          * QEMU takes the first entry in phys order that touches the range.
          * Members below phys - maxlen cannot reach it, which bounds the scan.
          */
-        uint32_t pos;
+        MappingGroup *g = list->groups[code >> 1];
+        uint32_t pos = group_upper(list, g, phys + len);
         int64_t found = -1;
 
-        g = val;
-        pos = group_upper(list, g, phys + len);
+        gi = code >> 1;
         while (pos > 0) {
             MemoryMapping *m = entry(list, g->items[pos - 1]);
 
@@ -374,31 +463,37 @@ bool memory_mapping_list_add_merge_sorted(MemoryMappingList *list, uint64_t phys
                 if (!spend(list, g->n, errp)) {
                     return false;
                 }
-                group_reposition(list, g, fi);
+                group_reposition(list, gi, fi);
             }
             list->last = fi;
             return true;
         }
     }
 
-    if (list->entries->len >= list->max_entries) {
+    if (list->num >= list->max_entries) {
         error_setg(errp, "dump: the guest's page tables map more than %llu "
                    "separate ranges; use paging=false",
                    (unsigned long long)list->max_entries);
         return false;
     }
-    nm = (MemoryMapping){ .phys_addr = phys, .virt_addr = virt, .length = len };
-    g_array_append_val(list->entries, nm);
-    idx = list->entries->len - 1;
+    if (gi >= 0 && !spend(list, list->groups[gi]->n, errp)) {
+        return false;
+    }
+    idx = list_append(list, phys, virt, len);
     list->last = idx;
-    if (g) {
-        if (!spend(list, g->n, errp)) {
-            return false;
-        }
-        g = group_insert(list, g, idx);
-        g_hash_table_insert(list->groups, key, g);
+    if (gi >= 0) {
+        group_insert(list, gi, idx);
+    } else if (*slot) {
+        /* The slot's entry is found through its own delta: still valid. */
+        *slot = SLOT_GROUP(group_new(list, code >> 1));
+        group_insert(list, list->ngroups - 1, idx);
     } else {
-        g_hash_table_insert(list->groups, key, (gpointer)(((uintptr_t)idx << 1) | 1));
+        if ((list->slot_used + 1) * 2 > list->slot_cap) {
+            slots_reserve(list);
+            slot = slot_find(list, delta);
+        }
+        *slot = SLOT_ENTRY(idx);
+        list->slot_used++;
     }
     return true;
 }
@@ -408,13 +503,8 @@ void qemu_get_guest_simple_memory_mapping(MemoryMappingList *list,
 {
     /* Blocks are sorted and disjoint: appending keeps QEMU's order. */
     for (size_t i = 0; i < blocks->num; i++) {
-        MemoryMapping m = {
-            .phys_addr = blocks->blocks[i].target_start,
-            .virt_addr = 0,
-            .length = blocks->blocks[i].target_end - blocks->blocks[i].target_start,
-        };
-        g_assert(!list->sorted);
-        g_array_append_val(list->entries, m);
+        list_append(list, blocks->blocks[i].target_start, 0,
+                    blocks->blocks[i].target_end - blocks->blocks[i].target_start);
     }
 }
 
@@ -439,14 +529,9 @@ bool qemu_get_guest_memory_mapping(MemoryMappingList *list,
         /* No vCPU pages: one identity mapping per block, never merged (QEMU). */
         for (size_t i = 0; i < blocks->num; i++) {
             const GuestPhysBlock *b = &blocks->blocks[i];
-            MemoryMapping m = {
-                .phys_addr = b->target_start,
-                .virt_addr = b->target_start,
-                .length = b->target_end - b->target_start,
-            };
 
-            g_assert(!list->sorted);
-            g_array_append_val(list->entries, m);
+            list_append(list, b->target_start, b->target_start,
+                        b->target_end - b->target_start);
         }
         return true;
     }
@@ -492,8 +577,8 @@ void memory_mapping_filter(MemoryMappingList *list, int64_t begin, int64_t lengt
         fe = UINT64_MAX;
     }
     list_sort(list);
-    for (size_t i = 0; i < list->out_num; i++) {
-        MemoryMapping m = list->out[i];
+    for (size_t i = 0; i < list->num; i++) {
+        MemoryMapping m = list->ents[i];
         uint64_t end = m.phys_addr + m.length;
 
         if (m.length == 0 || end <= fs || m.phys_addr >= fe) {
@@ -511,7 +596,7 @@ void memory_mapping_filter(MemoryMappingList *list, int64_t begin, int64_t lengt
         if (m.phys_addr + m.length > fe) {
             m.length = fe - m.phys_addr;
         }
-        list->out[w++] = m;
+        list->ents[w++] = m;
     }
-    list->out_num = w;
+    list->num = w;
 }

@@ -82,13 +82,13 @@ bool x86_virt_to_phys(const struct CPUX86State *env, uint64_t vaddr, uint64_t *p
 
 /*
  * Bounds of the paging=true walk, whatever the guest's tables claim: at most
- * this many separate mappings (each becomes a PT_LOAD; ~56 bytes of memory
- * during the walk), at most this many merge steps, and at most
- * X86_WALK_MAX_ENTRIES page-table entries read, all for one dump (not per
+ * this many separate mappings (each becomes a PT_LOAD; at most ~50 bytes of
+ * memory during the walk, so under 64 MiB in all), at most this many merge
+ * steps, and at most X86_WALK_MAX_ENTRIES page-table entries read, all for one dump (not per
  * vCPU, so 4096 vCPUs cannot multiply them). Beyond them the dump fails with
  * an error naming the limit.
  */
-#define MEMORY_MAPPING_MAX_ENTRIES (1u << 21)
+#define MEMORY_MAPPING_MAX_ENTRIES (1u << 20)
 #define MEMORY_MAPPING_MAX_WORK (1ull << 28)
 #define X86_WALK_MAX_ENTRIES (1ull << 26)
 

@@ -1,6 +1,9 @@
 /* Unit tests: x86 page-table walk, mapping merge/order rules, bounds. */
+#include <fcntl.h>
 #include <glib.h>
+#include <malloc.h>
 #include <string.h>
+#include <unistd.h>
 
 #include "sysemu/memory_mapping.h"
 #include "sysemu/physmem.h"
@@ -536,6 +539,94 @@ static void test_walk_cancel(void)
     memory_mapping_list_free(list);
 }
 
+/* A field of /proc/self/status in KiB, or -1. */
+static long status_kib(const char *field)
+{
+    g_autofree char *text = NULL;
+    const char *p;
+
+    if (!g_file_get_contents("/proc/self/status", &text, NULL, NULL) ||
+        !(p = strstr(text, field))) {
+        return -1;
+    }
+    return strtol(p + strlen(field) + 1, NULL, 10);
+}
+
+static bool running_under_asan(void)
+{
+#if defined(__SANITIZE_ADDRESS__)
+    return true;
+#elif defined(__has_feature)
+#if __has_feature(address_sanitizer)
+    return true;
+#endif
+#endif
+    return false;
+}
+
+/* "5" to clear_refs sets VmHWM back to the current RSS (Linux 4.0). */
+static bool reset_peak_rss(void)
+{
+    int fd = open("/proc/self/clear_refs", O_WRONLY);
+    bool ok = fd >= 0 && write(fd, "5", 1) == 1;
+
+    if (fd >= 0) {
+        close(fd);
+    }
+    return ok;
+}
+
+/*
+ * The list's peak memory at its bound, for the shapes that cost most per
+ * entry: every mapping its own offset (the 2^36-alias guest), and offsets
+ * shared by two or three mappings (a group each). The peak RSS is reset
+ * through clear_refs, then read from VmHWM. Includes reading the list,
+ * which sorts it.
+ */
+static void test_list_peak_memory(void)
+{
+    static const unsigned per_delta[] = { 1, 2, 3 };
+
+    if (running_under_asan()) {
+        g_test_skip("ASan's redzones and quarantine inflate RSS: measured "
+                    "without sanitizers only");
+        return;
+    }
+
+    for (size_t s = 0; s < G_N_ELEMENTS(per_delta); s++) {
+        MemoryMappingList *list = memory_mapping_list_new();
+        const MemoryMapping *m = NULL;
+        Error *err = NULL;
+        long before, peak;
+        uint64_t i = 0, n = 0;
+
+        malloc_trim(0);             /* earlier tests' freed memory goes back */
+        before = status_kib("VmRSS:");
+        if (!reset_peak_rss() || before < 0) {
+            g_test_skip("cannot reset the peak RSS through /proc/self/clear_refs");
+            memory_mapping_list_free(list);
+            return;
+        }
+        /* Mapping i: delta i / k, phys far apart, so nothing merges. */
+        while (memory_mapping_list_add_merge_sorted(list, i * 0x10000,
+                   i * 0x10000 + (i / per_delta[s]) * 0x1000000000ull, 0x1000, &err)) {
+            i++;
+        }
+        g_assert_nonnull(strstr(error_get_pretty(err), "separate ranges"));
+        g_clear_pointer(&err, error_free);
+        while ((m = memory_mapping_list_next(list, m))) {
+            n++;
+        }
+        g_assert_cmpuint(n, ==, MEMORY_MAPPING_MAX_ENTRIES);
+        peak = status_kib("VmHWM:");
+        memory_mapping_list_free(list);
+        g_test_message("%u mappings per offset: %" G_GUINT64_FORMAT " mappings, "
+                       "peak %.1f MiB over the start", per_delta[s], n,
+                       (peak - before) / 1024.0);
+        g_assert_cmpint(peak - before, <, 64 * 1024);
+    }
+}
+
 int main(int argc, char **argv)
 {
     g_test_init(&argc, &argv, NULL);
@@ -552,5 +643,6 @@ int main(int argc, char **argv)
     g_test_add_func("/page-walk/hostile-walk", test_hostile_walk);
     g_test_add_func("/page-walk/dedup-same-result", test_dedup_same_result);
     g_test_add_func("/page-walk/cancel", test_walk_cancel);
+    g_test_add_func("/mapping/peak-memory", test_list_peak_memory);
     return g_test_run();
 }
