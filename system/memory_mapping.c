@@ -476,8 +476,17 @@ bool memory_mapping_list_add_merge_sorted(MemoryMappingList *list, uint64_t phys
                    (unsigned long long)list->max_entries);
         return false;
     }
-    if (gi >= 0 && !spend(list, list->groups[gi]->n, errp)) {
-        return false;
+    /*
+     * The insertion moves the members above phys: charge those, so that a
+     * walk adding a group's mappings in ascending order (the usual case: a
+     * direct map with holes) pays O(1) each, not the group's size.
+     */
+    if (gi >= 0) {
+        MappingGroup *g = list->groups[gi];
+
+        if (!spend(list, g->n - group_upper(list, g, phys), errp)) {
+            return false;
+        }
     }
     idx = list_append(list, phys, virt, len);
     list->last = idx;

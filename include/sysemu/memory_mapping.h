@@ -89,7 +89,7 @@ bool x86_virt_to_phys(const struct CPUX86State *env, uint64_t vaddr, uint64_t *p
  * an error naming the limit.
  */
 #define MEMORY_MAPPING_MAX_ENTRIES (1u << 20)
-#define MEMORY_MAPPING_MAX_WORK (1ull << 28)
+#define MEMORY_MAPPING_MAX_WORK (1ull << 27)
 #define X86_WALK_MAX_ENTRIES (1ull << 26)
 
 /*

@@ -627,6 +627,42 @@ static void test_list_peak_memory(void)
     }
 }
 
+/*
+ * The merge-step bound is what ends the costliest merge pattern found: one
+ * mapping 1 TiB long, then mappings of the same offset above it, each of
+ * which must look at every earlier one within that length (QEMU: O(n^2)).
+ * Ascending mappings of one offset (a direct map with holes) stay cheap.
+ */
+static void test_merge_work_bound(void)
+{
+    MemoryMappingList *list = memory_mapping_list_new();
+    Error *err = NULL;
+    const uint64_t n = 1000000, top = n * 0x2000;
+    uint64_t adds = 0;
+    gint64 t0 = g_get_monotonic_time();
+
+    for (uint64_t i = 0; i < n; i++) {
+        g_assert_true(memory_mapping_list_add_merge_sorted(list, i * 0x2000,
+                      i * 0x2000, 0x1000, NULL));
+    }
+    g_test_message("%" G_GUINT64_FORMAT " ascending mappings of one offset: %.2f s",
+                   n, (g_get_monotonic_time() - t0) / 1e6);
+    g_assert_true(memory_mapping_list_add_merge_sorted(list, top, top, 1ull << 40,
+                                                       NULL));
+    t0 = g_get_monotonic_time();
+    while (memory_mapping_list_add_merge_sorted(list, top + (1ull << 41) + adds * 0x2000,
+                                                top + (1ull << 41) + adds * 0x2000,
+                                                0x1000, &err)) {
+        adds++;
+    }
+    g_test_message("%s after %" G_GUINT64_FORMAT " more, %.2f s",
+                   error_get_pretty(err), adds, (g_get_monotonic_time() - t0) / 1e6);
+    g_assert_nonnull(strstr(error_get_pretty(err), "merge steps"));
+    g_assert_cmpint(g_get_monotonic_time() - t0, <, 2 * G_USEC_PER_SEC);
+    error_free(err);
+    memory_mapping_list_free(list);
+}
+
 int main(int argc, char **argv)
 {
     g_test_init(&argc, &argv, NULL);
@@ -639,6 +675,7 @@ int main(int argc, char **argv)
     g_test_add_func("/mapping/merge-downward", test_merge_downward);
     g_test_add_func("/mapping/filter", test_filter);
     g_test_add_func("/mapping/many", test_many_mappings);
+    g_test_add_func("/mapping/merge-work-bound", test_merge_work_bound);
     g_test_add_func("/page-walk/hostile-aliases", test_hostile_aliases);
     g_test_add_func("/page-walk/hostile-walk", test_hostile_walk);
     g_test_add_func("/page-walk/dedup-same-result", test_dedup_same_result);
