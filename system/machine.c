@@ -235,7 +235,7 @@ bool machine_init(const MachineOptions *opts, Error **errp)
             error_setg(errp, "-demo and -restore cannot be used together");
             goto fail;
         }
-        if (!restore_vmcore(opts->restore, errp)) {
+        if (!restore_vmcore(opts->restore, opts->restore_max_ram, errp)) {
             goto fail;
         }
         if (!is_none) {

@@ -15,6 +15,7 @@
 #include "sysemu/dump.h"
 #include "sysemu/machine.h"
 #include "sysemu/runstate.h"
+#include "system/restore.h"
 
 static const char usage_text[] =
     "usage: guestdump [options]\n"
@@ -30,6 +31,7 @@ static const char usage_text[] =
     "  -demo               built-in demo guest (long mode, page tables, vmcoreinfo)\n"
     "  -demo-seed N        seed for the demo guest's contents\n"
     "  -restore FILE       guest state from a QEMU ELF vmcore (paging=false)\n"
+    "  -restore-max-ram SIZE  the most RAM a -restore file may hold (default 64G)\n"
     "  -qtest CHARDEV      qtest protocol server (unix:PATH or stdio)\n"
     "  -S                  do not start the guest (status prelaunch)\n"
     "  -name NAME          guest name\n"
@@ -208,7 +210,8 @@ int main(int argc, char **argv)
             !strcmp(name, "chardev") || !strcmp(name, "mon") || !strcmp(name, "name") ||
             !strcmp(name, "m") || !strcmp(name, "smp") || !strcmp(name, "machine") ||
             !strcmp(name, "M") || !strcmp(name, "bios") || !strcmp(name, "demo-seed") ||
-            !strcmp(name, "restore") || !strcmp(name, "device") ||
+            !strcmp(name, "restore") || !strcmp(name, "restore-max-ram") ||
+            !strcmp(name, "device") ||
             !strcmp(name, "qtest") || !strcmp(name, "pidfile") ||
             !strcmp(name, "dump-threads") || in_list(ignored_with_arg, name);
         const char *val = NULL;
@@ -304,6 +307,13 @@ int main(int argc, char **argv)
         } else if (!strcmp(name, "restore")) {
             g_free(mo.restore);
             mo.restore = g_strdup(val);
+        } else if (!strcmp(name, "restore-max-ram")) {
+            if (!parse_size(val, &mo.restore_max_ram) || mo.restore_max_ram == 0 ||
+                mo.restore_max_ram > RESTORE_MAX_RAM_LIMIT) {
+                fprintf(stderr, "guestdump: -restore-max-ram %s: invalid size (up to "
+                        "%lluT)\n", val, RESTORE_MAX_RAM_LIMIT >> 40);
+                goto out;
+            }
         } else if (!strcmp(name, "device")) {
             g_ptr_array_add(mo.devices, g_strdup(val));
         } else if (!strcmp(name, "qtest")) {

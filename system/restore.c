@@ -26,7 +26,6 @@
 /* Bounds on what a file may make us do; QEMU never comes near them. */
 #define RESTORE_MAX_SEGMENTS 65536
 #define RESTORE_MAX_NOTES    (64u << 20)
-#define RESTORE_MAX_RAM      (16ULL << 40)
 #define RESTORE_MAX_PADDR    (1ULL << 52)    /* x86's widest MAXPHYADDR */
 #define RESTORE_CHUNK        (4u << 20)
 
@@ -55,6 +54,7 @@ typedef struct Vmcore {
     GArray *segs;               /* Segment, sorted by paddr */
     uint8_t *notes;             /* all PT_NOTE contents, concatenated */
     GArray *note_list;          /* Note */
+    uint64_t max_ram;           /* -restore-max-ram */
 } Vmcore;
 
 
@@ -91,6 +91,39 @@ static int seg_cmp(gconstpointer a, gconstpointer b)
     const Segment *x = a, *y = b;
 
     return x->paddr < y->paddr ? -1 : x->paddr > y->paddr;
+}
+
+static int seg_offset_cmp(gconstpointer a, gconstpointer b)
+{
+    const Segment *x = a, *y = b;
+
+    return x->offset < y->offset ? -1 : x->offset > y->offset;
+}
+
+/*
+ * QEMU writes each byte of RAM once, so PT_LOADs never share file bytes.
+ * Files that do are refused: each segment becomes its own guest RAM, so
+ * a few KiB of file aimed at by many segments would otherwise become
+ * gigabytes of host memory.
+ */
+static bool check_file_ranges(Vmcore *vc, Error **errp)
+{
+    g_autoptr(GArray) by_off = g_array_copy(vc->segs);
+
+    g_array_sort(by_off, seg_offset_cmp);
+    for (guint i = 1; i < by_off->len; i++) {
+        const Segment *prev = &g_array_index(by_off, Segment, i - 1);
+        const Segment *s = &g_array_index(by_off, Segment, i);
+
+        if (prev->offset + prev->filesz > s->offset) {
+            error_setg(errp, "segments at 0x%llx and 0x%llx share file bytes at "
+                       "offset 0x%llx (QEMU writes each byte of memory once)",
+                       (unsigned long long)prev->paddr, (unsigned long long)s->paddr,
+                       (unsigned long long)s->offset);
+            return false;
+        }
+    }
+    return true;
 }
 
 static bool parse_notes(Vmcore *vc, uint64_t total, Error **errp)
@@ -141,6 +174,11 @@ static bool parse_header(Vmcore *vc, Error **errp)
     GArray *note_ranges = g_array_new(FALSE, FALSE, sizeof(Segment));
 
     if (!read_at(vc, 0, eh, 16, "ELF identification", errp)) {
+        goto fail;
+    }
+    if (!memcmp(eh, "KDUMP   ", 8) || !memcmp(eh, "makedumpfile", 12)) {
+        error_setg(errp, "a kdump-compressed file, not an ELF vmcore (restore reads "
+                   "the ELF format only)");
         goto fail;
     }
     if (memcmp(eh, "\177ELF", 4)) {
@@ -265,6 +303,9 @@ static bool parse_header(Vmcore *vc, Error **errp)
         error_setg(errp, "vmcore has no memory (no PT_LOAD segment)");
         goto fail;
     }
+    if (!check_file_ranges(vc, errp)) {
+        goto fail;
+    }
     g_array_sort(vc->segs, seg_cmp);
     {
         uint64_t total = 0;
@@ -280,11 +321,13 @@ static bool parse_header(Vmcore *vc, Error **errp)
                 }
             }
             total += s->memsz;
-            if (total > RESTORE_MAX_RAM) {
-                error_setg(errp, "vmcore describes more than %llu GiB of memory",
-                           RESTORE_MAX_RAM >> 30);
-                goto fail;
-            }
+        }
+        if (total > vc->max_ram) {
+            error_setg(errp, "vmcore describes %llu MiB of memory, more than the %llu "
+                       "MiB -restore-max-ram allows (raise it with "
+                       "-restore-max-ram SIZE)", (unsigned long long)(total >> 20),
+                       (unsigned long long)(vc->max_ram >> 20));
+            goto fail;
         }
     }
     vc->notes = g_malloc0(note_total + 1);
@@ -666,9 +709,9 @@ static void vmcore_free(Vmcore *vc)
     g_free(vc->notes);
 }
 
-bool restore_vmcore(const char *path, Error **errp)
+bool restore_vmcore(const char *path, uint64_t max_ram, Error **errp)
 {
-    Vmcore vc = { .fd = -1 };
+    Vmcore vc = { .fd = -1, .max_ram = max_ram ? max_ram : RESTORE_DEFAULT_MAX_RAM };
     struct stat st;
     int ncpus = 0;
     bool ok = false;
@@ -680,6 +723,10 @@ bool restore_vmcore(const char *path, Error **errp)
     }
     if (fstat(vc.fd, &st) < 0 || !S_ISREG(st.st_mode)) {
         error_setg(errp, "-restore: '%s' is not a regular file", path);
+        goto out;
+    }
+    if (st.st_size == 0) {
+        error_setg(errp, "-restore: '%s' is empty", path);
         goto out;
     }
     vc.file_size = st.st_size;

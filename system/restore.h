@@ -3,14 +3,26 @@
 #define SYSTEM_RESTORE_H
 
 #include <stdbool.h>
+#include <stdint.h>
 
 #include "qapi/error.h"
 
 /*
+ * The default of -restore-max-ram. A vmcore's RAM is read in full and a
+ * later dump writes it all out again; 64 GiB is more than most guests that
+ * get dumped and still a bounded amount of work (about a minute of reading)
+ * for a file of unknown origin. Larger vmcores need -restore-max-ram.
+ */
+#define RESTORE_DEFAULT_MAX_RAM (64ULL << 30)
+/* The largest -restore-max-ram: the machine's own RAM limit. */
+#define RESTORE_MAX_RAM_LIMIT   (16ULL << 40)
+
+/*
  * Validates the whole file, then creates the RAM blocks with their
  * contents and the vCPUs from the notes. Nothing is created on error.
+ * max_ram: the most memory the file may describe (0: the default).
  */
-bool restore_vmcore(const char *path, Error **errp);
+bool restore_vmcore(const char *path, uint64_t max_ram, Error **errp);
 /*
  * After fw_cfg and -device vmcoreinfo exist: points the vmcoreinfo device
  * at the guest note's copy in RAM (creating the device if needed).

@@ -20,6 +20,7 @@ typedef struct MachineOptions {
     bool demo;               /* -demo */
     uint64_t demo_seed;      /* -demo-seed N */
     char *restore;           /* -restore FILE (ELF vmcore) or NULL */
+    uint64_t restore_max_ram; /* -restore-max-ram, bytes; 0 = the default (64 GiB) */
     GPtrArray *devices;      /* -device strings: "loader,file=F,addr=A", "vmcoreinfo" */
     char *qtest;             /* -qtest CHARDEV ("unix:PATH", "stdio") or NULL */
     bool start_paused;       /* -S */

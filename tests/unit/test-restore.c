@@ -1,4 +1,5 @@
 /* Unit tests of -restore: synthetic vmcores restored exactly, malformed ones refused. */
+#include <fcntl.h>
 #include <string.h>
 #include <unistd.h>
 
@@ -149,11 +150,11 @@ static char *core_write(Core *c, const char *dir, const char *name)
     return path;
 }
 
-static bool try_restore(const char *path, char **msg)
+static bool try_restore_max(const char *path, uint64_t max_ram, char **msg)
 {
     Error *err = NULL;
     MachineOptions o = { .machine_type = (char *)"pc", .smp = 1,
-                         .restore = (char *)path };
+                         .restore = (char *)path, .restore_max_ram = max_ram };
     bool ok = machine_init(&o, &err);
 
     if (!ok) {
@@ -164,6 +165,11 @@ static bool try_restore(const char *path, char **msg)
         g_assert_cmpint(machine_cpu_count(), ==, 0);
     }
     return ok;
+}
+
+static bool try_restore(const char *path, char **msg)
+{
+    return try_restore_max(path, 0, msg);
 }
 
 static char *tmpdir;
@@ -324,7 +330,7 @@ static void test_restore_malformed(void)
     expect_refused("t2", b, 100, "truncated");
     expect_refused("t3", b, phoff + 20, "truncated");
     expect_refused("t4", b, b->len - 1, "truncated");
-    expect_refused("empty", b, 0, "truncated");
+    expect_refused("empty", b, 0, "is empty");
 
     b->data[4] = 3;
     expect_refused("class", b, b->len, "ELF class 3");
@@ -355,6 +361,12 @@ static void test_restore_malformed(void)
     *(uint64_t *)(ph1 + 8) = ~0ULL - 5;
     expect_refused("offset", b, b->len, "truncated");
     *(uint64_t *)(ph1 + 8) = b->len - 0x2000;
+    /* two segments on the same file bytes: each would become its own RAM */
+    *(uint64_t *)(ph1 + 8) = *(uint64_t *)(ph1 - 56 + 8);
+    expect_refused("shared-bytes", b, b->len, "share file bytes");
+    *(uint64_t *)(ph1 + 8) = *(uint64_t *)(ph1 - 56 + 8) + 0x1000;
+    expect_refused("shared-half", b, b->len, "share file bytes");
+    *(uint64_t *)(ph1 + 8) = b->len - 0x2000;
     /* wrap-around address */
     *(uint64_t *)(ph1 + 24) = ~0ULL - 0xfff;
     expect_refused("wrap", b, b->len, "wraps");
@@ -384,6 +396,40 @@ static void test_restore_malformed(void)
     g_clear_pointer(&msg, g_free);
     g_assert_false(try_restore("/nonexistent/core", &msg));
     g_assert_nonnull(strstr(msg, "cannot open"));
+}
+
+/*
+ * Total RAM is capped by -restore-max-ram (64 GiB by default): a sparse
+ * file can describe terabytes that a restore would read and a dump write.
+ */
+static void test_restore_max_ram(void)
+{
+    GByteArray *b = good_file();
+    g_autofree char *path = write_raw("cap.core", b->data, b->len);
+    g_autofree char *msg = NULL;
+    uint8_t *ph1 = b->data + 64 + 128 + 2 * 56;
+    uint64_t big = (64ULL << 30) + 0x1000;
+    int fd;
+
+    /* 16 KiB of RAM: refused under an 8 KiB cap, accepted under 16 KiB */
+    g_assert_false(try_restore_max(path, 0x2000, &msg));
+    g_assert_nonnull(strstr(msg, "-restore-max-ram"));
+    g_clear_pointer(&msg, g_free);
+    g_assert_true(try_restore_max(path, 0x4000, &msg));
+    machine_cleanup();
+
+    /* the default: one segment of 64 GiB + 4 KiB in a sparse file */
+    *(uint64_t *)(ph1 + 8) = b->len;
+    *(uint64_t *)(ph1 + 32) = big;
+    *(uint64_t *)(ph1 + 40) = big;
+    g_assert_true(g_file_set_contents(path, (char *)b->data, b->len, NULL));
+    fd = open(path, O_WRONLY);
+    g_assert_cmpint(fd, >=, 0);
+    g_assert_cmpint(ftruncate(fd, b->len + big), ==, 0);
+    close(fd);
+    g_assert_false(try_restore(path, &msg));
+    g_assert_nonnull(strstr(msg, "more than the 65536 MiB -restore-max-ram allows"));
+    g_byte_array_free(b, TRUE);
 }
 
 /* Random corruption must never crash (run under ASan in CI). */
@@ -423,6 +469,7 @@ int main(int argc, char **argv)
     g_test_add_func("/restore/roundtrip", test_restore_roundtrip);
     g_test_add_func("/restore/note-placed", test_restore_note_placed);
     g_test_add_func("/restore/malformed", test_restore_malformed);
+    g_test_add_func("/restore/max-ram", test_restore_max_ram);
     g_test_add_func("/restore/fuzz", test_restore_fuzz);
     ret = g_test_run();
     {
