@@ -21,6 +21,13 @@ typedef struct PhysBlock {
  */
 static GPtrArray *blocks;
 
+/* Host memory from physmem_alloc_ram(), shared by blocks; unmapped at reset. */
+typedef struct Arena {
+    uint8_t *host;
+    uint64_t size;
+} Arena;
+static GArray *arenas;
+
 /*
  * The last block hit: guest accesses (qtest, page walks) cluster strongly,
  * so this turns most lookups into one comparison. A dump thread looks up
@@ -268,17 +275,31 @@ const RAMBlock *physmem_add_block(const char *name, uint64_t gpa, uint64_t size,
                    name, (unsigned long long)gpa, (unsigned long long)size);
         return NULL;
     }
-    pos = arr->len;
-    for (size_t i = 0; i < arr->len; i++) {
+    /*
+     * The blocks are sorted and disjoint, so only the neighbours of the
+     * insertion point can overlap: O(log n) per block, which matters for a
+     * vmcore with 65536 segments.
+     */
+    {
+        size_t lo = 0, hi = arr->len;
+
+        while (lo < hi) {
+            size_t mid = lo + (hi - lo) / 2;
+            if (block_at(mid)->rb.gpa > gpa) {
+                hi = mid;
+            } else {
+                lo = mid + 1;
+            }
+        }
+        pos = lo;
+    }
+    for (size_t i = pos > 0 ? pos - 1 : 0; i < MIN(pos + 1, (size_t)arr->len); i++) {
         const RAMBlock *rb = &block_at(i)->rb;
         if (gpa < rb->gpa + rb->size && rb->gpa < gpa + size) {
             error_setg(errp, "memory block '%s' [0x%llx, 0x%llx) overlaps '%s'",
                        name, (unsigned long long)gpa,
                        (unsigned long long)(gpa + size), rb->name);
             return NULL;
-        }
-        if (rb->gpa > gpa && pos == arr->len) {
-            pos = i;
         }
     }
     if (!host) {
@@ -304,13 +325,37 @@ const RAMBlock *physmem_add_block(const char *name, uint64_t gpa, uint64_t size,
     nb->rb.host = host;
     nb->rb.readonly = readonly;
     nb->rb.region = region;
-    g_ptr_array_insert(arr, pos, nb);
+    g_ptr_array_insert(arr, (gint)pos, nb);
     last_hit = 0;
     return &nb->rb;
 }
 
+uint8_t *physmem_alloc_ram(uint64_t size, Error **errp)
+{
+    Arena a = { ram_mmap(size), size };
+
+    if (!a.host) {
+        error_setg_errno(errp, errno, "cannot allocate %llu bytes of guest RAM",
+                         (unsigned long long)size);
+        return NULL;
+    }
+    if (!arenas) {
+        arenas = g_array_new(FALSE, FALSE, sizeof(Arena));
+    }
+    g_array_append_val(arenas, a);
+    return a.host;
+}
+
 void physmem_reset(void)
 {
+    if (arenas) {
+        for (guint i = 0; i < arenas->len; i++) {
+            const Arena *a = &g_array_index(arenas, Arena, i);
+            munmap(a->host, a->size);
+        }
+        g_array_free(arenas, TRUE);
+        arenas = NULL;
+    }
     if (!blocks) {
         return;
     }

@@ -555,21 +555,57 @@ static bool page_is_zero(const uint8_t *p, size_t len)
     return true;
 }
 
-/* Copies segment contents; zero pages are skipped so empty RAM stays unbacked. */
+/*
+ * Where segment s starts in the shared host mapping, given the end of the
+ * previous one. Segments of 2 MiB or more start 2 MiB aligned (huge pages,
+ * as physmem's own RAM); each is followed by an unused page so that two
+ * segments adjacent in guest-physical space are not adjacent on the host
+ * either, or a dump would merge them into one PT_LOAD.
+ */
+static uint64_t segment_host_offset(const Segment *s, uint64_t cursor)
+{
+    uint64_t align = s->memsz >= (2u << 20) ? (2u << 20) : 4096;
+
+    return (cursor + align - 1) & ~(align - 1);
+}
+
+static uint64_t segment_host_end(const Segment *s, uint64_t offset)
+{
+    return offset + ((s->memsz + 4095) & ~4095ULL) + 4096;
+}
+
+/*
+ * Copies segment contents; zero pages are skipped so empty RAM stays
+ * unbacked. All segments live in one host mapping: one mapping each
+ * would exceed the kernel's vm.max_map_count (65530) for a vmcore of
+ * 65535 segments, which QEMU writes for guests with that many.
+ */
 static bool load_memory(Vmcore *vc, Error **errp)
 {
     g_autofree uint8_t *buf = g_malloc(RESTORE_CHUNK);
+    uint64_t total = 0, cursor = 0;
+    uint8_t *base;
 
+    for (guint i = 0; i < vc->segs->len; i++) {
+        const Segment *s = &g_array_index(vc->segs, Segment, i);
+        total = segment_host_end(s, segment_host_offset(s, total));
+    }
+    base = physmem_alloc_ram(total, errp);
+    if (!base) {
+        return false;
+    }
     for (guint i = 0; i < vc->segs->len; i++) {
         const Segment *s = &g_array_index(vc->segs, Segment, i);
         bool ro;
         unsigned region;
         const char *name = segment_name(s, &ro, &region);
-        const RAMBlock *rb = physmem_add_block(name, s->paddr, s->memsz, NULL, ro,
-                                               region, errp);
+        uint64_t host_off = segment_host_offset(s, cursor);
+        const RAMBlock *rb = physmem_add_block(name, s->paddr, s->memsz,
+                                               base + host_off, ro, region, errp);
         if (!rb) {
             return false;
         }
+        cursor = segment_host_end(s, host_off);
         for (uint64_t done = 0; done < s->filesz;) {
             uint64_t n = MIN(s->filesz - done, RESTORE_CHUNK);
             if (!read_at(vc, s->offset + done, buf, n, "memory", errp)) {

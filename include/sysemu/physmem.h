@@ -58,6 +58,12 @@ uint8_t *physmem_host_ptr(uint64_t gpa, uint64_t len);
 const RAMBlock *physmem_add_block(const char *name, uint64_t gpa, uint64_t size,
                                   uint8_t *host, bool readonly, unsigned region,
                                   Error **errp);
+/*
+ * Anonymous zeroed memory (MAP_NORESERVE, 2 MiB aligned) for several blocks
+ * to share: one host mapping instead of one per block, since the kernel
+ * allows a process about 65530 mappings. Unmapped by physmem_reset().
+ */
+uint8_t *physmem_alloc_ram(uint64_t size, Error **errp);
 /* Drops every block (and unmaps the memory physmem owns). */
 void physmem_reset(void);
 

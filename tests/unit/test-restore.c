@@ -117,7 +117,9 @@ static char *core_write(Core *c, const char *dir, const char *name)
     *(uint64_t *)(eh + 40) = 64;
     *(uint16_t *)(eh + 52) = 64;
     *(uint16_t *)(eh + 54) = 56;
-    *(uint16_t *)(eh + 56) = 1 + nload;
+    /* 65535 headers or more: PN_XNUM, the count in section header 0's sh_info */
+    *(uint16_t *)(eh + 56) = 1 + nload >= 0xffff ? 0xffff : 1 + nload;
+    *(uint32_t *)(sh + 44) = 1 + nload >= 0xffff ? 1 + nload : 0;
     *(uint16_t *)(eh + 58) = 64;
     *(uint16_t *)(eh + 60) = 2;
     g_byte_array_append(f, eh, 64);
@@ -432,6 +434,47 @@ static void test_restore_max_ram(void)
     g_byte_array_free(b, TRUE);
 }
 
+/*
+ * 65535 segments (QEMU's PN_XNUM case) restore: they share one host
+ * mapping instead of exceeding vm.max_map_count with one each.
+ */
+static void test_restore_many_segments(void)
+{
+    enum { N = 65535 };
+    Core *c = core_new();
+    g_autofree char *path = NULL;
+    g_autofree char *msg = NULL;
+
+    add_cpu(c, 0, true);
+    for (uint32_t i = 0; i < N; i++) {
+        uint8_t bytes[16] = { 0 };
+
+        /* mostly zero, so the restored RAM stays unbacked */
+        if (i % 1024 == 0) {
+            memcpy(bytes, &i, sizeof(i));
+            bytes[15] = 0xa5;
+        }
+        add_load(c, 0x100000 + (uint64_t)i * 0x1000, bytes, sizeof(bytes));
+    }
+    path = core_write(c, tmpdir, "many.core");
+    core_free(c);
+    if (!try_restore(path, &msg)) {
+        g_error("%s", msg);
+    }
+    g_assert_cmpuint(physmem_block_count(), ==, N);
+    for (uint32_t i = 0; i < N; i += 1024) {
+        uint8_t got[16];
+        uint32_t v;
+
+        g_assert_true(physmem_read(0x100000 + (uint64_t)i * 0x1000, got, 16, NULL));
+        memcpy(&v, got, 4);
+        g_assert_cmpuint(v, ==, i);
+        g_assert_cmpuint(got[15], ==, 0xa5);
+    }
+    machine_cleanup();
+    unlink(path);
+}
+
 /* Random corruption must never crash (run under ASan in CI). */
 static void test_restore_fuzz(void)
 {
@@ -470,6 +513,7 @@ int main(int argc, char **argv)
     g_test_add_func("/restore/note-placed", test_restore_note_placed);
     g_test_add_func("/restore/malformed", test_restore_malformed);
     g_test_add_func("/restore/max-ram", test_restore_max_ram);
+    g_test_add_func("/restore/many-segments", test_restore_many_segments);
     g_test_add_func("/restore/fuzz", test_restore_fuzz);
     ret = g_test_run();
     {
