@@ -658,7 +658,27 @@ static int dump_open_file(const char *path, char **created, Error **errp)
         return fd;
     }
     if (errno == EEXIST) {
-        fd = open(path, O_WRONLY | O_CREAT | O_TRUNC | O_CLOEXEC, S_IRUSR);
+        /*
+         * O_NONBLOCK: a FIFO nobody reads would block this open, and with
+         * it the monitor, for good (7.2 does); it fails with ENXIO instead.
+         * Writes block as usual once the flag is cleared below.
+         */
+        fd = open(path, O_WRONLY | O_CREAT | O_TRUNC | O_CLOEXEC | O_NONBLOCK,
+                  S_IRUSR);
+        if (fd < 0 && errno == ENXIO) {
+            error_setg(errp, "Could not open '%s': a FIFO that no process is "
+                       "reading", path);
+            return -1;
+        }
+        if (fd >= 0) {
+            int fl = fcntl(fd, F_GETFL);
+
+            if (fl < 0 || fcntl(fd, F_SETFL, fl & ~O_NONBLOCK) < 0) {
+                error_setg_errno(errp, errno, "Could not open '%s'", path);
+                close(fd);
+                return -1;
+            }
+        }
     }
     if (fd < 0) {
         error_setg_errno(errp, errno, "Could not open '%s'", path);

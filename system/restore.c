@@ -752,7 +752,12 @@ bool restore_vmcore(const char *path, uint64_t max_ram, Error **errp)
     int ncpus = 0;
     bool ok = false;
 
-    vc.fd = open(path, O_RDONLY | O_CLOEXEC);
+    /*
+     * O_NONBLOCK: opening a FIFO for reading would wait for a writer
+     * forever. It is refused below like every other non-regular file
+     * (a FIFO, /dev/zero, a terminal), and regular files ignore the flag.
+     */
+    vc.fd = open(path, O_RDONLY | O_CLOEXEC | O_NONBLOCK);
     if (vc.fd < 0) {
         error_setg_errno(errp, errno, "-restore: cannot open '%s'", path);
         return false;

@@ -577,6 +577,41 @@ static void test_full_tmpfs(void)
     qtest_quit(s);
 }
 
+/*
+ * file: naming a FIFO: without a reader the command fails at once instead
+ * of blocking the monitor in open() (7.2 hangs); with one it is a stream.
+ */
+static void test_fifo(void)
+{
+    QTestState *s = qtest_init(DEMO_ARGS);
+    g_autofree char *f = tmp_file(s, "dump.fifo");
+    g_autofree char *want = g_strdup_printf("Could not open '%s': a FIFO that no "
+                                            "process is reading", f);
+    g_autofree char *st = NULL;
+    GByteArray *got;
+    int rd, fl;
+
+    g_assert_cmpint(mkfifo(f, 0600), ==, 0);
+    assert_error(dump_to(s, f, NULL), want);
+    assert_error(dump_to(s, f, "\"detach\": true"), want);
+    st = run_status(s);
+    g_assert_cmpstr(st, ==, "running");
+
+    rd = open(f, O_RDONLY | O_NONBLOCK);
+    g_assert_cmpint(rd, >=, 0);
+    assert_ok(dump_to(s, f, "\"detach\": true"));
+    fl = fcntl(rd, F_GETFL);
+    g_assert_cmpint(fcntl(rd, F_SETFL, fl & ~O_NONBLOCK), ==, 0);
+    got = drain_pipe(s, rd, false);
+    close(rd);
+    g_free(wait_completed(s, "completed"));
+    g_assert_cmpuint(got->len, >, RAM_64M_PC);
+    g_assert(memcmp(got->data, ELFMAG, SELFMAG) == 0);
+    g_byte_array_unref(got);
+    unlink(f);
+    qtest_quit(s);
+}
+
 /* While a dump is active: a second dump, stop and cont are refused; info dump. */
 static void test_busy(void)
 {
@@ -1040,6 +1075,7 @@ int main(int argc, char **argv)
     g_test_add_func("/dump/pipe-reader-exits", test_pipe_reader_exits);
     g_test_add_func("/dump/full-tmpfs", test_full_tmpfs);
     g_test_add_func("/dump/busy", test_busy);
+    g_test_add_func("/dump/fifo", test_fifo);
     g_test_add_func("/dump/quit-during-dump", test_quit_during_dump);
     g_test_add_func("/dump/filter", test_filter);
     g_test_add_func("/dump/combinations", test_combinations);

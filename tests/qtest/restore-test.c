@@ -476,6 +476,12 @@ static void test_restore_refused(void)
     expect_host_refuses("/dev/zero", "not a regular file");
     expect_host_refuses(dir, "not a regular file");
 
+    /* nobody ever writes into this FIFO: open() must not wait for a writer */
+    path = g_build_filename(dir, "fifo.core", NULL);
+    g_ptr_array_add(files, path);
+    g_assert_cmpint(mkfifo(path, 0600), ==, 0);
+    expect_host_refuses(path, "not a regular file");
+
     for (guint i = 0; i < files->len; i++) {
         unlink(g_ptr_array_index(files, i));
     }
