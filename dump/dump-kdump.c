@@ -17,6 +17,14 @@
 /* A raw file has no records, so its writes can be as large as we like. */
 #define KDUMP_RAW_CACHE_SIZE    (1u << 20)
 #define KDUMP_BATCH_PAGES       512
+/*
+ * The two bitmaps are sized by the highest RAM address, not by the RAM: one
+ * page at 2^52 - 4 KiB means 256 GiB of bitmap. They may be as large as the
+ * RAM they describe, and always 64 MiB (RAM spanning up to 1 TiB of
+ * addresses, whatever its amount), so the output stays within about twice
+ * the guest's RAM.
+ */
+#define KDUMP_BITMAP_FLOOR      (64ULL << 20)
 
 typedef struct __attribute__((packed)) KdumpUtsname {
     char sysname[KDUMP_UTS_LEN];
@@ -661,6 +669,15 @@ static bool kdump_prepare(DumpState *s, Error **errp)
     k->len_dump_bitmap = round_up(div_round_up(k->max_mapnr, 8), k->page_size);
     s->max_mapnr = k->max_mapnr;
     s->len_dump_bitmap = k->len_dump_bitmap;
+    if (2 * k->len_dump_bitmap > MAX(KDUMP_BITMAP_FLOOR,
+                                     k->num_dumpable * k->page_size)) {
+        error_setg(errp, "dump: guest RAM ends at 0x%llx: kdump bitmaps of %llu MiB "
+                   "for %llu KiB of RAM are refused; use format elf",
+                   (unsigned long long)last_end,
+                   (unsigned long long)(2 * k->len_dump_bitmap >> 20),
+                   (unsigned long long)(k->num_dumpable * k->page_size >> 10));
+        return false;
+    }
 
     sub_size = k->class64 ? sizeof(KdumpSubHeader64) : sizeof(KdumpSubHeader32);
     k->sub_hdr_size = div_round_up(sub_size + s->note_size, k->page_size);

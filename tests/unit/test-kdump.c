@@ -810,6 +810,39 @@ static void test_write_errors(void)
 }
 
 /*
+ * The bitmaps grow with the highest RAM address: RAM at 2^52 - 4 KiB (what
+ * a restored vmcore can hold) would be 256 GiB of bitmap for 8 KiB of RAM.
+ * Refused beyond max(64 MiB, the RAM); a sparse guest below that works.
+ */
+static void test_bitmap_bound(void)
+{
+    KdumpTestGuest *g = kdump_test_guest_new();
+    g_autofree char *msg = NULL;
+    int fd = open("/dev/null", O_WRONLY);
+
+    g_assert_cmpint(fd, >=, 0);
+    memset(kdump_test_guest_add_block(g, 0, PS), 1, PS);
+    memset(kdump_test_guest_add_block(g, (1ULL << 52) - PS, PS), 2, PS);
+    g_assert_false(kdump_test_write_fd(g, DUMP_DH_COMPRESSED_ZLIB, false, 1, fd,
+                                       false, &msg));
+    g_assert_cmpstr(msg, ==, "dump: guest RAM ends at 0x10000000000000: kdump "
+                    "bitmaps of 262144 MiB for 8 KiB of RAM are refused; use "
+                    "format elf");
+    kdump_test_guest_free(g);
+
+    /* 1 page at 256 GiB: 16 MiB of bitmaps, under the 64 MiB floor */
+    g = kdump_test_guest_new();
+    memset(kdump_test_guest_add_block(g, 256ULL << 30, PS), 3, PS);
+    fd = open("/dev/null", O_WRONLY);
+    g_assert_cmpint(fd, >=, 0);
+    g_clear_pointer(&msg, g_free);
+    if (!kdump_test_write_fd(g, DUMP_DH_COMPRESSED_ZLIB, false, 1, fd, false, &msg)) {
+        g_error("%s", msg);
+    }
+    kdump_test_guest_free(g);
+}
+
+/*
  * EPIPE in the middle of the page data: a reader that stops after 64 KiB.
  * The writer must stop with the data message and join its workers.
  */
@@ -1170,6 +1203,7 @@ int main(int argc, char **argv)
     add_per_codec("libkdumpfile", test_libkdumpfile);
     add_per_codec("makedumpfile-R", test_makedumpfile_R);
     g_test_add_func("/kdump/errors/enospc-epipe", test_write_errors);
+    g_test_add_func("/kdump/errors/bitmap-bound", test_bitmap_bound);
     g_test_add_func("/kdump/errors/pipe-closed-mid-dump", test_pipe_closed_mid_dump);
     g_test_add_func("/kdump/errors/disk-full-mid-dump", test_disk_full_mid_dump);
     g_test_add_func("/kdump/errors/cancel", test_cancel);
