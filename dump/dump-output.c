@@ -52,6 +52,8 @@ struct DumpOutput {
     bool sparse;
     /* Flattened: records go to stream; fd is -1. */
     DumpOutput *stream;
+    /* Flattened: the flat header is still to be written (dump_output_start). */
+    bool header_pending;
     /* Logical position of the next dump_output_write(). */
     uint64_t pos;
     atomic_bool *cancel;
@@ -362,6 +364,9 @@ static bool flat_record(DumpOutput *out, const void *buf, size_t len,
     if (len == 0) {
         return true;
     }
+    if (!dump_output_start(out)) {
+        return false;
+    }
     put_be64(hdr, offset);
     put_be64(hdr + 8, len);
     /* One writev keeps header and data together; the byte stream is QEMU's. */
@@ -372,25 +377,42 @@ static bool flat_record(DumpOutput *out, const void *buf, size_t len,
 
 DumpOutput *dump_output_new_flattened(DumpOutput *stream, Error **errp)
 {
-    g_autofree uint8_t *hdr = g_malloc0(FLAT_HEADER_SIZE);
-    struct iovec iov = { .iov_base = hdr, .iov_len = FLAT_HEADER_SIZE };
     DumpOutput *out;
 
-    memcpy(hdr, FLAT_SIGNATURE, sizeof(FLAT_SIGNATURE));
-    put_be64(hdr + 16, FLAT_TYPE_HEADER);
-    put_be64(hdr + 24, FLAT_VERSION_HEADER);
-    if (!write_all_vec(stream, &iov, 1)) {
-        error_setg_errno(errp, errno, "dump: failed to write flat header");
-        return NULL;
-    }
     /* Records are small and rarely zero; the stream stays as it was. */
     stream->sparse = false;
     out = g_new0(DumpOutput, 1);
     out->fd = -1;
     out->stream = stream;
+    out->header_pending = true;
     /* Positioned writes are possible: each becomes a record. */
     out->seekable = true;
     return out;
+}
+
+/*
+ * The flat header is written when the dump starts writing, not when the
+ * sink is made: 7.2 fails a dump whose header write fails as a dump (an
+ * event, and `{}` first when detached), not as a refused command.
+ */
+bool dump_output_start(DumpOutput *out)
+{
+    g_autofree uint8_t *hdr = NULL;
+    struct iovec iov;
+
+    if (!out->stream || !out->header_pending) {
+        return true;
+    }
+    hdr = g_malloc0(FLAT_HEADER_SIZE);
+    memcpy(hdr, FLAT_SIGNATURE, sizeof(FLAT_SIGNATURE));
+    put_be64(hdr + 16, FLAT_TYPE_HEADER);
+    put_be64(hdr + 24, FLAT_VERSION_HEADER);
+    iov = (struct iovec){ .iov_base = hdr, .iov_len = FLAT_HEADER_SIZE };
+    if (!write_all_vec(out->stream, &iov, 1)) {
+        return false;
+    }
+    out->header_pending = false;
+    return true;
 }
 
 bool dump_output_write(DumpOutput *out, const void *buf, size_t len)
@@ -434,7 +456,7 @@ bool dump_output_finish(DumpOutput *out)
         struct iovec iov = { .iov_base = end, .iov_len = sizeof(end) };
 
         memset(end, 0xff, sizeof(end));
-        ok = write_all_vec(out->stream, &iov, 1);
+        ok = dump_output_start(out) && write_all_vec(out->stream, &iov, 1);
         saved = errno;
         if (ok) {
             ok = dump_output_finish(out->stream);

@@ -441,8 +441,16 @@ static bool dump_init(DumpState *s, bool paging, Error **errp)
 /* Writes the dump and closes the sink; runs on the caller or the worker. */
 static bool dump_run(DumpState *s, Error **errp)
 {
-    bool ok = s->fmt->writer->write(s, errp);
+    bool ok;
     DumpOutput *out = s->out;
+
+    if (!dump_output_start(out)) {
+        /* 7.2's text, without strerror like its other kdump texts */
+        error_setg(errp, "dump: failed to write start flat header");
+        ok = false;
+    } else {
+        ok = s->fmt->writer->write(s, errp);
+    }
 
     s->out = NULL;
     if (ok) {

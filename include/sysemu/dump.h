@@ -31,8 +31,16 @@ typedef struct DumpOutput DumpOutput;
 
 /* Takes ownership of fd. seekable=false forces sequential writes. */
 DumpOutput *dump_output_new_fd(int fd, bool seekable);
-/* Wraps a stream: writes the 4096-byte flat header now, the end marker at finish. */
+/*
+ * Wraps a stream: the 4096-byte flat header is written by dump_output_start()
+ * (or before the first record), the end marker at finish. Does not fail.
+ */
 DumpOutput *dump_output_new_flattened(DumpOutput *stream, Error **errp);
+/*
+ * Writes what precedes the dump's own bytes (a flattened sink's flat
+ * header) once; true at once for other sinks. Sets errno on failure.
+ */
+bool dump_output_start(DumpOutput *out);
 bool dump_output_is_seekable(const DumpOutput *out);
 
 /*

@@ -612,6 +612,50 @@ static void test_fifo(void)
     qtest_quit(s);
 }
 
+/*
+ * A kdump whose flat header cannot be written fails as a dump, as on 7.2
+ * (checked with qemu-system-x86_64 7.2 on file:/dev/full): detached, `{}`
+ * and then DUMP_COMPLETED with the error; in the foreground, the error and
+ * the event. The ELF header's failure behaves the same, with strerror.
+ */
+static void test_first_write_fails(void)
+{
+    QTestState *s;
+    static const struct {
+        const char *format, *error;
+    } cases[] = {
+        { "kdump-zlib", "dump: failed to write start flat header" },
+        { "elf", "dump: failed to write elf header: No space left on device" },
+    };
+
+    if (!g_file_test("/dev/full", G_FILE_TEST_EXISTS)) {
+        g_test_skip("no /dev/full");
+        return;
+    }
+    s = qtest_init(DEMO_ARGS);
+    for (size_t i = 0; i < G_N_ELEMENTS(cases); i++) {
+        g_autofree char *fmt = g_strdup_printf("\"format\": \"%s\"",
+                                               cases[i].format);
+        g_autofree char *detached = g_strdup_printf("%s, \"detach\": true", fmt);
+        g_autofree char *err = NULL;
+        DumpStatusInfo q;
+
+        assert_ok(dump_to(s, "/dev/full", detached));
+        err = wait_completed(s, "failed");
+        g_assert_cmpstr(err, ==, cases[i].error);
+        q = query_dump(s);
+        g_assert_cmpstr(q.status, ==, "failed");
+        g_assert_cmpint(q.completed, ==, 0);
+        g_assert_cmpint(q.total, ==, RAM_64M_PC);
+        g_clear_pointer(&err, g_free);
+
+        assert_error(dump_to(s, "/dev/full", fmt), cases[i].error);
+        err = wait_completed(s, "failed");
+        g_assert_cmpstr(err, ==, cases[i].error);
+    }
+    qtest_quit(s);
+}
+
 /* While a dump is active: a second dump, stop and cont are refused; info dump. */
 static void test_busy(void)
 {
@@ -1076,6 +1120,7 @@ int main(int argc, char **argv)
     g_test_add_func("/dump/full-tmpfs", test_full_tmpfs);
     g_test_add_func("/dump/busy", test_busy);
     g_test_add_func("/dump/fifo", test_fifo);
+    g_test_add_func("/dump/first-write-fails", test_first_write_fails);
     g_test_add_func("/dump/quit-during-dump", test_quit_during_dump);
     g_test_add_func("/dump/filter", test_filter);
     g_test_add_func("/dump/combinations", test_combinations);

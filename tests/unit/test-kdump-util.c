@@ -283,7 +283,13 @@ bool kdump_test_write_fd(KdumpTestGuest *g, uint32_t flag, bool raw, int threads
                          g->blocks.blocks[i].target_start;
     }
     dump_set_thread_count(threads);
-    ok = dump_kdump_writer.prepare(s, &err) && dump_kdump_writer.write(s, &err);
+    ok = dump_kdump_writer.prepare(s, &err);
+    /* What dump_run does first: the flat header, with 7.2's text on failure */
+    if (ok && !dump_output_start(out)) {
+        error_setg(&err, "dump: failed to write start flat header");
+        ok = false;
+    }
+    ok = ok && dump_kdump_writer.write(s, &err);
     dump_kdump_writer.cleanup(s);
     if (ok) {
         if (!dump_output_finish(out)) {
