@@ -465,6 +465,16 @@ static bool dump_run(DumpState *s, Error **errp)
     } else {
         dump_output_free(out);
     }
+    if (!ok && errp && atomic_load(&s->cancel)) {
+        /*
+         * One text for a cancelled dump, whichever step noticed: a write
+         * interrupted on a full pipe fails with ECANCELED, a batch sees
+         * the flag, the sink's end marker may fail after either.
+         */
+        error_free(*errp);
+        *errp = NULL;
+        error_setg(errp, "dump: cancelled");
+    }
     return ok;
 }
 

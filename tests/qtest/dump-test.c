@@ -709,6 +709,59 @@ static void test_quit_during_dump(void)
     close(fds[0]);
 }
 
+/*
+ * quit cancels a detached dump with one text whatever the worker was doing:
+ * blocked writing to a full pipe (ELF), or between compressed batches.
+ */
+static void test_quit_cancel_text(void)
+{
+    static const char *const formats[] = { "elf", "kdump-zlib", "kdump-raw-zlib" };
+
+    for (size_t i = 0; i < G_N_ELEMENTS(formats); i++) {
+        QTestState *s = qtest_init(DEMO_ARGS);
+        g_autofree char *args = NULL;
+        JsonObject *ev, *data;
+        int fds[2];
+
+        if (!strcmp(formats[i], "kdump-raw-zlib")) {
+            /* a seekable file that fills slowly: the worker is mid-pages */
+            g_autofree char *f = tmp_file(s, "raw.kdump");
+            g_autofree char *proto = g_strconcat("file:", f, NULL);
+            g_autofree char *q = qtest_json_str(proto);
+
+            args = g_strdup_printf("\"paging\": false, \"protocol\": %s, "
+                                   "\"format\": \"%s\", \"detach\": true",
+                                   q, formats[i]);
+            fds[0] = fds[1] = -1;
+        } else {
+            g_assert_cmpint(pipe(fds), ==, 0);
+            pass_fd(s, fds[1], "stuck");
+            close(fds[1]);
+            args = g_strdup_printf("\"paging\": false, \"protocol\": \"fd:stuck\", "
+                                   "\"format\": \"%s\", \"detach\": true",
+                                   formats[i]);
+        }
+        assert_ok(dump(s, args));
+        /* let the worker fill the pipe and block in write() */
+        g_usleep(200 * 1000);
+        assert_ok(qtest_qmp(s, "{\"execute\": \"quit\"}"));
+        ev = qtest_qmp_event_wait(s, "DUMP_COMPLETED");
+        data = json_object_get_object_member(ev, "data");
+        if (json_object_has_member(data, "error")) {
+            g_assert_cmpstr(json_object_get_string_member(data, "error"), ==,
+                            "dump: cancelled");
+        } else {
+            /* the raw file may be complete before quit arrives */
+            g_assert_cmpstr(formats[i], ==, "kdump-raw-zlib");
+        }
+        json_object_unref(ev);
+        qtest_quit(s);
+        if (fds[0] >= 0) {
+            close(fds[0]);
+        }
+    }
+}
+
 /* The begin/length filter: only that range, counted as QEMU counts it. */
 static void test_filter(void)
 {
@@ -1122,6 +1175,7 @@ int main(int argc, char **argv)
     g_test_add_func("/dump/fifo", test_fifo);
     g_test_add_func("/dump/first-write-fails", test_first_write_fails);
     g_test_add_func("/dump/quit-during-dump", test_quit_during_dump);
+    g_test_add_func("/dump/quit-cancel-text", test_quit_cancel_text);
     g_test_add_func("/dump/filter", test_filter);
     g_test_add_func("/dump/combinations", test_combinations);
     g_test_add_func("/dump/hmp", test_hmp);
