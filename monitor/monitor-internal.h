@@ -17,6 +17,14 @@ typedef struct MonitorServer MonitorServer;
 #define MONITOR_MAX_PENDING_FDS 64
 /* Output a slow peer has not read yet; beyond this it is disconnected. */
 #define MONITOR_MAX_OUTBUF (256u << 20)
+/*
+ * Input and output buffered for all clients together. Alone, the bounds per
+ * client let 64 clients hold about 20 GiB; beyond this budget the client
+ * holding most is dropped. 512 MiB leaves room for one client at its own
+ * limits (64 MiB of input, 256 MiB of output) and the others.
+ * GUESTDUMP_MONITOR_BUDGET (bytes) overrides it, for tests.
+ */
+#define MONITOR_MAX_BUFFERED_TOTAL (512u << 20)
 /* One HMP line; longer lines are refused (QEMU's readline stops at 4 KiB). */
 #define MONITOR_MAX_HMP_LINE 4096
 

@@ -57,6 +57,7 @@ bool monitor_is_qmp(const Monitor *mon)
 }
 
 static void monitor_close(Monitor *mon);
+static void monitor_enforce_budget(void);
 
 static bool monitor_flush(Monitor *mon)
 {
@@ -80,6 +81,11 @@ static bool monitor_flush(Monitor *mon)
             return false;
         }
         g_string_erase(mon->outbuf, 0, n);
+    }
+    if (mon->outbuf->allocated_len > (1u << 20)) {
+        /* Give back what a burst of output made us allocate. */
+        g_string_free(mon->outbuf, TRUE);
+        mon->outbuf = g_string_new(NULL);
     }
     return true;
 }
@@ -116,6 +122,7 @@ void monitor_send(Monitor *mon, const char *data, size_t len)
     }
     g_string_append_len(mon->outbuf, data, len);
     if (mon->out_watch) {
+        monitor_enforce_budget();
         return;
     }
     if (!monitor_flush(mon)) {
@@ -124,6 +131,7 @@ void monitor_send(Monitor *mon, const char *data, size_t len)
     }
     if (mon->outbuf->len) {
         mon->out_watch = g_unix_fd_add(mon->out_fd, G_IO_OUT, monitor_writable, mon);
+        monitor_enforce_budget();
     }
 }
 
@@ -249,6 +257,79 @@ static void monitor_close(Monitor *mon)
     }
 }
 
+/* Memory a client's buffers hold: unread output, an unfinished request. */
+static size_t monitor_buffered(const Monitor *mon)
+{
+    size_t n = mon->outbuf ? mon->outbuf->allocated_len : 0;
+
+    if (mon->js) {
+        n += qmp_json_streamer_buffered(mon->js);
+    }
+    if (mon->line) {
+        n += mon->line->allocated_len;
+    }
+    return n;
+}
+
+static size_t monitor_budget(void)
+{
+    static size_t budget;
+
+    if (!budget) {
+        const char *env = g_getenv("GUESTDUMP_MONITOR_BUDGET");
+        guint64 v = env ? g_ascii_strtoull(env, NULL, 10) : 0;
+
+        budget = v ? (size_t)v : MONITOR_MAX_BUFFERED_TOTAL;
+    }
+    return budget;
+}
+
+/* Frees a client dropped by the budget once nothing up the stack uses it. */
+static gboolean monitor_release(gpointer opaque)
+{
+    Monitor *mon = opaque;
+
+    if (--mon->busy == 0 && mon->dead) {
+        monitor_free(mon);
+    }
+    return G_SOURCE_REMOVE;
+}
+
+/*
+ * The host-wide bound: while all clients together buffer more than the
+ * budget, the one holding most is dropped. It may be in the middle of a
+ * command, or in a list of event recipients, so it is only freed from
+ * the main loop.
+ */
+static void monitor_enforce_budget(void)
+{
+    for (;;) {
+        Monitor *worst = NULL;
+        size_t total = 0, worst_n = 0;
+
+        for (GList *l = monitors; l; l = l->next) {
+            Monitor *mon = l->data;
+            size_t n = monitor_buffered(mon);
+
+            total += n;
+            if (n > worst_n) {
+                worst = mon;
+                worst_n = n;
+            }
+        }
+        if (total <= monitor_budget() || !worst) {
+            return;
+        }
+        fprintf(stderr, "guestdump: monitor: dropping a client that holds %zu KiB of "
+                "unread output and unfinished input: all clients together hold %zu "
+                "KiB, more than the %zu KiB budget\n", worst_n >> 10, total >> 10,
+                monitor_budget() >> 10);
+        worst->busy++;
+        monitor_close(worst);
+        g_idle_add(monitor_release, worst);
+    }
+}
+
 static void monitor_receive(Monitor *mon, const char *buf, size_t len)
 {
     mon->busy++;
@@ -260,7 +341,9 @@ static void monitor_receive(Monitor *mon, const char *buf, size_t len)
     mon->busy--;
     if (mon->dead && !mon->busy) {
         monitor_free(mon);
+        return;
     }
+    monitor_enforce_budget();
 }
 
 static gboolean monitor_readable(gint fd, GIOCondition cond, gpointer opaque)
@@ -349,6 +432,30 @@ static void server_accept_one(MonitorServer *srv, int fd)
 
 static gboolean server_acceptable(gint lfd, GIOCondition cond, gpointer opaque);
 
+/*
+ * With every slot taken, a newcomer still gets in while some QMP client has
+ * not sent qmp_capabilities: the oldest such one is dropped. A management
+ * client negotiates as soon as it connects, so connections opened and left
+ * idle cannot lock it out.
+ */
+static bool monitor_make_room(void)
+{
+    for (GList *l = monitors; l; l = l->next) {
+        Monitor *mon = l->data;
+
+        if (mon->qmp && !mon->negotiated) {
+            fprintf(stderr, "guestdump: monitor: %d clients are connected; dropping "
+                    "the oldest that has not negotiated to let a new one in\n",
+                    MONITOR_MAX_CLIENTS);
+            mon->busy++;
+            monitor_close(mon);
+            g_idle_add(monitor_release, mon);
+            return true;
+        }
+    }
+    return false;
+}
+
 static gboolean server_rearm(gpointer opaque)
 {
     MonitorServer *srv = opaque;
@@ -372,8 +479,10 @@ static gboolean server_acceptable(gint lfd, GIOCondition cond, gpointer opaque)
         srv->watch = g_timeout_add(100, server_rearm, srv);
         return G_SOURCE_REMOVE;
     }
-    if (g_list_length(monitors) >= MONITOR_MAX_CLIENTS) {
+    if (g_list_length(monitors) >= MONITOR_MAX_CLIENTS && !monitor_make_room()) {
         /* Each client costs buffers and a watch: bound them. */
+        fprintf(stderr, "guestdump: monitor: refusing a connection: %d clients are "
+                "connected and all have negotiated\n", MONITOR_MAX_CLIENTS);
         close(fd);
         return G_SOURCE_CONTINUE;
     }

@@ -477,6 +477,11 @@ void qmp_json_streamer_free(QmpJsonStreamer *js)
     }
 }
 
+size_t qmp_json_streamer_buffered(const QmpJsonStreamer *js)
+{
+    return js->buf->allocated_len;
+}
+
 static void split_reset(QmpJsonStreamer *js, SplitState state)
 {
     g_string_truncate(js->buf, 0);

@@ -30,6 +30,8 @@ QmpJsonStreamer *qmp_json_streamer_new(QmpJsonEmit *emit, void *opaque);
 /* Bytes as they come from the wire; values may span calls. */
 void qmp_json_streamer_feed(QmpJsonStreamer *js, const char *buf, size_t len);
 void qmp_json_streamer_free(QmpJsonStreamer *js);
+/* Bytes of memory the unfinished value holds (for the monitors' budget). */
+size_t qmp_json_streamer_buffered(const QmpJsonStreamer *js);
 
 /*
  * Parses exactly one JSON value (QEMU's dialect: single-quoted strings are

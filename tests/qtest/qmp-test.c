@@ -1,10 +1,12 @@
 /* QMP protocol tests: greeting, negotiation, malformed input, id echo, events, exit. */
 #include "libqtest.h"
 
+#include <fcntl.h>
 #include <signal.h>
 #include <stdlib.h>
 #include <stdio.h>
 #include <string.h>
+#include <sys/prctl.h>
 #include <sys/socket.h>
 #include <sys/un.h>
 #include <netinet/in.h>
@@ -530,19 +532,37 @@ static void test_transport_deviations(void)
     g_assert_cmpint(qtest_count_fds(s), ==, nfds);
 
     /* One socket serves several clients at once, 64 at the most. */
-    int extra[63];
+    int extra[64];
     for (int i = 0; i < 63; i++) {
         extra[i] = raw_connect(qtest_qmp_socket_path(s));
         g_autofree char *g = raw_line(extra[i]);
         g_assert_cmpstr(g, ==, GREETING "\r\n");
     }
+    /*
+     * All 64 taken, 63 of them never negotiated: a newcomer still gets in,
+     * in place of the oldest of those (a management client is never locked
+     * out by idle connections).
+     */
+    extra[63] = raw_connect(qtest_qmp_socket_path(s));
+    {
+        g_autofree char *g = raw_line(extra[63]);
+        g_autofree char *gone = raw_line(extra[0]);
+        g_assert_cmpstr(g, ==, GREETING "\r\n");
+        g_assert_cmpstr(gone, ==, "");
+    }
+    close(extra[0]);
+    /* once all have negotiated, the 65th is refused */
+    for (int i = 1; i < 64; i++) {
+        g_assert_cmpint(write(extra[i], req, strlen(req)), ==, strlen(req));
+        g_autofree char *ok = raw_line(extra[i]);
+        g_assert_cmpstr(ok, ==, "{\"return\": {}}\r\n");
+    }
     int refused = raw_connect(qtest_qmp_socket_path(s));
     g_autofree char *none = raw_line(refused);
     g_assert_cmpstr(none, ==, "");
     close(refused);
-    close(extra[0]);
     assert_usable(s);
-    for (int i = 1; i < 63; i++) {
+    for (int i = 1; i < 64; i++) {
         close(extra[i]);
     }
     qtest_quit(s);
@@ -580,6 +600,136 @@ static void test_client_mode(void)
     close(fd);
     close(lfd);
     unlink(path);
+    rmdir(dir);
+}
+
+/* Sends len bytes of 'a' (an unfinished JSON string) to fd. */
+static void send_filler(int fd, size_t len)
+{
+    static char chunk[65536];
+
+    memset(chunk, 'a', sizeof(chunk));
+    for (size_t sent = 0; sent < len;) {
+        ssize_t n = write(fd, chunk, MIN(sizeof(chunk), len - sent));
+
+        g_assert_cmpint(n, >, 0);
+        sent += n;
+    }
+}
+
+static int negotiated_client(const char *path)
+{
+    static const char req[] = "{\"execute\": \"qmp_capabilities\"}";
+    int fd = raw_connect(path);
+    g_autofree char *g = raw_line(fd);
+    g_autofree char *r = NULL;
+
+    g_assert_cmpstr(g, ==, GREETING "\r\n");
+    g_assert_cmpint(write(fd, req, strlen(req)), ==, strlen(req));
+    r = raw_line(fd);
+    g_assert_cmpstr(r, ==, "{\"return\": {}}\r\n");
+    return fd;
+}
+
+/* In the host's child: stderr to a file; killed if the test dies first. */
+static void stderr_to_file(gpointer path)
+{
+    int fd = open(path, O_WRONLY | O_CREAT | O_TRUNC, 0600);
+
+    prctl(PR_SET_PDEATHSIG, SIGKILL);
+    if (fd >= 0) {
+        dup2(fd, STDERR_FILENO);
+        close(fd);
+    }
+}
+
+static guint count_drops(const char *log)
+{
+    g_autofree char *text = NULL;
+    guint n = 0;
+
+    g_file_get_contents(log, &text, NULL, NULL);
+    for (const char *p = text; p && (p = strstr(p, "dropping a client that holds"));
+         p++) {
+        n++;
+    }
+    return n;
+}
+
+/*
+ * The host-wide budget for buffered monitor input and output (10 MiB here,
+ * through GUESTDUMP_MONITOR_BUDGET): beyond it the client holding most is
+ * dropped with a line on stderr, and the others go on.
+ */
+static void test_host_budget(void)
+{
+    g_autofree char *dir = g_dir_make_tmp("gd-budget-XXXXXX", NULL);
+    g_autofree char *sock = g_build_filename(dir, "qmp.sock", NULL);
+    g_autofree char *log = g_build_filename(dir, "stderr", NULL);
+    g_autofree char *spec = g_strdup_printf("unix:%s,server=on,wait=off", sock);
+    const char *argv[] = { GUESTDUMP_BINARY, "-S", "-m", "32", "-qmp", spec, NULL };
+    g_auto(GStrv) env = g_environ_setenv(g_get_environ(), "GUESTDUMP_MONITOR_BUDGET",
+                                         "10485760", TRUE);
+    static const char head[] = "{\"execute\": \"x\", \"arguments\": {\"s\": \"";
+    static const char schema[] = "{\"execute\": \"query-qmp-schema\"}";
+    int a, b, c, status;
+    GPid pid;
+    g_autofree char *gone = NULL, *answer = NULL;
+
+    g_assert_true(g_spawn_async(NULL, (char **)argv, env, G_SPAWN_DO_NOT_REAP_CHILD,
+                                stderr_to_file, log, &pid, NULL));
+    for (int i = 0; i < 500 && !g_file_test(sock, G_FILE_TEST_EXISTS); i++) {
+        g_usleep(10 * 1000);
+    }
+    signal(SIGPIPE, SIG_IGN);
+    a = negotiated_client(sock);
+    b = negotiated_client(sock);
+    c = negotiated_client(sock);
+    {
+        /* a host without the budget never drops a: fail, do not hang */
+        struct timeval tv = { .tv_sec = 30 };
+        setsockopt(a, SOL_SOCKET, SO_RCVTIMEO, &tv, sizeof(tv));
+    }
+
+    /* input: 6 MiB unfinished (8 MiB held) and 2.5 MiB (4 MiB held) */
+    g_assert_cmpint(write(a, head, strlen(head)), ==, strlen(head));
+    send_filler(a, 6 << 20);
+    g_assert_cmpint(write(b, head, strlen(head)), ==, strlen(head));
+    send_filler(b, 5 << 19);
+    gone = raw_line(a);
+    g_assert_cmpstr(gone, ==, "");
+    close(a);
+    g_assert_cmpuint(count_drops(log), ==, 1);
+    /* b finishes its request and is answered */
+    g_assert_cmpint(write(b, "\"}}", 3), ==, 3);
+    answer = raw_line(b);
+    g_assert_nonnull(strstr(answer, "The command x has not been found"));
+
+    /* output: c asks for the schema again and again and never reads */
+    for (int i = 0; i < 2000 && count_drops(log) < 2; i++) {
+        if (write(c, schema, strlen(schema)) != (ssize_t)strlen(schema)) {
+            break;
+        }
+        if (i % 50 == 49) {
+            g_usleep(20 * 1000);
+        }
+    }
+    for (int i = 0; i < 500 && count_drops(log) < 2; i++) {
+        g_usleep(10 * 1000);
+    }
+    g_assert_cmpuint(count_drops(log), ==, 2);
+    close(c);
+    g_free(answer);
+    g_assert_cmpint(write(b, schema, strlen(schema)), ==, strlen(schema));
+    answer = raw_line(b);
+    g_assert_true(g_str_has_prefix(answer, "{\"return\": ["));
+
+    kill(pid, SIGTERM);
+    waitpid(pid, &status, 0);
+    g_spawn_close_pid(pid);
+    close(b);
+    unlink(log);
+    unlink(sock);
     rmdir(dir);
 }
 
@@ -724,6 +874,7 @@ int main(int argc, char **argv)
     g_test_add_func("/qmp/tcp-and-old-spelling", test_tcp_and_old_spelling);
     g_test_add_func("/qmp/command-line", test_command_line);
     g_test_add_func("/qmp/transport-deviations", test_transport_deviations);
+    g_test_add_func("/qmp/host-budget", test_host_budget);
     g_test_add_func("/qmp/client-mode", test_client_mode);
     g_test_add_func("/qmp/daemonize-pidfile", test_daemonize_pidfile);
     return g_test_run();
