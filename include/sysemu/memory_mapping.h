@@ -8,6 +8,7 @@
 #include <stdint.h>
 
 #include "qapi/error.h"
+#include "sysemu/dump-host.h"
 
 /*
  * A guest-physically contiguous run of RAM with one host mapping. Blocks
@@ -77,8 +78,7 @@ bool memory_mapping_walk_spend(MemoryMappingList *list, uint64_t n, Error **errp
  * mapped or a table lies outside RAM. win-dmp reads guest-virtual memory
  * with this, using a copy of vCPU 0's state with the header's cr3.
  */
-struct CPUX86State;
-bool x86_virt_to_phys(const struct CPUX86State *env, uint64_t vaddr, uint64_t *paddr);
+bool x86_virt_to_phys(const DumpX86CPUState *env, uint64_t vaddr, uint64_t *paddr);
 
 /*
  * Bounds of the paging=true walk, whatever the guest's tables claim: at most
@@ -103,7 +103,7 @@ bool memory_mapping_list_add_merge_sorted(MemoryMappingList *list, uint64_t phys
 
 /* Adds the leaves of env's page tables (nothing when CR0.PG is clear). */
 bool x86_cpu_get_memory_mapping(MemoryMappingList *list,
-                                const struct CPUX86State *env, Error **errp);
+                                const DumpX86CPUState *env, Error **errp);
 
 /*
  * Everything of a vCPU's state that the walk reads besides RAM: two vCPUs
