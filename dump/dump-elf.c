@@ -44,7 +44,7 @@ typedef struct ElfLayout {
 static bool elf_prepare(DumpState *s, Error **errp)
 {
     ElfLayout *l = g_new0(ElfLayout, 1);
-    uint64_t maps = memory_mapping_list_count(s->list);
+    uint64_t maps = dump_mapping_list_count(s->list);
 
     l->is64 = s->dump_info.d_class == ELFCLASS64;
     l->phdr_num = MIN(1 + maps, (uint64_t)UINT32_MAX);
@@ -69,7 +69,7 @@ static void elf_cleanup(DumpState *s)
 static bool clipped_block(const DumpState *s, size_t i, uint64_t *start,
                           uint64_t *size)
 {
-    const GuestPhysBlock *b = &s->guest_phys_blocks.blocks[i];
+    const DumpGuestBlock *b = &s->guest_phys_blocks.blocks[i];
     uint64_t lo = b->target_start, hi = b->target_end;
 
     if (s->has_filter) {
@@ -92,7 +92,7 @@ static bool clipped_block(const DumpState *s, size_t i, uint64_t *start,
 
 /* Reference 3.8: where a mapping's bytes are in the file, if anywhere. */
 static void offset_range(const DumpState *s, const ElfLayout *l,
-                         const MemoryMapping *m, uint64_t *p_offset,
+                         const DumpMapping *m, uint64_t *p_offset,
                          uint64_t *p_filesz)
 {
     uint64_t off = l->memory_offset;
@@ -192,11 +192,11 @@ static bool write_phdrs(DumpState *s, const ElfLayout *l, Error **errp)
     g_autofree uint8_t *buf = g_malloc0(PHDR_BATCH);
     size_t used;
     uint64_t index = 1;
-    const MemoryMapping *m = NULL;
+    const DumpMapping *m = NULL;
 
     used = fill_phdr(l, buf, PT_NOTE, l->note_offset, 0, 0, s->note_size,
                      s->note_size);
-    while (index < l->phdr_num && (m = memory_mapping_list_next(s->list, m))) {
+    while (index < l->phdr_num && (m = dump_mapping_list_next(s->list, m))) {
         uint64_t off, filesz;
 
         offset_range(s, l, m, &off, &filesz);
@@ -302,7 +302,7 @@ static bool write_memory(DumpState *s, Error **errp)
     uint64_t file_off = l->memory_offset;
 
     for (size_t i = 0; i < s->guest_phys_blocks.num; i++) {
-        const GuestPhysBlock *b = &s->guest_phys_blocks.blocks[i];
+        const DumpGuestBlock *b = &s->guest_phys_blocks.blocks[i];
         uint64_t start, size;
 
         if (!clipped_block(s, i, &start, &size)) {

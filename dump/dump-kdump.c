@@ -242,7 +242,7 @@ static char *vmcoreinfo_value(const char *text, const char *key)
 static const uint8_t *guest_ram(const DumpState *s, uint64_t pa, uint64_t len)
 {
     for (size_t i = 0; i < s->guest_phys_blocks.num; i++) {
-        const GuestPhysBlock *b = &s->guest_phys_blocks.blocks[i];
+        const DumpGuestBlock *b = &s->guest_phys_blocks.blocks[i];
 
         if (pa >= b->target_start && pa < b->target_end &&
             len <= b->target_end - pa) {
@@ -414,14 +414,14 @@ static bool bitmap_flush(KdumpWriter *k, const uint8_t *buf, uint64_t window)
  */
 static bool kdump_write_bitmaps(KdumpWriter *k, Error **errp)
 {
-    const GuestPhysBlockList *blocks = &k->s->guest_phys_blocks;
+    const DumpGuestBlockList *blocks = &k->s->guest_phys_blocks;
     g_autofree uint8_t *buf = g_malloc0(k->page_size);
     uint64_t bits = (uint64_t)k->page_size * 8;
     uint64_t window = 0;
     bool any = false;
 
     for (size_t i = 0; i < blocks->num; i++) {
-        const GuestPhysBlock *b = &blocks->blocks[i];
+        const DumpGuestBlock *b = &blocks->blocks[i];
         uint64_t first, last;
 
         if (b->target_end <= b->target_start) {
@@ -501,11 +501,11 @@ static bool cache_append(KdumpWriter *k, KdumpCache *c, const void *data, size_t
 static bool kdump_fill(void *opaque, DumpPageBatch *b, Error **errp)
 {
     KdumpWriter *k = opaque;
-    const GuestPhysBlockList *blocks = &k->s->guest_phys_blocks;
+    const DumpGuestBlockList *blocks = &k->s->guest_phys_blocks;
     uint64_t ps = k->page_size;
 
     while (b->count < b->capacity && k->block < blocks->num) {
-        const GuestPhysBlock *blk = &blocks->blocks[k->block];
+        const DumpGuestBlock *blk = &blocks->blocks[k->block];
         uint64_t off;
         uint64_t pfn;
         uint8_t *page;
@@ -621,7 +621,7 @@ static bool kdump_write_pages(KdumpWriter *k, Error **errp)
 static bool kdump_prepare(DumpState *s, Error **errp)
 {
     KdumpWriter *k = g_new0(KdumpWriter, 1);
-    const GuestPhysBlockList *blocks = &s->guest_phys_blocks;
+    const DumpGuestBlockList *blocks = &s->guest_phys_blocks;
     size_t sub_size;
     uint64_t last_end = 0;
 
@@ -644,7 +644,7 @@ static bool kdump_prepare(DumpState *s, Error **errp)
     k->page_shift = __builtin_ctzl(k->page_size);
 
     for (size_t i = 0; i < blocks->num; i++) {
-        const GuestPhysBlock *b = &blocks->blocks[i];
+        const DumpGuestBlock *b = &blocks->blocks[i];
 
         if (b->target_end > b->target_start) {
             k->num_dumpable += ((b->target_end - 1) >> k->page_shift) -

@@ -184,7 +184,7 @@ static void filter_range(const DumpState *s, uint64_t *start, uint64_t *end)
 }
 
 /* Bytes of block inside the filter (all of it without one). */
-static uint64_t block_dump_size(const DumpState *s, const GuestPhysBlock *b)
+static uint64_t block_dump_size(const DumpState *s, const DumpGuestBlock *b)
 {
     uint64_t fs, fe, lo, hi;
 
@@ -354,8 +354,8 @@ static void dump_state_free(DumpState *s)
     }
     dump_prepared = false;
     s->writer_state = NULL;
-    guest_phys_blocks_free(&s->guest_phys_blocks);
-    memory_mapping_list_free(s->list);
+    dump_guest_blocks_free(&s->guest_phys_blocks);
+    dump_mapping_list_free(s->list);
     s->list = NULL;
     g_free(s->cpus);
     s->cpus = NULL;
@@ -368,7 +368,7 @@ static void dump_state_free(DumpState *s)
 
 static bool dump_build_notes(DumpState *s)
 {
-    size_t cpu_size = cpu_get_note_size(s->dump_info.d_class,
+    size_t cpu_size = dump_arch_note_size(s->dump_info.d_class,
                                         s->dump_info.d_machine, s->nr_cpus);
     size_t guest_len;
     g_autofree uint8_t *guest = get_guest_note(s, &guest_len);
@@ -376,7 +376,7 @@ static bool dump_build_notes(DumpState *s)
 
     s->note_size = cpu_size + guest_len;
     s->notes = g_malloc0(s->note_size ? s->note_size : 1);
-    written = cpu_write_notes(s->notes, s->cpus, s->nr_cpus,
+    written = dump_arch_write_notes(s->notes, s->cpus, s->nr_cpus,
                               s->dump_info.d_machine);
     g_assert(written == cpu_size);
     if (guest_len) {
@@ -390,7 +390,7 @@ static bool dump_build_notes(DumpState *s)
 /* Reference 2.4, from the point where the guest is paused. */
 static bool dump_init(DumpState *s, bool paging, Error **errp)
 {
-    const GuestPhysBlock *last;
+    const DumpGuestBlock *last;
 
     s->paging = paging;
     s->nr_cpus = machine_cpu_count();
@@ -398,13 +398,13 @@ static bool dump_init(DumpState *s, bool paging, Error **errp)
     for (int i = 0; i < s->nr_cpus; i++) {
         s->cpus[i] = machine_cpu(i);
     }
-    guest_phys_blocks_collect(&s->guest_phys_blocks);
+    dump_guest_blocks_collect(&s->guest_phys_blocks);
     atomic_store(&s->total_size, (int64_t)dump_total_size(s));
     if (atomic_load(&s->total_size) == 0) {
         error_setg(errp, "dump: no guest memory to dump");
         return false;
     }
-    if (!cpu_get_dump_info(&s->dump_info, &s->guest_phys_blocks, errp)) {
+    if (!dump_arch_get_info(&s->dump_info, &s->guest_phys_blocks, errp)) {
         return false;
     }
     if (!s->dump_info.page_size) {
@@ -412,14 +412,14 @@ static bool dump_init(DumpState *s, bool paging, Error **errp)
     }
     dump_build_notes(s);
 
-    s->list = memory_mapping_list_new();
-    memory_mapping_list_set_cancel(s->list, &s->cancel);
+    s->list = dump_mapping_list_new();
+    dump_mapping_list_set_cancel(s->list, &s->cancel);
     if (paging) {
-        if (!qemu_get_guest_memory_mapping(s->list, &s->guest_phys_blocks, errp)) {
+        if (!dump_get_guest_memory_mapping(s->list, &s->guest_phys_blocks, errp)) {
             return false;
         }
     } else {
-        qemu_get_guest_simple_memory_mapping(s->list, &s->guest_phys_blocks);
+        dump_get_guest_simple_memory_mapping(s->list, &s->guest_phys_blocks);
     }
 
     last = &s->guest_phys_blocks.blocks[s->guest_phys_blocks.num - 1];
@@ -428,7 +428,7 @@ static bool dump_init(DumpState *s, bool paging, Error **errp)
                          / s->dump_info.page_size * s->dump_info.page_size;
 
     if (s->fmt->format == DUMP_GUEST_MEMORY_FORMAT_ELF && s->has_filter) {
-        memory_mapping_filter(s->list, s->begin, s->length);
+        dump_mapping_filter(s->list, s->begin, s->length);
     }
     dump_prepared = true;
     return s->fmt->writer->prepare(s, errp);
@@ -604,13 +604,13 @@ static void format_unavailable(const FormatRow *row, Error **errp)
 static bool dump_check_filter(DumpState *s, Error **errp)
 {
     if (!s->has_filter) {
-        guest_phys_blocks_collect(&s->guest_phys_blocks);
+        dump_guest_blocks_collect(&s->guest_phys_blocks);
         if (dump_total_size(s) == 0) {
-            guest_phys_blocks_free(&s->guest_phys_blocks);
+            dump_guest_blocks_free(&s->guest_phys_blocks);
             error_setg(errp, "dump: no guest memory to dump");
             return false;
         }
-        guest_phys_blocks_free(&s->guest_phys_blocks);
+        dump_guest_blocks_free(&s->guest_phys_blocks);
         return true;
     }
     if (s->length == 0) {
@@ -621,13 +621,13 @@ static bool dump_check_filter(DumpState *s, Error **errp)
         error_setg(errp, "dump: no guest memory to dump");
         return false;
     }
-    guest_phys_blocks_collect(&s->guest_phys_blocks);
+    dump_guest_blocks_collect(&s->guest_phys_blocks);
     if (s->begin >= 0 && dump_total_size(s) == 0) {
-        guest_phys_blocks_free(&s->guest_phys_blocks);
+        dump_guest_blocks_free(&s->guest_phys_blocks);
         error_setg(errp, "dump: no guest memory to dump");
         return false;
     }
-    guest_phys_blocks_free(&s->guest_phys_blocks);
+    dump_guest_blocks_free(&s->guest_phys_blocks);
     if (s->begin < 0) {
         error_setg(errp, "Invalid parameter '%s'", "begin");
         return false;

@@ -5,7 +5,7 @@
 #include <stdint.h>
 
 #include "qapi/error.h"
-#include "sysemu/memory_mapping.h"
+#include "sysemu/dump-memory.h"
 
 typedef struct ArchDumpInfo {
     int d_machine;          /* EM_X86_64 or EM_386 */
@@ -16,18 +16,18 @@ typedef struct ArchDumpInfo {
 } ArchDumpInfo;
 
 /* Fills info from vCPU 0 and the blocks (reference 3.4). */
-bool cpu_get_dump_info(ArchDumpInfo *info, const GuestPhysBlockList *blocks,
+bool dump_arch_get_info(ArchDumpInfo *info, const DumpGuestBlockList *blocks,
                        Error **errp);
 /* Bytes of CPU notes for nr_cpus vCPUs (reference 3.9). */
-size_t cpu_get_note_size(int d_class, int d_machine, int nr_cpus);
+size_t dump_arch_note_size(int d_class, int d_machine, int nr_cpus);
 
 /*
- * Writes the CPU part of the note area into buf (cpu_get_note_size bytes,
+ * Writes the CPU part of the note area into buf (dump_arch_note_size bytes,
  * zero-filled by the caller): a CORE note per vCPU, then a QEMU note per
  * vCPU (reference 3.9). Returns the bytes written.
  */
 struct X86CPU;
-size_t cpu_write_notes(uint8_t *buf, struct X86CPU *const *cpus, int nr_cpus,
+size_t dump_arch_write_notes(uint8_t *buf, struct X86CPU *const *cpus, int nr_cpus,
                        int d_machine);
 
 #endif

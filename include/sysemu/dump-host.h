@@ -4,7 +4,7 @@
 
 /*
  * The dump module (dump/, target/i386/arch_dump.c and arch_memory_mapping.c,
- * system/memory_mapping.c, include/sysemu/dump*.h and memory_mapping.h)
+ * include/sysemu/dump*.h, qapi/dump.json)
  * asks its host for everything through the functions below and nothing
  * else, so the same sources build inside guestdump (system/dump-host.c)
  * and inside QEMU 7.2 (a thin glue over RAMBlocks, CPU_FOREACH, vm_stop,

@@ -10,7 +10,7 @@
 #include "qapi/error.h"
 #include "qapi-types.h"            /* DumpGuestMemoryFormat, DumpStatus */
 #include "sysemu/dump-arch.h"
-#include "sysemu/memory_mapping.h"
+#include "sysemu/dump-memory.h"
 #include "target/i386/cpu.h"
 
 /* ---------------------------------------------------------------------- */
@@ -93,8 +93,8 @@ struct DumpState {
     int64_t length;
 
     /* Built once by dump_init, read-only for the writers. */
-    GuestPhysBlockList guest_phys_blocks;
-    MemoryMappingList *list;      /* ELF only */
+    DumpGuestBlockList guest_phys_blocks;
+    DumpMappingList *list;      /* ELF only */
     ArchDumpInfo dump_info;
     int nr_cpus;
     X86CPU **cpus;                /* nr_cpus vCPUs in CPU-list order */

@@ -55,7 +55,7 @@ static size_t note_size(size_t namesz, size_t descsz)
     return 12 + ((namesz + 3) & ~(size_t)3) + ((descsz + 3) & ~(size_t)3);
 }
 
-bool cpu_get_dump_info(ArchDumpInfo *info, const GuestPhysBlockList *blocks,
+bool dump_arch_get_info(ArchDumpInfo *info, const DumpGuestBlockList *blocks,
                        Error **errp)
 {
     X86CPU *first = machine_cpu(0);
@@ -80,7 +80,7 @@ bool cpu_get_dump_info(ArchDumpInfo *info, const GuestPhysBlockList *blocks,
     return true;
 }
 
-size_t cpu_get_note_size(int d_class, int d_machine, int nr_cpus)
+size_t dump_arch_note_size(int d_class, int d_machine, int nr_cpus)
 {
     size_t core = note_size(5, d_machine == EM_X86_64 ? PRSTATUS64_SIZE
                                                       : PRSTATUS32_SIZE);
@@ -208,7 +208,7 @@ static size_t write_qemu_note(uint8_t *buf, const X86CPU *cpu)
     return note_size(5, sizeof(QEMUCPUState));
 }
 
-size_t cpu_write_notes(uint8_t *buf, X86CPU *const *cpus, int nr_cpus,
+size_t dump_arch_write_notes(uint8_t *buf, X86CPU *const *cpus, int nr_cpus,
                        int d_machine)
 {
     size_t off = 0;

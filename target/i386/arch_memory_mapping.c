@@ -3,7 +3,7 @@
 #include <string.h>
 
 #include "qemu/bswap.h"
-#include "sysemu/memory_mapping.h"
+#include "sysemu/dump-memory.h"
 #include "sysemu/physmem.h"
 #include "target/i386/cpu.h"
 
@@ -21,7 +21,7 @@
 #define LEAF_MASK_1G 0x000fffffc0000000ull
 
 typedef struct Walk {
-    MemoryMappingList *list;
+    DumpMappingList *list;
     uint64_t a20;             /* sign-extended, as QEMU's int a20_mask */
     Error **errp;
     bool failed;
@@ -58,7 +58,7 @@ static bool walk_spend(Walk *w, unsigned n)
     if (w->failed) {
         return false;
     }
-    if (!memory_mapping_walk_spend(w->list, n, w->errp)) {
+    if (!dump_mapping_walk_spend(w->list, n, w->errp)) {
         w->failed = true;
         return false;
     }
@@ -71,7 +71,7 @@ static void walk_leaf(Walk *w, uint64_t phys, uint64_t virt, uint64_t size)
     if (w->failed || !physmem_find(phys)) {
         return;
     }
-    if (!memory_mapping_list_add_merge_sorted(w->list, phys, virt, size, w->errp)) {
+    if (!dump_mapping_list_add_merge_sorted(w->list, phys, virt, size, w->errp)) {
         w->failed = true;
     }
 }
@@ -253,7 +253,7 @@ enum {
     WALK_5LEVEL,
 };
 
-void x86_cpu_walk_key(const CPUX86State *env, X86WalkKey *key)
+void x86_dump_walk_key(const CPUX86State *env, X86WalkKey *key)
 {
     uint64_t a20 = a20_mask64(env);
 
@@ -275,7 +275,7 @@ void x86_cpu_walk_key(const CPUX86State *env, X86WalkKey *key)
     }
 }
 
-bool x86_cpu_get_memory_mapping(MemoryMappingList *list,
+bool x86_dump_get_memory_mapping(DumpMappingList *list,
                                 const CPUX86State *env, Error **errp)
 {
     X86WalkKey key;
@@ -284,7 +284,7 @@ bool x86_cpu_get_memory_mapping(MemoryMappingList *list,
         .errp = errp,
     };
 
-    x86_cpu_walk_key(env, &key);
+    x86_dump_walk_key(env, &key);
     w.a20 = key.a20;
     switch (key.mode) {
     case WALK_5LEVEL:

@@ -14,7 +14,7 @@
 
 typedef struct Fixture {
     DumpState s;
-    GuestPhysBlock blocks[3];
+    DumpGuestBlock blocks[3];
     uint8_t *ram[3];
     X86CPU cpus[2];
     X86CPU *cpu_ptrs[2];
@@ -42,7 +42,7 @@ static void fixture_init(Fixture *f, int d_class, int d_machine)
         for (uint64_t a = 0; a < len; a++) {
             f->ram[i][a] = pattern(layout[i][0] + a);
         }
-        f->blocks[i] = (GuestPhysBlock){ layout[i][0], layout[i][1], f->ram[i] };
+        f->blocks[i] = (DumpGuestBlock){ layout[i][0], layout[i][1], f->ram[i] };
     }
     f->s.guest_phys_blocks.num = 3;
     f->s.guest_phys_blocks.blocks = f->blocks;
@@ -56,11 +56,11 @@ static void fixture_init(Fixture *f, int d_class, int d_machine)
     }
     f->s.nr_cpus = 2;
     f->s.cpus = f->cpu_ptrs;
-    f->s.note_size = cpu_get_note_size(d_class, d_machine, 2);
+    f->s.note_size = dump_arch_note_size(d_class, d_machine, 2);
     f->s.notes = g_malloc0(f->s.note_size);
-    g_assert_cmpuint(cpu_write_notes(f->s.notes, f->s.cpus, 2, d_machine), ==,
+    g_assert_cmpuint(dump_arch_write_notes(f->s.notes, f->s.cpus, 2, d_machine), ==,
                      f->s.note_size);
-    f->s.list = memory_mapping_list_new();
+    f->s.list = dump_mapping_list_new();
     fd = g_file_open_tmp("test-elf-XXXXXX", &f->path, NULL);
     g_assert_cmpint(fd, >=, 0);
     f->s.out = dump_output_new_fd(fd, false);
@@ -105,7 +105,7 @@ static void fixture_free(Fixture *f)
         g_free(f->ram[i]);
     }
     g_free(f->s.notes);
-    memory_mapping_list_free(f->s.list);
+    dump_mapping_list_free(f->s.list);
     g_unlink(f->path);
     g_free(f->path);
 }
@@ -249,7 +249,7 @@ static void test_elf64_simple(void)
     uint64_t note_off, mem_off;
 
     fixture_init(&f, ELFCLASS64, EM_X86_64);
-    qemu_get_guest_simple_memory_mapping(f.s.list, &f.s.guest_phys_blocks);
+    dump_get_guest_simple_memory_mapping(f.s.list, &f.s.guest_phys_blocks);
     g_assert_true(fixture_dump(&f, &err));
     g_assert_cmpint(atomic_load(&f.s.written_size), ==, 0x400000 - 0x20000);
 
@@ -295,7 +295,7 @@ static void test_elf32(void)
     Error *err = NULL;
 
     fixture_init(&f, ELFCLASS32, EM_386);
-    qemu_get_guest_simple_memory_mapping(f.s.list, &f.s.guest_phys_blocks);
+    dump_get_guest_simple_memory_mapping(f.s.list, &f.s.guest_phys_blocks);
     g_assert_true(fixture_dump(&f, &err));
     parse(f.path, &p);
     g_assert_false(p.is64);
@@ -321,8 +321,8 @@ static void test_filter(void)
     f.s.has_filter = true;
     f.s.begin = 0x9f000;
     f.s.length = 0x22000;
-    qemu_get_guest_simple_memory_mapping(f.s.list, &f.s.guest_phys_blocks);
-    memory_mapping_filter(f.s.list, f.s.begin, f.s.length);
+    dump_get_guest_simple_memory_mapping(f.s.list, &f.s.guest_phys_blocks);
+    dump_mapping_filter(f.s.list, f.s.begin, f.s.length);
     g_assert_true(fixture_dump(&f, &err));
     parse(f.path, &p);
     g_assert_cmpuint(p.phnum, ==, 3);
@@ -350,13 +350,13 @@ static void test_paging_offsets(void)
     Error *err = NULL;
 
     fixture_init(&f, ELFCLASS64, EM_X86_64);
-    g_assert_true(memory_mapping_list_add_merge_sorted(f.s.list, 0x100000,
+    g_assert_true(dump_mapping_list_add_merge_sorted(f.s.list, 0x100000,
                   0xffffffff81000000ull, 0x1000, NULL));
-    g_assert_true(memory_mapping_list_add_merge_sorted(f.s.list, 0x100000,
+    g_assert_true(dump_mapping_list_add_merge_sorted(f.s.list, 0x100000,
                   0xffff888000100000ull, 0x1000, NULL));
-    g_assert_true(memory_mapping_list_add_merge_sorted(f.s.list, 0x200000,
+    g_assert_true(dump_mapping_list_add_merge_sorted(f.s.list, 0x200000,
                   0xffff888000200000ull, 0x40000000, NULL));
-    g_assert_true(memory_mapping_list_add_merge_sorted(f.s.list, 0xa0000,
+    g_assert_true(dump_mapping_list_add_merge_sorted(f.s.list, 0xa0000,
                   0xffff8880000a0000ull, 0x1000, NULL));
     g_assert_true(fixture_dump(&f, &err));
     parse(f.path, &p);
@@ -388,7 +388,7 @@ static void test_pn_xnum(void)
     for (uint64_t i = 0; i < n; i++) {
         uint64_t phys = (i % 512) * 0x1000 + 0x100000;
 
-        g_assert_true(memory_mapping_list_add_merge_sorted(f.s.list, phys,
+        g_assert_true(dump_mapping_list_add_merge_sorted(f.s.list, phys,
                       0xffff800000000000ull + i * 0x200000, 0x1000, NULL));
     }
     g_assert_true(fixture_dump(&f, &err));
@@ -411,7 +411,7 @@ static void test_write_failure(void)
 
     signal(SIGPIPE, SIG_IGN);
     fixture_init(&f, ELFCLASS64, EM_X86_64);
-    qemu_get_guest_simple_memory_mapping(f.s.list, &f.s.guest_phys_blocks);
+    dump_get_guest_simple_memory_mapping(f.s.list, &f.s.guest_phys_blocks);
     dump_output_free(f.s.out);
     g_assert_cmpint(pipe(fds), ==, 0);
     close(fds[0]);
@@ -430,7 +430,7 @@ static void test_cancel(void)
     Error *err = NULL;
 
     fixture_init(&f, ELFCLASS64, EM_X86_64);
-    qemu_get_guest_simple_memory_mapping(f.s.list, &f.s.guest_phys_blocks);
+    dump_get_guest_simple_memory_mapping(f.s.list, &f.s.guest_phys_blocks);
     atomic_store(&f.s.cancel, true);
     g_assert_false(fixture_dump(&f, &err));
     g_assert_cmpstr(error_get_pretty(err), ==, "dump: cancelled");

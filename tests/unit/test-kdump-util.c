@@ -31,10 +31,10 @@ void kdump_test_guest_free(KdumpTestGuest *g)
 uint8_t *kdump_test_guest_add_block(KdumpTestGuest *g, uint64_t gpa, uint64_t size)
 {
     uint8_t *mem = g_malloc0(size ? size : 1);
-    GuestPhysBlock *b;
+    DumpGuestBlock *b;
 
     g_ptr_array_add(g->mem, mem);
-    g->blocks.blocks = g_renew(GuestPhysBlock, g->blocks.blocks, g->blocks.num + 1);
+    g->blocks.blocks = g_renew(DumpGuestBlock, g->blocks.blocks, g->blocks.num + 1);
     b = &g->blocks.blocks[g->blocks.num++];
     b->target_start = gpa;
     b->target_end = gpa + size;

@@ -9,7 +9,7 @@
 #include "sysemu/dump.h"
 
 typedef struct KdumpTestGuest {
-    GuestPhysBlockList blocks;
+    DumpGuestBlockList blocks;
     GPtrArray *mem;                 /* owned host memory of the blocks */
     GByteArray *notes;              /* CORE.., QEMU.., guest note */
     size_t guest_note_offset;       /* in notes; size 0 when none */

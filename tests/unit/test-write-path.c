@@ -307,7 +307,7 @@ static void test_flattened_not_sparse(void)
 static uint64_t elf_dump_to(int fd, uint8_t *ram, uint64_t ram_size)
 {
     g_autoptr(Error) err = NULL;
-    GuestPhysBlock block = { 0, ram_size, ram };
+    DumpGuestBlock block = { 0, ram_size, ram };
     DumpState s = { 0 };
     bool ok;
 
@@ -315,7 +315,7 @@ static uint64_t elf_dump_to(int fd, uint8_t *ram, uint64_t ram_size)
     s.guest_phys_blocks.blocks = &block;
     s.dump_info = (ArchDumpInfo){ .d_machine = EM_X86_64, .d_endian = ELFDATA2LSB,
                                   .d_class = ELFCLASS64, .page_size = 4096 };
-    s.list = memory_mapping_list_new();
+    s.list = dump_mapping_list_new();
     atomic_store(&s.total_size, ram_size);
     s.out = dump_output_new_fd(fd, false);
     ok = dump_elf_writer.prepare(&s, &err) && dump_elf_writer.write(&s, &err);
@@ -324,7 +324,7 @@ static uint64_t elf_dump_to(int fd, uint8_t *ram, uint64_t ram_size)
         g_error("ELF dump: %s", error_get_pretty(err));
     }
     g_assert_true(dump_output_finish(s.out));
-    memory_mapping_list_free(s.list);
+    dump_mapping_list_free(s.list);
     return ram_size + 64 + 56 + 2 * 64 + sizeof("\0.shstrtab");
 }
 
