@@ -2,9 +2,8 @@
 #include <glib.h>
 #include <string.h>
 
-#include "sysemu/cpus.h"
+#include "sysemu/dump-arch.h"
 #include "sysemu/dump-memory.h"
-#include "sysemu/physmem.h"
 
 /* ---------------------------------------------------------------------- */
 /* guest_phys_blocks                                                        */
@@ -12,35 +11,7 @@
 
 void dump_guest_blocks_collect(DumpGuestBlockList *list)
 {
-    size_t n = physmem_block_count();
-    GArray *arr = g_array_sized_new(FALSE, FALSE, sizeof(DumpGuestBlock), n);
-    unsigned prev_region = 0;
-
-    for (size_t i = 0; i < n; i++) {
-        const RAMBlock *rb = physmem_block(i);
-        DumpGuestBlock *last = arr->len ?
-            &g_array_index(arr, DumpGuestBlock, arr->len - 1) : NULL;
-
-        if (!rb || rb->size == 0) {
-            continue;
-        }
-        /* QEMU merges only when contiguous in both spaces and one region. */
-        if (last && last->target_end == rb->gpa &&
-            last->host_addr + (last->target_end - last->target_start) == rb->host &&
-            prev_region == rb->region) {
-            last->target_end += rb->size;
-        } else {
-            DumpGuestBlock b = {
-                .target_start = rb->gpa,
-                .target_end = rb->gpa + rb->size,
-                .host_addr = rb->host,
-            };
-            g_array_append_val(arr, b);
-        }
-        prev_region = rb->region;
-    }
-    list->num = arr->len;
-    list->blocks = (DumpGuestBlock *)g_array_free(arr, FALSE);
+    list->blocks = dump_host_guest_blocks(&list->num);
 }
 
 void dump_guest_blocks_free(DumpGuestBlockList *list)
@@ -48,6 +19,55 @@ void dump_guest_blocks_free(DumpGuestBlockList *list)
     g_free(list->blocks);
     list->blocks = NULL;
     list->num = 0;
+}
+
+const DumpGuestBlock *dump_guest_blocks_find(const DumpGuestBlockList *list,
+                                             uint64_t gpa)
+{
+    size_t lo = 0, hi = list->num;
+
+    /* Sorted and disjoint: the last block starting at or below gpa. */
+    while (lo < hi) {
+        size_t mid = lo + (hi - lo) / 2;
+
+        if (list->blocks[mid].target_start <= gpa) {
+            lo = mid + 1;
+        } else {
+            hi = mid;
+        }
+    }
+    if (lo == 0 || gpa >= list->blocks[lo - 1].target_end) {
+        return NULL;
+    }
+    return &list->blocks[lo - 1];
+}
+
+uint8_t *dump_guest_blocks_host_ptr(const DumpGuestBlockList *list, uint64_t gpa,
+                                    uint64_t len)
+{
+    const DumpGuestBlock *b = dump_guest_blocks_find(list, gpa);
+
+    if (!b || len > b->target_end - gpa) {
+        return NULL;
+    }
+    return b->host_addr + (gpa - b->target_start);
+}
+
+bool dump_guest_blocks_is_ram(const DumpGuestBlockList *list, uint64_t gpa,
+                              uint64_t len)
+{
+    while (len) {
+        const DumpGuestBlock *b = dump_guest_blocks_find(list, gpa);
+        uint64_t n;
+
+        if (!b) {
+            return false;
+        }
+        n = MIN(len, b->target_end - gpa);
+        gpa += n;
+        len -= n;
+    }
+    return true;
 }
 
 /* ---------------------------------------------------------------------- */
@@ -519,17 +539,15 @@ void dump_get_guest_simple_memory_mapping(DumpMappingList *list,
 
 bool dump_get_guest_memory_mapping(DumpMappingList *list,
                                    const DumpGuestBlockList *blocks,
+                                   const DumpX86CPUState *cpus, int nr_cpus,
                                    Error **errp)
 {
-    int n = machine_cpu_count();
     int first = -1;
     GArray *walked;
     bool ok = true;
 
-    for (int i = 0; i < n; i++) {
-        X86CPU *cpu = machine_cpu(i);
-
-        if (cpu && x86_cpu_paging_enabled(&cpu->env)) {
+    for (int i = 0; i < nr_cpus; i++) {
+        if (dump_x86_paging_enabled(&cpus[i])) {
             first = i;
             break;
         }
@@ -552,15 +570,11 @@ bool dump_get_guest_memory_mapping(DumpMappingList *list,
      * distinct key is walked once: 255 vCPUs on one CR3 cost one walk.
      */
     walked = g_array_new(FALSE, FALSE, sizeof(X86WalkKey));
-    for (int i = first; i < n && ok; i++) {
-        X86CPU *cpu = machine_cpu(i);
+    for (int i = first; i < nr_cpus && ok; i++) {
         X86WalkKey key;
         bool seen = false;
 
-        if (!cpu) {
-            continue;
-        }
-        x86_dump_walk_key(&cpu->env, &key);
+        x86_dump_walk_key(&cpus[i], &key);
         for (guint j = 0; j < walked->len && !seen; j++) {
             const X86WalkKey *k = &g_array_index(walked, X86WalkKey, j);
 
@@ -570,7 +584,7 @@ bool dump_get_guest_memory_mapping(DumpMappingList *list,
             continue;
         }
         g_array_append_val(walked, key);
-        ok = x86_dump_get_memory_mapping(list, &cpu->env, errp);
+        ok = x86_dump_get_memory_mapping(list, blocks, &cpus[i], errp);
     }
     g_array_free(walked, TRUE);
     return ok;

@@ -12,15 +12,11 @@
 #include <unistd.h>
 
 #include "config-host.h"
-#include "hw/vmcoreinfo.h"
-#include "monitor/monitor.h"
 #include "qapi-commands.h"
 #include "qapi-events.h"
 #include "qemu/bswap.h"
-#include "sysemu/cpus.h"
+#include "sysemu/dump-host.h"
 #include "sysemu/dump.h"
-#include "sysemu/physmem.h"
-#include "sysemu/runstate.h"
 
 #define EM_386 3
 #define EM_X86_64 62
@@ -215,19 +211,20 @@ static uint64_t dump_total_size(const DumpState *s)
  * QEMU reads the note with cpu_physical_memory_read, which yields zeros
  * outside RAM; reproduce that instead of refusing the range.
  */
-static void read_guest_phys_or_zero(uint64_t gpa, uint8_t *buf, uint64_t len)
+static void read_guest_phys_or_zero(const DumpGuestBlockList *blocks, uint64_t gpa,
+                                    uint8_t *buf, uint64_t len)
 {
     memset(buf, 0, len);
-    for (size_t i = 0; i < physmem_block_count(); i++) {
-        const RAMBlock *rb = physmem_block(i);
-        uint64_t lo = MAX(gpa, rb->gpa);
-        uint64_t hi = MIN(gpa + len, rb->gpa + rb->size);
+    for (size_t i = 0; i < blocks->num; i++) {
+        const DumpGuestBlock *b = &blocks->blocks[i];
+        uint64_t lo = MAX(gpa, b->target_start);
+        uint64_t hi = MIN(gpa + len, b->target_end);
 
         if (gpa + len < gpa) {
-            hi = MIN(UINT64_MAX, rb->gpa + rb->size);
+            hi = b->target_end;
         }
         if (hi > lo) {
-            memcpy(buf + (lo - gpa), rb->host + (lo - rb->gpa), hi - lo);
+            memcpy(buf + (lo - gpa), b->host_addr + (lo - b->target_start), hi - lo);
         }
     }
 }
@@ -296,7 +293,7 @@ static void vmcoreinfo_update_phys_base(DumpState *s, uint8_t *note,
         if (parse_phys_base(lines[i] + strlen(prefix), &v)) {
             s->dump_info.phys_base = v;
         } else {
-            warn_report("Failed to read %s", prefix);
+            dump_host_warn("Failed to read %s", prefix);
         }
         break;
     }
@@ -305,36 +302,37 @@ static void vmcoreinfo_update_phys_base(DumpState *s, uint8_t *note,
 /* Reference 3.10: every problem is a warning and the note is dropped. */
 static uint8_t *get_guest_note(DumpState *s, size_t *note_len)
 {
-    const VMCoreInfoState *vmci = vmcoreinfo_find();
+    DumpVmcoreinfo info;
+    const DumpVmcoreinfo *vmci = &info;
     uint8_t *buf;
     uint32_t namesz, descsz;
     size_t len;
 
     *note_len = 0;
-    if (!vmci) {
+    if (!dump_host_vmcoreinfo(&info)) {
         return NULL;
     }
     if (!vmci->has_vmcoreinfo) {
-        warn_report("guest note is not present");
+        dump_host_warn("guest note is not present");
         return NULL;
     }
     if (vmci->size < 12 || vmci->size > GUEST_NOTE_MAX) {
-        warn_report("guest note size is invalid: %" PRIu32, vmci->size);
+        dump_host_warn("guest note size is invalid: %" PRIu32, vmci->size);
         return NULL;
     }
-    if (vmci->guest_format != FW_CFG_VMCOREINFO_FORMAT_ELF) {
-        warn_report("guest note format is unsupported: %" PRIu16,
-                    vmci->guest_format);
+    if (vmci->guest_format != DUMP_VMCOREINFO_FORMAT_ELF) {
+        dump_host_warn("guest note format is unsupported: %" PRIu16,
+                       vmci->guest_format);
         return NULL;
     }
     /* One spare byte: the NUL after the descriptor may land there. */
     buf = g_malloc0(vmci->size + 1);
-    read_guest_phys_or_zero(vmci->paddr, buf, vmci->size);
+    read_guest_phys_or_zero(&s->guest_phys_blocks, vmci->paddr, buf, vmci->size);
     namesz = ldl_le_p(buf);
     descsz = ldl_le_p(buf + 4);
     len = note_size_of(namesz, descsz);
     if (namesz > GUEST_NOTE_MAX || descsz > GUEST_NOTE_MAX || len > vmci->size) {
-        warn_report("Invalid guest note header");
+        dump_host_warn("Invalid guest note header");
         g_free(buf);
         return NULL;
     }
@@ -393,18 +391,15 @@ static bool dump_init(DumpState *s, bool paging, Error **errp)
     const DumpGuestBlock *last;
 
     s->paging = paging;
-    s->nr_cpus = machine_cpu_count();
-    s->cpus = g_new0(X86CPU *, s->nr_cpus > 0 ? s->nr_cpus : 1);
-    for (int i = 0; i < s->nr_cpus; i++) {
-        s->cpus[i] = machine_cpu(i);
-    }
+    s->cpus = dump_host_cpu_states(&s->nr_cpus);
     dump_guest_blocks_collect(&s->guest_phys_blocks);
     atomic_store(&s->total_size, (int64_t)dump_total_size(s));
     if (atomic_load(&s->total_size) == 0) {
         error_setg(errp, "dump: no guest memory to dump");
         return false;
     }
-    if (!dump_arch_get_info(&s->dump_info, &s->guest_phys_blocks, errp)) {
+    if (!dump_arch_get_info(&s->dump_info, &s->guest_phys_blocks, s->cpus,
+                            s->nr_cpus, errp)) {
         return false;
     }
     if (!s->dump_info.page_size) {
@@ -415,7 +410,8 @@ static bool dump_init(DumpState *s, bool paging, Error **errp)
     s->list = dump_mapping_list_new();
     dump_mapping_list_set_cancel(s->list, &s->cancel);
     if (paging) {
-        if (!dump_get_guest_memory_mapping(s->list, &s->guest_phys_blocks, errp)) {
+        if (!dump_get_guest_memory_mapping(s->list, &s->guest_phys_blocks, s->cpus,
+                                           s->nr_cpus, errp)) {
             return false;
         }
     } else {
@@ -464,7 +460,7 @@ static bool dump_run(DumpState *s, Error **errp)
 static void dump_release_fdset_dup(void)
 {
     if (dump_fdset_dup >= 0) {
-        monitor_fdset_dup_fd_remove(dump_fdset_dup);
+        dump_host_fd_closed(dump_fdset_dup);
         dump_fdset_dup = -1;
     }
 }
@@ -496,24 +492,24 @@ static void dump_finish(Error *err, Error **errp)
     }
     if (dump_resume) {
         dump_resume = false;
-        vm_start();
+        dump_host_vm_resume();
     }
+    dump_host_dump_end();
     error_propagate(errp, err);
 }
 
-static gboolean dump_worker_done(gpointer opaque)
+static void dump_worker_done(void *opaque)
 {
     Error *err;
 
     if (!dump_thread) {
-        return G_SOURCE_REMOVE;     /* dump_shutdown already finished it */
+        return;                     /* dump_shutdown already finished it */
     }
     g_thread_join(dump_thread);
     dump_thread = NULL;
     err = dump_thread_err;
     dump_thread_err = NULL;
     dump_finish(err, NULL);
-    return G_SOURCE_REMOVE;
 }
 
 static gpointer dump_worker(gpointer opaque)
@@ -527,7 +523,7 @@ static gpointer dump_worker(gpointer opaque)
     dump_thread_err = err;
     atomic_store(&dump_worker_running, false);
     /* Resume and the event happen on the main loop, never on this thread. */
-    g_idle_add(dump_worker_done, NULL);
+    dump_host_run_on_main(dump_worker_done, NULL);
     return NULL;
 }
 
@@ -641,7 +637,7 @@ static int dump_open_file(const char *path, char **created, Error **errp)
     int fd;
 
     if (g_str_has_prefix(path, "/dev/fdset/")) {
-        fd = qemu_open_old(path, O_WRONLY | O_CREAT | O_TRUNC, S_IRUSR, errp);
+        fd = dump_host_open(path, O_WRONLY | O_CREAT | O_TRUNC, S_IRUSR, errp);
         /*
          * The dup shares the client's file offset, which ftruncate leaves
          * where it was: QEMU then writes after a hole. Start at 0 instead.
@@ -680,7 +676,7 @@ void qmp_dump_guest_memory(bool paging, const char *protocol, bool has_detach,
     int fd = -1;
 
     dump_signals_once();
-    if (runstate_get() == RUN_STATE_INMIGRATE) {
+    if (dump_host_vm_incoming()) {
         error_setg(errp, "Dump not allowed during incoming migration.");
         return;
     }
@@ -715,7 +711,7 @@ void qmp_dump_guest_memory(bool paging, const char *protocol, bool has_detach,
     }
 
     if (g_str_has_prefix(protocol, "fd:")) {
-        fd = monitor_get_fd(monitor_cur(), protocol + 3, errp);
+        fd = dump_host_monitor_fd(protocol + 3, errp);
         if (fd < 0) {
             return;
         }
@@ -756,6 +752,15 @@ void qmp_dump_guest_memory(bool paging, const char *protocol, bool has_detach,
         error_setg(errp, "kdump-raw formats require a seekable file");
         return;
     }
+    if (!dump_host_dump_begin(errp)) {
+        close(fd);
+        dump_release_fdset_dup();
+        if (created) {
+            unlink(created);
+            g_free(created);
+        }
+        return;
+    }
 
     memset(s, 0, sizeof(*s));
     /* A signal that came before the memset still cancels this dump. */
@@ -767,9 +772,9 @@ void qmp_dump_guest_memory(bool paging, const char *protocol, bool has_detach,
     atomic_store(&dump_status, DUMP_STATUS_ACTIVE);
     dump_created_path = created;
     dump_started = false;
-    dump_resume = runstate_is_running();
+    dump_resume = dump_host_vm_running();
     if (dump_resume) {
-        vm_stop(RUN_STATE_SAVE_VM);
+        dump_host_vm_stop();
     }
 
     if (s->fmt->kdump_flag && !s->fmt->kdump_raw) {

@@ -6,9 +6,7 @@
 #include <string.h>
 
 #include "dump/win_dump_defs.h"
-#include "monitor/monitor.h"
 #include "sysemu/dump.h"
-#include "sysemu/physmem.h"
 
 /*
  * QEMU 7.2 writes each vCPU's CONTEXT into guest memory, dumps, and writes
@@ -36,7 +34,8 @@ typedef struct WinDump {
     size_t hdr_size;
     size_t ctx_size;
     uint8_t hdr[WIN_DUMP_HDR64_SIZE];   /* the patched header, little-endian */
-    CPUX86State sys_env;                /* vCPU 0 with the header's CR3 */
+    const DumpGuestBlockList *blocks;   /* the plan's guest RAM */
+    DumpX86CPUState sys_env;            /* vCPU 0 with the header's CR3 */
     uint8_t (*ctx)[WIN_CTX_MAX];        /* the CONTEXTs, in CPU order */
     GArray *overlays;                   /* WinOverlay, application order */
     GArray *by_addr;                    /* the same, sorted by paddr */
@@ -102,7 +101,7 @@ static void apply_overlays(const WinDump *w, uint64_t paddr, uint8_t *buf, size_
 /* Inside one page: RAM or ROM only (nothing else is modelled), with overlays. */
 static bool read_phys(const WinDump *w, uint64_t paddr, uint8_t *buf, size_t len)
 {
-    const uint8_t *p = physmem_host_ptr(paddr, len);
+    const uint8_t *p = dump_guest_blocks_host_ptr(w->blocks, paddr, len);
 
     if (!p) {
         return false;
@@ -122,10 +121,10 @@ static bool translate(const WinDump *w, uint64_t vaddr, uint64_t *paddr)
 {
     uint64_t page = vaddr & ~(uint64_t)(WIN_PAGE_SIZE - 1);
 
-    if (x86_cpu_paging_enabled(&w->sys_env) && !x86_cpu_long_mode(&w->sys_env)) {
+    if (dump_x86_paging_enabled(&w->sys_env) && !dump_x86_long_mode(&w->sys_env)) {
         page &= 0xffffffffu;
     }
-    if (!x86_virt_to_phys(&w->sys_env, page, paddr)) {
+    if (!x86_virt_to_phys(w->blocks, &w->sys_env, page, paddr)) {
         return false;
     }
     *paddr += vaddr & (WIN_PAGE_SIZE - 1);
@@ -271,15 +270,15 @@ static void patch_header(WinDump *w)
     /* Straight into the header field, partial reads included, as QEMU. */
     if (!read_virt(w, kdbg + KDBG_MM_PFN_DATABASE_OFFSET, HFIELD_PTR(w, PfnDatabase),
                    HFIELD_SIZE(w, PfnDatabase))) {
-        warn_report("win-dump: failed to read MmPfnDatabase");
+        dump_host_warn("win-dump: failed to read MmPfnDatabase");
     }
     if (!read_ptr(w, kdbg + KDBG_KI_BUGCHECK_DATA_OFFSET, &bugcheck_data)) {
-        warn_report("win-dump: failed to read KiBugcheckData");
+        dump_host_warn("win-dump: failed to read KiBugcheckData");
         return;
     }
     if (!read_virt(w, bugcheck_data, HFIELD_PTR(w, Bugcheck),
                    HFIELD_SIZE(w, Bugcheck))) {
-        warn_report("win-dump: failed to read bugcheck data");
+        dump_host_warn("win-dump: failed to read bugcheck data");
         return;
     }
     /* No bugcheck recorded: the guest is alive. */
@@ -288,7 +287,7 @@ static void patch_header(WinDump *w)
     }
 }
 
-static void build_context(const WinDump *w, const CPUX86State *env, uint8_t *out)
+static void build_context(const WinDump *w, const DumpX86CPUState *env, uint8_t *out)
 {
     memset(out, 0, WIN_CTX_MAX);
     if (w->x64) {
@@ -296,12 +295,12 @@ static void build_context(const WinDump *w, const CPUX86State *env, uint8_t *out
 
         c.ContextFlags = GUINT32_TO_LE(WIN_CTX64_ALL);
         c.MxCsr = GUINT32_TO_LE(env->mxcsr);
-        c.SegCs = GUINT16_TO_LE(env->segs[R_CS].selector);
-        c.SegDs = GUINT16_TO_LE(env->segs[R_DS].selector);
-        c.SegEs = GUINT16_TO_LE(env->segs[R_ES].selector);
-        c.SegFs = GUINT16_TO_LE(env->segs[R_FS].selector);
-        c.SegGs = GUINT16_TO_LE(env->segs[R_GS].selector);
-        c.SegSs = GUINT16_TO_LE(env->segs[R_SS].selector);
+        c.SegCs = GUINT16_TO_LE(env->segs[DUMP_R_CS].selector);
+        c.SegDs = GUINT16_TO_LE(env->segs[DUMP_R_DS].selector);
+        c.SegEs = GUINT16_TO_LE(env->segs[DUMP_R_ES].selector);
+        c.SegFs = GUINT16_TO_LE(env->segs[DUMP_R_FS].selector);
+        c.SegGs = GUINT16_TO_LE(env->segs[DUMP_R_GS].selector);
+        c.SegSs = GUINT16_TO_LE(env->segs[DUMP_R_SS].selector);
         c.EFlags = GUINT32_TO_LE((uint32_t)env->eflags);
         c.Dr0 = GUINT64_TO_LE(env->dr[0]);
         c.Dr1 = GUINT64_TO_LE(env->dr[1]);
@@ -309,22 +308,22 @@ static void build_context(const WinDump *w, const CPUX86State *env, uint8_t *out
         c.Dr3 = GUINT64_TO_LE(env->dr[3]);
         c.Dr6 = GUINT64_TO_LE(env->dr[6]);
         c.Dr7 = GUINT64_TO_LE(env->dr[7]);
-        c.Rax = GUINT64_TO_LE(env->regs[R_EAX]);
-        c.Rcx = GUINT64_TO_LE(env->regs[R_ECX]);
-        c.Rdx = GUINT64_TO_LE(env->regs[R_EDX]);
-        c.Rbx = GUINT64_TO_LE(env->regs[R_EBX]);
-        c.Rsp = GUINT64_TO_LE(env->regs[R_ESP]);
-        c.Rbp = GUINT64_TO_LE(env->regs[R_EBP]);
-        c.Rsi = GUINT64_TO_LE(env->regs[R_ESI]);
-        c.Rdi = GUINT64_TO_LE(env->regs[R_EDI]);
-        c.R8 = GUINT64_TO_LE(env->regs[R_R8]);
-        c.R9 = GUINT64_TO_LE(env->regs[R_R9]);
-        c.R10 = GUINT64_TO_LE(env->regs[R_R10]);
-        c.R11 = GUINT64_TO_LE(env->regs[R_R11]);
-        c.R12 = GUINT64_TO_LE(env->regs[R_R12]);
-        c.R13 = GUINT64_TO_LE(env->regs[R_R13]);
-        c.R14 = GUINT64_TO_LE(env->regs[R_R14]);
-        c.R15 = GUINT64_TO_LE(env->regs[R_R15]);
+        c.Rax = GUINT64_TO_LE(env->regs[DUMP_R_EAX]);
+        c.Rcx = GUINT64_TO_LE(env->regs[DUMP_R_ECX]);
+        c.Rdx = GUINT64_TO_LE(env->regs[DUMP_R_EDX]);
+        c.Rbx = GUINT64_TO_LE(env->regs[DUMP_R_EBX]);
+        c.Rsp = GUINT64_TO_LE(env->regs[DUMP_R_ESP]);
+        c.Rbp = GUINT64_TO_LE(env->regs[DUMP_R_EBP]);
+        c.Rsi = GUINT64_TO_LE(env->regs[DUMP_R_ESI]);
+        c.Rdi = GUINT64_TO_LE(env->regs[DUMP_R_EDI]);
+        c.R8 = GUINT64_TO_LE(env->regs[DUMP_R_R8]);
+        c.R9 = GUINT64_TO_LE(env->regs[DUMP_R_R9]);
+        c.R10 = GUINT64_TO_LE(env->regs[DUMP_R_R10]);
+        c.R11 = GUINT64_TO_LE(env->regs[DUMP_R_R11]);
+        c.R12 = GUINT64_TO_LE(env->regs[DUMP_R_R12]);
+        c.R13 = GUINT64_TO_LE(env->regs[DUMP_R_R13]);
+        c.R14 = GUINT64_TO_LE(env->regs[DUMP_R_R14]);
+        c.R15 = GUINT64_TO_LE(env->regs[DUMP_R_R15]);
         c.Rip = GUINT64_TO_LE(env->eip);
         put_le(c.FltSave + WIN_CTX64_FLTSAVE_MXCSR, 4, env->mxcsr);
         memcpy(out, &c, sizeof(c));
@@ -338,22 +337,22 @@ static void build_context(const WinDump *w, const CPUX86State *env, uint8_t *out
         c.Dr3 = GUINT32_TO_LE((uint32_t)env->dr[3]);
         c.Dr6 = GUINT32_TO_LE((uint32_t)env->dr[6]);
         c.Dr7 = GUINT32_TO_LE((uint32_t)env->dr[7]);
-        c.SegGs = GUINT32_TO_LE(env->segs[R_GS].selector);
-        c.SegFs = GUINT32_TO_LE(env->segs[R_FS].selector);
-        c.SegEs = GUINT32_TO_LE(env->segs[R_ES].selector);
-        c.SegDs = GUINT32_TO_LE(env->segs[R_DS].selector);
-        c.Edi = GUINT32_TO_LE((uint32_t)env->regs[R_EDI]);
-        c.Esi = GUINT32_TO_LE((uint32_t)env->regs[R_ESI]);
-        c.Ebx = GUINT32_TO_LE((uint32_t)env->regs[R_EBX]);
-        c.Edx = GUINT32_TO_LE((uint32_t)env->regs[R_EDX]);
-        c.Ecx = GUINT32_TO_LE((uint32_t)env->regs[R_ECX]);
-        c.Eax = GUINT32_TO_LE((uint32_t)env->regs[R_EAX]);
-        c.Ebp = GUINT32_TO_LE((uint32_t)env->regs[R_EBP]);
+        c.SegGs = GUINT32_TO_LE(env->segs[DUMP_R_GS].selector);
+        c.SegFs = GUINT32_TO_LE(env->segs[DUMP_R_FS].selector);
+        c.SegEs = GUINT32_TO_LE(env->segs[DUMP_R_ES].selector);
+        c.SegDs = GUINT32_TO_LE(env->segs[DUMP_R_DS].selector);
+        c.Edi = GUINT32_TO_LE((uint32_t)env->regs[DUMP_R_EDI]);
+        c.Esi = GUINT32_TO_LE((uint32_t)env->regs[DUMP_R_ESI]);
+        c.Ebx = GUINT32_TO_LE((uint32_t)env->regs[DUMP_R_EBX]);
+        c.Edx = GUINT32_TO_LE((uint32_t)env->regs[DUMP_R_EDX]);
+        c.Ecx = GUINT32_TO_LE((uint32_t)env->regs[DUMP_R_ECX]);
+        c.Eax = GUINT32_TO_LE((uint32_t)env->regs[DUMP_R_EAX]);
+        c.Ebp = GUINT32_TO_LE((uint32_t)env->regs[DUMP_R_EBP]);
         c.Eip = GUINT32_TO_LE((uint32_t)env->eip);
-        c.SegCs = GUINT32_TO_LE(env->segs[R_CS].selector);
+        c.SegCs = GUINT32_TO_LE(env->segs[DUMP_R_CS].selector);
         c.EFlags = GUINT32_TO_LE((uint32_t)env->eflags);
-        c.Esp = GUINT32_TO_LE((uint32_t)env->regs[R_ESP]);
-        c.SegSs = GUINT32_TO_LE(env->segs[R_SS].selector);
+        c.Esp = GUINT32_TO_LE((uint32_t)env->regs[DUMP_R_ESP]);
+        c.SegSs = GUINT32_TO_LE(env->segs[DUMP_R_SS].selector);
         memcpy(out, &c, sizeof(c));
     }
 }
@@ -415,8 +414,8 @@ static bool patch_contexts(WinDump *w, const DumpState *s, Error **errp)
         uint64_t prcb, ctx;
 
         if ((uint64_t)i >= nproc) {
-            warn_report("win-dump: number of QEMU CPUs is bigger than NumberProcessors "
-                        "(%" PRIu64 ") in guest Windows", nproc);
+            dump_host_warn("win-dump: number of QEMU CPUs is bigger than "
+                           "NumberProcessors (%" PRIu64 ") in guest Windows", nproc);
             break;
         }
         if (!read_ptr(w, kpb + (uint64_t)i * ptr_size(w), &prcb)) {
@@ -428,7 +427,7 @@ static bool patch_contexts(WinDump *w, const DumpState *s, Error **errp)
                        i);
             return false;
         }
-        build_context(w, &s->cpus[i]->env, w->ctx[i]);
+        build_context(w, &s->cpus[i], w->ctx[i]);
         if (!place_context(w, i, ctx, errp)) {
             return false;
         }
@@ -500,7 +499,8 @@ static bool check_runs(const WinDump *w, Error **errp)
         if (base_page >> (64 - WIN_PAGE_SHIFT) || count >> (64 - WIN_PAGE_SHIFT) ||
             (base_page << WIN_PAGE_SHIFT) + (count << WIN_PAGE_SHIFT) <
             (base_page << WIN_PAGE_SHIFT) ||
-            !physmem_is_ram(base_page << WIN_PAGE_SHIFT, count << WIN_PAGE_SHIFT)) {
+            !dump_guest_blocks_is_ram(w->blocks, base_page << WIN_PAGE_SHIFT,
+                                      count << WIN_PAGE_SHIFT)) {
             error_setg(errp, "win-dump: memory run #%" PRIu32 " (BasePage 0x%" PRIx64
                        ", PageCount 0x%" PRIx64 ") is not guest RAM", i, base_page,
                        count);
@@ -581,7 +581,7 @@ static bool write_runs(WinDump *w, DumpState *s, Error **errp)
         addr = base_page << WIN_PAGE_SHIFT;
         left = count << WIN_PAGE_SHIFT;
         while (left) {
-            const RAMBlock *rb = physmem_find(addr);
+            const DumpGuestBlock *rb = dump_guest_blocks_find(w->blocks, addr);
             const uint8_t *src;
             uint64_t n;
 
@@ -590,8 +590,8 @@ static bool write_runs(WinDump *w, DumpState *s, Error **errp)
             }
             /* check_runs proved the run is RAM; a block edge splits the write. */
             g_assert(rb);
-            n = MIN(MIN(left, (uint64_t)WIN_CHUNK), rb->gpa + rb->size - addr);
-            src = rb->host + (addr - rb->gpa);
+            n = MIN(MIN(left, (uint64_t)WIN_CHUNK), rb->target_end - addr);
+            src = rb->host_addr + (addr - rb->target_start);
             if (overlays_in(w, addr, n, hits)) {
                 if (!w->bounce) {
                     w->bounce = g_malloc(WIN_CHUNK);
@@ -619,6 +619,7 @@ static bool win_prepare(DumpState *s, Error **errp)
 
     w->overlays = g_array_new(FALSE, FALSE, sizeof(WinOverlay));
     w->by_addr = g_array_new(FALSE, FALSE, sizeof(WinOverlay));
+    w->blocks = &s->guest_phys_blocks;
     s->writer_state = w;
     /*
      * Nothing is checked here: QEMU 7.2 checks the header inside the dump
@@ -659,7 +660,7 @@ static bool win_write(DumpState *s, Error **errp)
         error_setg(errp, "win-dump: the machine has no vCPU");
         return false;
     }
-    w->sys_env = s->cpus[0]->env;
+    w->sys_env = s->cpus[0];
     w->sys_env.cr[3] = HGET(w, DirectoryTableBase);
 
     if (!check_kdbg(w, errp)) {

@@ -5,7 +5,25 @@
 #include <stdint.h>
 
 #include "qapi/error.h"
+#include "sysemu/dump-host.h"
 #include "sysemu/dump-memory.h"
+
+/* The x86 bits the notes, the walk and win-dmp look at (the module's own names). */
+#define DUMP_X86_CR0_PG    (1u << 31)
+#define DUMP_X86_CR4_PSE   (1u << 4)
+#define DUMP_X86_CR4_PAE   (1u << 5)
+#define DUMP_X86_CR4_LA57  (1u << 12)
+#define DUMP_X86_EFER_LMA  (1u << 10)
+
+static inline bool dump_x86_long_mode(const DumpX86CPUState *env)
+{
+    return (env->efer & DUMP_X86_EFER_LMA) != 0;
+}
+
+static inline bool dump_x86_paging_enabled(const DumpX86CPUState *env)
+{
+    return (env->cr[0] & DUMP_X86_CR0_PG) != 0;
+}
 
 typedef struct ArchDumpInfo {
     int d_machine;          /* EM_X86_64 or EM_386 */
@@ -15,9 +33,9 @@ typedef struct ArchDumpInfo {
     uint64_t phys_base;     /* 0, or NUMBER(phys_base) from VMCOREINFO */
 } ArchDumpInfo;
 
-/* Fills info from vCPU 0 and the blocks (reference 3.4). */
+/* Fills info from vCPU 0 (cpus[0]; none: 32-bit) and the blocks (reference 3.4). */
 bool dump_arch_get_info(ArchDumpInfo *info, const DumpGuestBlockList *blocks,
-                       Error **errp);
+                        const DumpX86CPUState *cpus, int nr_cpus, Error **errp);
 /* Bytes of CPU notes for nr_cpus vCPUs (reference 3.9). */
 size_t dump_arch_note_size(int d_class, int d_machine, int nr_cpus);
 
@@ -26,8 +44,7 @@ size_t dump_arch_note_size(int d_class, int d_machine, int nr_cpus);
  * zero-filled by the caller): a CORE note per vCPU, then a QEMU note per
  * vCPU (reference 3.9). Returns the bytes written.
  */
-struct X86CPU;
-size_t dump_arch_write_notes(uint8_t *buf, struct X86CPU *const *cpus, int nr_cpus,
-                       int d_machine);
+size_t dump_arch_write_notes(uint8_t *buf, const DumpX86CPUState *cpus, int nr_cpus,
+                             int d_machine);
 
 #endif

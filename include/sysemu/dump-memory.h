@@ -21,9 +21,19 @@ typedef struct DumpGuestBlockList {
     DumpGuestBlock *blocks;       /* num entries, ascending */
 } DumpGuestBlockList;
 
-/* Snapshot of the machine's RAM blocks, merged as QEMU 7.2 merges them. */
+/* Snapshot of the host's RAM blocks (dump_host_guest_blocks). */
 void dump_guest_blocks_collect(DumpGuestBlockList *list);
 void dump_guest_blocks_free(DumpGuestBlockList *list);
+
+/* The block holding gpa, or NULL (a hole, MMIO). */
+const DumpGuestBlock *dump_guest_blocks_find(const DumpGuestBlockList *list,
+                                             uint64_t gpa);
+/* Host pointer for [gpa, gpa+len) when it lies inside one block, else NULL. */
+uint8_t *dump_guest_blocks_host_ptr(const DumpGuestBlockList *list, uint64_t gpa,
+                                    uint64_t len);
+/* True when [gpa, gpa+len) is entirely in blocks (it may span several). */
+bool dump_guest_blocks_is_ram(const DumpGuestBlockList *list, uint64_t gpa,
+                              uint64_t len);
 
 typedef struct DumpMapping {
     uint64_t phys_addr;
@@ -41,7 +51,7 @@ size_t dump_mapping_list_count(const DumpMappingList *list);
  * Iteration in list order: start with NULL, returns NULL after the last.
  */
 const DumpMapping *dump_mapping_list_next(const DumpMappingList *list,
-                                              const DumpMapping *prev);
+                                          const DumpMapping *prev);
 
 /* paging=false: one mapping per block, virt 0. */
 void dump_get_guest_simple_memory_mapping(DumpMappingList *list,
@@ -55,6 +65,7 @@ void dump_get_guest_simple_memory_mapping(DumpMappingList *list,
  */
 bool dump_get_guest_memory_mapping(DumpMappingList *list,
                                    const DumpGuestBlockList *blocks,
+                                   const DumpX86CPUState *cpus, int nr_cpus,
                                    Error **errp);
 /*
  * The walk fails with "dump: cancelled" soon after *cancel becomes true
@@ -74,7 +85,8 @@ bool dump_mapping_walk_spend(DumpMappingList *list, uint64_t n, Error **errp);
  * mapped or a table lies outside RAM. win-dmp reads guest-virtual memory
  * with this, using a copy of vCPU 0's state with the header's cr3.
  */
-bool x86_virt_to_phys(const DumpX86CPUState *env, uint64_t vaddr, uint64_t *paddr);
+bool x86_virt_to_phys(const DumpGuestBlockList *blocks, const DumpX86CPUState *env,
+                      uint64_t vaddr, uint64_t *paddr);
 
 /*
  * Bounds of the paging=true walk, whatever the guest's tables claim: at most
@@ -99,7 +111,8 @@ bool dump_mapping_list_add_merge_sorted(DumpMappingList *list, uint64_t phys,
 
 /* Adds the leaves of env's page tables (nothing when CR0.PG is clear). */
 bool x86_dump_get_memory_mapping(DumpMappingList *list,
-                                const DumpX86CPUState *env, Error **errp);
+                                 const DumpGuestBlockList *blocks,
+                                 const DumpX86CPUState *env, Error **errp);
 
 /*
  * Everything of a vCPU's state that the walk reads besides RAM: two vCPUs

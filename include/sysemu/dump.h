@@ -11,7 +11,7 @@
 #include "qapi-types.h"            /* DumpGuestMemoryFormat, DumpStatus */
 #include "sysemu/dump-arch.h"
 #include "sysemu/dump-memory.h"
-#include "target/i386/cpu.h"
+#include "sysemu/dump-host.h"
 
 /* ---------------------------------------------------------------------- */
 /* Output sinks (dump/dump-output.c)                                       */
@@ -97,7 +97,7 @@ struct DumpState {
     DumpMappingList *list;      /* ELF only */
     ArchDumpInfo dump_info;
     int nr_cpus;
-    X86CPU **cpus;                /* nr_cpus vCPUs in CPU-list order */
+    DumpX86CPUState *cpus;        /* nr_cpus vCPUs in CPU-list order */
 
     /*
      * The whole note area, exactly as the ELF PT_NOTE and the kdump note
@@ -144,6 +144,13 @@ void dump_set_thread_count(int n);
 extern const DumpWriter dump_elf_writer;
 extern const DumpWriter dump_kdump_writer;
 extern const DumpWriter dump_win_dmp_writer;
+
+/*
+ * True while a dump is active: the host's stop and cont refuse then with
+ * "There is a dump in process, please wait." (QEMU's name for it is
+ * qemu_system_dump_in_progress).
+ */
+bool dump_in_progress(void);
 
 /* Ends a running dump at exit: cancels it and joins the worker. */
 void dump_shutdown(void);

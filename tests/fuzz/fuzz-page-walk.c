@@ -24,6 +24,7 @@
 int LLVMFuzzerTestOneInput(const uint8_t *data, size_t size)
 {
     CPUX86State env = { 0 };
+    DumpGuestBlockList blocks;
     DumpMappingList *list;
     const DumpMapping *m = NULL;
     Error *err = NULL;
@@ -49,8 +50,9 @@ int LLVMFuzzerTestOneInput(const uint8_t *data, size_t size)
     g_assert(physmem_write(WALK_HIGH_GPA, data + low, MIN(size - low, WALK_HIGH_RAM),
                            NULL));
 
+    dump_guest_blocks_collect(&blocks);
     list = dump_mapping_list_new();
-    if (!x86_dump_get_memory_mapping(list, &env, &err)) {
+    if (!x86_dump_get_memory_mapping(list, &blocks, &env, &err)) {
         /* Only a bound may stop the walk, and it must say which. */
         g_assert(err && strstr(error_get_pretty(err), "use paging=false"));
         error_free(err);
@@ -75,17 +77,18 @@ int LLVMFuzzerTestOneInput(const uint8_t *data, size_t size)
         uint64_t pa;
 
         if (m->virt_addr) {
-            g_assert(x86_virt_to_phys(&env, m->virt_addr, &pa));
+            g_assert(x86_virt_to_phys(&blocks, &env, m->virt_addr, &pa));
             g_assert(pa == m->phys_addr);
         }
     }
     {
         uint64_t pa;
 
-        x86_virt_to_phys(&env, (uint64_t)begin, &pa);
-        x86_virt_to_phys(&env, (uint64_t)length, &pa);
+        x86_virt_to_phys(&blocks, &env, (uint64_t)begin, &pa);
+        x86_virt_to_phys(&blocks, &env, (uint64_t)length, &pa);
     }
     dump_mapping_list_free(list);
+    dump_guest_blocks_free(&blocks);
     physmem_reset();
     return 0;
 }

@@ -16,8 +16,7 @@ typedef struct Fixture {
     DumpState s;
     DumpGuestBlock blocks[3];
     uint8_t *ram[3];
-    X86CPU cpus[2];
-    X86CPU *cpu_ptrs[2];
+    DumpX86CPUState cpus[2];
     char *path;
 } Fixture;
 
@@ -50,12 +49,11 @@ static void fixture_init(Fixture *f, int d_class, int d_machine)
                                      .d_class = d_class, .page_size = 4096 };
     for (int i = 0; i < 2; i++) {
         f->cpus[i].cpu_index = i;
-        f->cpus[i].env.regs[R_EAX] = 0x1122334455667788ull + i;
-        f->cpus[i].env.eip = 0x7cf0;
-        f->cpu_ptrs[i] = &f->cpus[i];
+        f->cpus[i].regs[DUMP_R_EAX] = 0x1122334455667788ull + i;
+        f->cpus[i].eip = 0x7cf0;
     }
     f->s.nr_cpus = 2;
-    f->s.cpus = f->cpu_ptrs;
+    f->s.cpus = f->cpus;
     f->s.note_size = dump_arch_note_size(d_class, d_machine, 2);
     f->s.notes = g_malloc0(f->s.note_size);
     g_assert_cmpuint(dump_arch_write_notes(f->s.notes, f->s.cpus, 2, d_machine), ==,

@@ -49,6 +49,29 @@ static void init_env(CPUX86State *env, uint64_t cr0, uint64_t cr3, uint64_t cr4,
     env->a20_mask = ~0u;
 }
 
+/* The walker reads guest RAM through a block snapshot, as a dump does. */
+static bool virt_to_phys(const CPUX86State *env, uint64_t va, uint64_t *pa)
+{
+    DumpGuestBlockList blocks;
+    bool ok;
+
+    dump_guest_blocks_collect(&blocks);
+    ok = x86_virt_to_phys(&blocks, env, va, pa);
+    dump_guest_blocks_free(&blocks);
+    return ok;
+}
+
+static bool get_mapping(DumpMappingList *list, const CPUX86State *env, Error **errp)
+{
+    DumpGuestBlockList blocks;
+    bool ok;
+
+    dump_guest_blocks_collect(&blocks);
+    ok = x86_dump_get_memory_mapping(list, &blocks, env, errp);
+    dump_guest_blocks_free(&blocks);
+    return ok;
+}
+
 static void check_list(DumpMappingList *list, const Expect *exp, size_t n)
 {
     const DumpMapping *m = NULL;
@@ -76,7 +99,7 @@ static DumpMappingList *walk(const CPUX86State *env)
     DumpMappingList *list = dump_mapping_list_new();
     Error *err = NULL;
 
-    g_assert_true(x86_dump_get_memory_mapping(list, env, &err));
+    g_assert_true(get_mapping(list, env, &err));
     g_assert_null(err);
     return list;
 }
@@ -123,15 +146,15 @@ static void test_4level(void)
     dump_mapping_list_free(list);
 
     /* Single translation follows the same rules. */
-    g_assert_true(x86_virt_to_phys(&env, 0x4123, &pa));
+    g_assert_true(virt_to_phys(&env, 0x4123, &pa));
     g_assert_cmphex(pa, ==, 0x104123);
-    g_assert_true(x86_virt_to_phys(&env, 0xffffff8000201234ull, &pa));
+    g_assert_true(virt_to_phys(&env, 0xffffff8000201234ull, &pa));
     g_assert_cmphex(pa, ==, 0x201234);
-    g_assert_true(x86_virt_to_phys(&env, 0x40000000ull + 0x345678, &pa));
+    g_assert_true(virt_to_phys(&env, 0x40000000ull + 0x345678, &pa));
     g_assert_cmphex(pa, ==, 0x345678);
-    g_assert_false(x86_virt_to_phys(&env, 0x6000, &pa));
+    g_assert_false(virt_to_phys(&env, 0x6000, &pa));
     va = 0x0000800000000000ull;     /* non-canonical */
-    g_assert_false(x86_virt_to_phys(&env, va, &pa));
+    g_assert_false(virt_to_phys(&env, va, &pa));
 }
 
 /* 5-level: PML5[0] and PML5[1]; the upper half is sign-extended from bit 56. */
@@ -159,7 +182,7 @@ static void test_5level(void)
     list = walk(&env);
     check_list(list, exp, G_N_ELEMENTS(exp));
     dump_mapping_list_free(list);
-    g_assert_true(x86_virt_to_phys(&env, 0xff00000000000042ull, &pa));
+    g_assert_true(virt_to_phys(&env, 0xff00000000000042ull, &pa));
     g_assert_cmphex(pa, ==, 0x100042);
 }
 
@@ -185,9 +208,9 @@ static void test_pae(void)
     list = walk(&env);
     check_list(list, exp, G_N_ELEMENTS(exp));
     dump_mapping_list_free(list);
-    g_assert_true(x86_virt_to_phys(&env, 0x40001010, &pa));
+    g_assert_true(virt_to_phys(&env, 0x40001010, &pa));
     g_assert_cmphex(pa, ==, 0x400010);
-    g_assert_true(x86_virt_to_phys(&env, 0xc0123456, &pa));
+    g_assert_true(virt_to_phys(&env, 0xc0123456, &pa));
     g_assert_cmphex(pa, ==, 0x323456);
 }
 
@@ -214,7 +237,7 @@ static void test_32bit(void)
     list = walk(&env);
     check_list(list, with_pse, G_N_ELEMENTS(with_pse));
     dump_mapping_list_free(list);
-    g_assert_true(x86_virt_to_phys(&env, 0x812345, &pa));
+    g_assert_true(virt_to_phys(&env, 0x812345, &pa));
     g_assert_cmphex(pa, ==, 0x412345);
 
     init_env(&env, CR0_PG_MASK | CR0_PE_MASK, 0x1000, 0, 0);
@@ -225,7 +248,7 @@ static void test_32bit(void)
     /* PSE-36: entry bits 20:13 are physical bits 39:32 (not RAM: dropped). */
     put32(0x1000 + 2 * 4, 0x400000 | P | PS | (1u << 13));
     init_env(&env, CR0_PG_MASK | CR0_PE_MASK, 0x1000, CR4_PSE_MASK, 0);
-    g_assert_true(x86_virt_to_phys(&env, 0x800000, &pa));
+    g_assert_true(virt_to_phys(&env, 0x800000, &pa));
     g_assert_cmphex(pa, ==, 0x100400000ull);
     list = walk(&env);
     check_list(list, without_pse, G_N_ELEMENTS(without_pse));
@@ -339,7 +362,7 @@ static void test_hostile_aliases(void)
     }
     init_env(&env, CR0_PG_MASK | CR0_PE_MASK, 0x1000, CR4_PAE_MASK,
              MSR_EFER_LME | MSR_EFER_LMA);
-    g_assert_false(x86_dump_get_memory_mapping(list, &env, &err));
+    g_assert_false(get_mapping(list, &env, &err));
     g_assert_nonnull(err);
     g_assert_nonnull(strstr(error_get_pretty(err), "separate ranges"));
     g_test_message("%s (%.2f s)", error_get_pretty(err),
@@ -366,7 +389,7 @@ static void test_hostile_walk(void)
     init_env(&env, CR0_PG_MASK | CR0_PE_MASK, 0x1000, CR4_PAE_MASK,
              MSR_EFER_LME | MSR_EFER_LMA);
     /* Whatever the outcome, it is quick and the list stays bounded. */
-    if (!x86_dump_get_memory_mapping(list, &env, &err)) {
+    if (!get_mapping(list, &env, &err)) {
         g_test_message("%s", error_get_pretty(err));
         g_clear_pointer(&err, error_free);
     }
@@ -384,7 +407,7 @@ static void test_hostile_walk(void)
         put64(0x4000 + i * 8, 0xfee00000ull | P);
     }
     t0 = g_get_monotonic_time();
-    g_assert_false(x86_dump_get_memory_mapping(list, &env, &err));
+    g_assert_false(get_mapping(list, &env, &err));
     g_assert_nonnull(strstr(error_get_pretty(err), "entries to walk"));
     g_assert_cmpint(g_get_monotonic_time() - t0, <, 30 * G_USEC_PER_SEC);
     error_free(err);
@@ -457,6 +480,8 @@ static int dedup_rounds(GRand *r, int rounds, int nroots, bool dense)
         DumpMappingList *all = dump_mapping_list_new();
         const DumpMapping *a = NULL, *b = NULL;
         DumpGuestBlockList blocks;
+        DumpX86CPUState *st;
+        int nst;
         bool same = true;
 
         for (int k = 0; k < nroots; k++) {
@@ -473,10 +498,12 @@ static int dedup_rounds(GRand *r, int rounds, int nroots, bool dense)
                      g_rand_boolean(r) ? 1u << 9 : 0, 0);     /* OSFXSR */
         }
         dump_guest_blocks_collect(&blocks);
-        g_assert_true(dump_get_guest_memory_mapping(dedup, &blocks, NULL));
-        for (int c = 0; c < ncpu; c++) {
-            g_assert_true(x86_dump_get_memory_mapping(all, &machine_cpu(c)->env, NULL));
+        st = dump_host_cpu_states(&nst);
+        g_assert_true(dump_get_guest_memory_mapping(dedup, &blocks, st, nst, NULL));
+        for (int c = 0; c < nst; c++) {
+            g_assert_true(x86_dump_get_memory_mapping(all, &blocks, &st[c], NULL));
         }
+        g_free(st);
         for (;;) {
             a = dump_mapping_list_next(dedup, a);
             b = dump_mapping_list_next(all, b);
@@ -532,7 +559,7 @@ static void test_walk_cancel(void)
     dump_mapping_list_set_cancel(list, &cancel);
     g_assert_true(dump_mapping_walk_spend(list, 1, &err));
     atomic_store(&cancel, true);
-    g_assert_false(x86_dump_get_memory_mapping(list, &env, &err));
+    g_assert_false(get_mapping(list, &env, &err));
     g_assert_cmpstr(error_get_pretty(err), ==, "dump: cancelled");
     g_assert_cmpuint(dump_mapping_list_count(list), ==, 0);
     error_free(err);

@@ -17,7 +17,7 @@ typedef struct Fixture {
     WinGuest *g;
     DumpState s;
     X86CPU cpus[WIN_GUEST_MAX_CPUS];
-    X86CPU *cpu_ptrs[WIN_GUEST_MAX_CPUS];
+    DumpX86CPUState states[WIN_GUEST_MAX_CPUS];   /* what the host hands over */
     uint8_t *note;
     char *path;
     GChecksum *ram_before;
@@ -53,7 +53,6 @@ static void machine_from_guest(Fixture *f)
             g_assert_true(x86_cpu_set_reg(&f->cpus[i], f->g->regs[i][k].name,
                                           f->g->regs[i][k].value, NULL));
         }
-        f->cpu_ptrs[i] = &f->cpus[i];
     }
 }
 
@@ -88,7 +87,7 @@ static void fixture_init(Fixture *f, const WinGuestOptions *opt)
     machine_from_guest(f);
     f->s.fmt = dump_format_info(DUMP_GUEST_MEMORY_FORMAT_WIN_DMP);
     f->s.nr_cpus = opt->smp;
-    f->s.cpus = f->cpu_ptrs;
+    f->s.cpus = f->states;
     fd = g_file_open_tmp("test-win-dump-XXXXXX", &f->path, NULL);
     g_assert_cmpint(fd, >=, 0);
     f->s.out = dump_output_new_fd(fd, false);
@@ -108,11 +107,18 @@ static bool fixture_dump(Fixture *f, Error **errp)
     bool ok;
 
     f->ram_before = ram_digest();
+    /* Tests change registers after fixture_init: take the state at dump time. */
+    for (int i = 0; i < f->s.nr_cpus; i++) {
+        f->states[i] = f->cpus[i].env;
+        f->states[i].cpu_index = f->cpus[i].cpu_index;
+    }
+    dump_guest_blocks_collect(&f->s.guest_phys_blocks);
     atomic_store(&f->s.total_size, (int64_t)f->g->opt.ram_size);
     atomic_store(&f->s.written_size, 0);
     ok = dump_win_dmp_writer.prepare(&f->s, errp) &&
          dump_win_dmp_writer.write(&f->s, errp);
     dump_win_dmp_writer.cleanup(&f->s);
+    dump_guest_blocks_free(&f->s.guest_phys_blocks);
     if (ok) {
         g_assert_true(dump_output_finish(f->s.out));
     } else {
