@@ -145,7 +145,8 @@ typedef struct KdumpCache {
 } KdumpCache;
 
 typedef struct KdumpWriter {
-    DumpState *s;
+    DumpJob *job;
+    const DumpPlan *s;            /* job->plan */
     bool big_endian;
     bool class64;
     uint32_t flag;
@@ -198,7 +199,7 @@ static uint64_t round_up(uint64_t v, uint64_t align)
  */
 static void kdump_find_vmcoreinfo(KdumpWriter *k)
 {
-    const DumpState *s = k->s;
+    const DumpPlan *s = k->s;
     const uint8_t *note = s->guest_note;
     uint32_t namesz, descsz;
 
@@ -239,7 +240,7 @@ static char *vmcoreinfo_value(const char *text, const char *key)
 }
 
 /* len bytes of guest RAM at pa when one block holds them all. */
-static const uint8_t *guest_ram(const DumpState *s, uint64_t pa, uint64_t len)
+static const uint8_t *guest_ram(const DumpPlan *s, uint64_t pa, uint64_t len)
 {
     for (size_t i = 0; i < s->guest_phys_blocks.num; i++) {
         const DumpGuestBlock *b = &s->guest_phys_blocks.blocks[i];
@@ -267,7 +268,7 @@ static bool uts_field_ok(const char *f)
  */
 static bool kdump_guest_utsname(KdumpWriter *k, KdumpUtsname *uts)
 {
-    const DumpState *s = k->s;
+    const DumpPlan *s = k->s;
     g_autofree char *text = NULL, *release = NULL, *sym = NULL;
     uint32_t namesz, descsz;
     uint64_t va, pa;
@@ -330,7 +331,7 @@ static void kdump_fill_utsname(KdumpWriter *k, KdumpUtsname *uts)
 
 static bool kdump_write_headers(KdumpWriter *k, Error **errp)
 {
-    DumpState *s = k->s;
+    const DumpPlan *s = k->s;
     union {
         DiskDumpHeader64 h64;
         DiskDumpHeader32 h32;
@@ -381,15 +382,15 @@ static bool kdump_write_headers(KdumpWriter *k, Error **errp)
     }
 #undef FILL_DH
 
-    if (!dump_output_pwrite(s->out, &dh, dh_size, 0)) {
+    if (!dump_output_pwrite(k->job->out, &dh, dh_size, 0)) {
         error_setg(errp, "dump: failed to write disk dump header");
         return false;
     }
-    if (!dump_output_pwrite(s->out, &sh, sh_size, k->page_size)) {
+    if (!dump_output_pwrite(k->job->out, &sh, sh_size, k->page_size)) {
         error_setg(errp, "dump: failed to write kdump sub header");
         return false;
     }
-    if (!dump_output_pwrite(s->out, s->notes, s->note_size, k->offset_note)) {
+    if (!dump_output_pwrite(k->job->out, s->notes, s->note_size, k->offset_note)) {
         error_setg(errp, "dump: failed to write notes");
         return false;
     }
@@ -400,9 +401,9 @@ static bool bitmap_flush(KdumpWriter *k, const uint8_t *buf, uint64_t window)
 {
     uint64_t off = window * k->page_size;
 
-    return dump_output_pwrite(k->s->out, buf, k->page_size,
+    return dump_output_pwrite(k->job->out, buf, k->page_size,
                               k->offset_dump_bitmap + off) &&
-           dump_output_pwrite(k->s->out, buf, k->page_size,
+           dump_output_pwrite(k->job->out, buf, k->page_size,
                               k->offset_dump_bitmap + k->len_dump_bitmap + off);
 }
 
@@ -456,7 +457,7 @@ static bool cache_flush(KdumpWriter *k, KdumpCache *c)
     if (c->used == 0) {
         return true;
     }
-    if (!dump_output_pwrite(k->s->out, c->buf, c->used, c->offset)) {
+    if (!dump_output_pwrite(k->job->out, c->buf, c->used, c->offset)) {
         return false;
     }
     c->offset += c->used;
@@ -570,13 +571,13 @@ static bool kdump_consume(void *opaque, const DumpPageBatch *b, Error **errp)
             return false;
         }
     }
-    dump_progress_add(k->s, (int64_t)b->count * k->page_size);
-    return !dump_check_cancel(k->s, errp);
+    dump_progress_add(k->job, (int64_t)b->count * k->page_size);
+    return !dump_check_cancel(k->job, errp);
 }
 
 static bool kdump_write_pages(KdumpWriter *k, Error **errp)
 {
-    DumpState *s = k->s;
+    const DumpPlan *s = k->s;
     size_t cache_size = s->fmt->kdump_raw ? KDUMP_RAW_CACHE_SIZE
                                           : KDUMP_CACHE_PAGES * k->page_size;
     g_autofree uint8_t *zero = g_malloc0(k->page_size);
@@ -618,14 +619,16 @@ static bool kdump_write_pages(KdumpWriter *k, Error **errp)
     return true;
 }
 
-static bool kdump_prepare(DumpState *s, Error **errp)
+static bool kdump_prepare(DumpJob *job, Error **errp)
 {
+    const DumpPlan *s = job->plan;
     KdumpWriter *k = g_new0(KdumpWriter, 1);
     const DumpGuestBlockList *blocks = &s->guest_phys_blocks;
     size_t sub_size;
     uint64_t last_end = 0;
 
-    s->writer_state = k;
+    job->writer_state = k;
+    k->job = job;
     k->s = s;
     k->flag = s->fmt->kdump_flag;
     k->big_endian = s->dump_info.d_endian == ELFDATA2MSB;
@@ -659,8 +662,6 @@ static bool kdump_prepare(DumpState *s, Error **errp)
      */
     k->max_mapnr = (last_end + k->page_size - 1) >> k->page_shift;
     k->len_dump_bitmap = round_up(div_round_up(k->max_mapnr, 8), k->page_size);
-    s->max_mapnr = k->max_mapnr;
-    s->len_dump_bitmap = k->len_dump_bitmap;
 
     sub_size = k->class64 ? sizeof(KdumpSubHeader64) : sizeof(KdumpSubHeader32);
     k->sub_hdr_size = div_round_up(sub_size + s->note_size, k->page_size);
@@ -672,18 +673,18 @@ static bool kdump_prepare(DumpState *s, Error **errp)
     return true;
 }
 
-static bool kdump_write(DumpState *s, Error **errp)
+static bool kdump_write(DumpJob *job, Error **errp)
 {
-    KdumpWriter *k = s->writer_state;
+    KdumpWriter *k = job->writer_state;
 
     return kdump_write_headers(k, errp) &&
            kdump_write_bitmaps(k, errp) &&
            kdump_write_pages(k, errp);
 }
 
-static void kdump_cleanup(DumpState *s)
+static void kdump_cleanup(DumpJob *job)
 {
-    KdumpWriter *k = s->writer_state;
+    KdumpWriter *k = job->writer_state;
 
     if (!k) {
         return;
@@ -691,7 +692,7 @@ static void kdump_cleanup(DumpState *s)
     g_free(k->desc_cache.buf);
     g_free(k->data_cache.buf);
     g_free(k);
-    s->writer_state = NULL;
+    job->writer_state = NULL;
 }
 
 const DumpWriter dump_kdump_writer = {

@@ -34,6 +34,7 @@ typedef struct WinDump {
     size_t hdr_size;
     size_t ctx_size;
     uint8_t hdr[WIN_DUMP_HDR64_SIZE];   /* the patched header, little-endian */
+    const DumpPlan *plan;
     const DumpGuestBlockList *blocks;   /* the plan's guest RAM */
     DumpX86CPUState sys_env;            /* vCPU 0 with the header's CR3 */
     uint8_t (*ctx)[WIN_CTX_MAX];        /* the CONTEXTs, in CPU order */
@@ -101,12 +102,9 @@ static void apply_overlays(const WinDump *w, uint64_t paddr, uint8_t *buf, size_
 /* Inside one page: RAM or ROM only (nothing else is modelled), with overlays. */
 static bool read_phys(const WinDump *w, uint64_t paddr, uint8_t *buf, size_t len)
 {
-    const uint8_t *p = dump_guest_blocks_host_ptr(w->blocks, paddr, len);
-
-    if (!p) {
+    if (!dump_plan_read_phys(w->plan, paddr, buf, len)) {
         return false;
     }
-    memcpy(buf, p, len);
     apply_overlays(w, paddr, buf, len, (const WinOverlay *)w->overlays->data,
                    w->overlays->len);
     return true;
@@ -178,7 +176,7 @@ static void tag_text(const void *tag, char out[5])
 /* QEMU 7.2's checks and patches (reference 6.3)                           */
 /* ---------------------------------------------------------------------- */
 
-static bool check_header(WinDump *w, const DumpState *s, Error **errp)
+static bool check_header(WinDump *w, const DumpPlan *s, Error **errp)
 {
     const uint8_t *h = s->guest_note + WIN_DUMP_NOTE_HDR_SIZE;
     char got[5];
@@ -390,7 +388,7 @@ static bool place_context(WinDump *w, uint32_t cpu, uint64_t vaddr, Error **errp
     return true;
 }
 
-static bool patch_contexts(WinDump *w, const DumpState *s, Error **errp)
+static bool patch_contexts(WinDump *w, const DumpPlan *s, Error **errp)
 {
     uint64_t kdbg = HGET(w, KdDebuggerDataBlock);
     uint64_t nproc = HGET(w, NumberProcessors);
@@ -569,7 +567,7 @@ static size_t overlays_in(const WinDump *w, uint64_t paddr, uint64_t len, GArray
     return hits->len;
 }
 
-static bool write_runs(WinDump *w, DumpState *s, Error **errp)
+static bool write_runs(WinDump *w, DumpJob *job, Error **errp)
 {
     uint32_t nruns = HGET(w, PhysicalMemoryBlock.NumberOfRuns);
     g_autoptr(GArray) hits = g_array_new(FALSE, FALSE, sizeof(WinOverlay));
@@ -585,7 +583,7 @@ static bool write_runs(WinDump *w, DumpState *s, Error **errp)
             const uint8_t *src;
             uint64_t n;
 
-            if (dump_check_cancel(s, errp)) {
+            if (dump_check_cancel(job, errp)) {
                 return false;
             }
             /* check_runs proved the run is RAM; a block edge splits the write. */
@@ -601,11 +599,11 @@ static bool write_runs(WinDump *w, DumpState *s, Error **errp)
                                hits->len);
                 src = w->bounce;
             }
-            if (!dump_output_write(s->out, src, n)) {
+            if (!dump_output_write(job->out, src, n)) {
                 error_setg_errno(errp, errno, "win-dump: failed to save memory");
                 return false;
             }
-            dump_progress_add(s, n);
+            dump_progress_add(job, n);
             addr += n;
             left -= n;
         }
@@ -613,14 +611,16 @@ static bool write_runs(WinDump *w, DumpState *s, Error **errp)
     return true;
 }
 
-static bool win_prepare(DumpState *s, Error **errp)
+static bool win_prepare(DumpJob *job, Error **errp)
 {
+    const DumpPlan *s = job->plan;
     WinDump *w = g_new0(WinDump, 1);
 
     w->overlays = g_array_new(FALSE, FALSE, sizeof(WinOverlay));
     w->by_addr = g_array_new(FALSE, FALSE, sizeof(WinOverlay));
+    w->plan = s;
     w->blocks = &s->guest_phys_blocks;
-    s->writer_state = w;
+    job->writer_state = w;
     /*
      * Nothing is checked here: QEMU 7.2 checks the header inside the dump
      * proper, so its errors come with DUMP_COMPLETED, and so do ours.
@@ -628,9 +628,9 @@ static bool win_prepare(DumpState *s, Error **errp)
     return true;
 }
 
-static void win_cleanup(DumpState *s)
+static void win_cleanup(DumpJob *job)
 {
-    WinDump *w = s->writer_state;
+    WinDump *w = job->writer_state;
 
     if (!w) {
         return;
@@ -640,12 +640,13 @@ static void win_cleanup(DumpState *s)
     g_free(w->ctx);
     g_free(w->bounce);
     g_free(w);
-    s->writer_state = NULL;
+    job->writer_state = NULL;
 }
 
-static bool win_write(DumpState *s, Error **errp)
+static bool win_write(DumpJob *job, Error **errp)
 {
-    WinDump *w = s->writer_state;
+    const DumpPlan *s = job->plan;
+    WinDump *w = job->writer_state;
     uint64_t space;
 
     if (s->guest_note_size != WIN_DUMP_NOTE_SIZE64 &&
@@ -684,14 +685,14 @@ static bool win_write(DumpState *s, Error **errp)
 
         space = WIN_DUMP_HDR32_SIZE + (pages << WIN_PAGE_SHIFT);
     }
-    atomic_store(&s->total_size, (int64_t)space);
+    atomic_store(&job->total_size, (int64_t)space);
 
-    if (!dump_output_write(s->out, w->hdr, w->hdr_size)) {
+    if (!dump_output_write(job->out, w->hdr, w->hdr_size)) {
         error_setg_errno(errp, errno, "win-dump: failed to write header");
         return false;
     }
-    atomic_store(&s->written_size, (int64_t)w->hdr_size);
-    return write_runs(w, s, errp);
+    atomic_store(&job->written_size, (int64_t)w->hdr_size);
+    return write_runs(w, job, errp);
 }
 
 const DumpWriter dump_win_dmp_writer = {

@@ -1,4 +1,4 @@
-/* guestdump's HMP front ends of the dump (QEMU keeps its own): dump-guest-memory, info dump. */
+/* guestdump's HMP dump commands (QEMU has its own): dump-guest-memory, info dump */
 #include <glib.h>
 
 #include "monitor/hmp.h"

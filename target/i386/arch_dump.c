@@ -120,12 +120,14 @@ static size_t write_prstatus64(uint8_t *buf, const DumpX86CPUState *cpu)
     uint8_t *desc = note_start(buf, "CORE", PRSTATUS64_SIZE, NT_PRSTATUS);
     /* Linux's user_regs_struct order; orig_rax is 0 as in QEMU. */
     const uint64_t regs[27] = {
-        env->regs[DUMP_R_R15], env->regs[DUMP_R_R14], env->regs[DUMP_R_R13], env->regs[DUMP_R_R12],
-        env->regs[DUMP_R_EBP], env->regs[DUMP_R_EBX], env->regs[DUMP_R_R11], env->regs[DUMP_R_R10],
-        env->regs[DUMP_R_R9], env->regs[DUMP_R_R8], env->regs[DUMP_R_EAX], env->regs[DUMP_R_ECX],
+        env->regs[DUMP_R_R15], env->regs[DUMP_R_R14], env->regs[DUMP_R_R13],
+        env->regs[DUMP_R_R12], env->regs[DUMP_R_EBP], env->regs[DUMP_R_EBX],
+        env->regs[DUMP_R_R11], env->regs[DUMP_R_R10], env->regs[DUMP_R_R9],
+        env->regs[DUMP_R_R8], env->regs[DUMP_R_EAX], env->regs[DUMP_R_ECX],
         env->regs[DUMP_R_EDX], env->regs[DUMP_R_ESI], env->regs[DUMP_R_EDI], 0,
         env->eip, env->segs[DUMP_R_CS].selector, env->eflags, env->regs[DUMP_R_ESP],
-        env->segs[DUMP_R_SS].selector, env->segs[DUMP_R_FS].base, env->segs[DUMP_R_GS].base,
+        env->segs[DUMP_R_SS].selector, env->segs[DUMP_R_FS].base,
+        env->segs[DUMP_R_GS].base,
         env->segs[DUMP_R_DS].selector, env->segs[DUMP_R_ES].selector,
         env->segs[DUMP_R_FS].selector, env->segs[DUMP_R_GS].selector,
     };
@@ -176,10 +178,14 @@ static size_t write_qemu_note(uint8_t *buf, const DumpX86CPUState *cpu)
     const DumpX86CPUState *env = cpu;
     uint8_t *d = note_start(buf, "QEMU", sizeof(QEMUCPUState), 0);
     static const int gpr[16] = {
-        DUMP_R_EAX, DUMP_R_EBX, DUMP_R_ECX, DUMP_R_EDX, DUMP_R_ESI, DUMP_R_EDI, DUMP_R_ESP, DUMP_R_EBP,
-        DUMP_R_R8, DUMP_R_R9, DUMP_R_R10, DUMP_R_R11, DUMP_R_R12, DUMP_R_R13, DUMP_R_R14, DUMP_R_R15,
+        DUMP_R_EAX, DUMP_R_EBX, DUMP_R_ECX, DUMP_R_EDX,
+        DUMP_R_ESI, DUMP_R_EDI, DUMP_R_ESP, DUMP_R_EBP,
+        DUMP_R_R8, DUMP_R_R9, DUMP_R_R10, DUMP_R_R11,
+        DUMP_R_R12, DUMP_R_R13, DUMP_R_R14, DUMP_R_R15,
     };
-    static const int seg[6] = { DUMP_R_CS, DUMP_R_DS, DUMP_R_ES, DUMP_R_FS, DUMP_R_GS, DUMP_R_SS };
+    static const int seg[6] = {
+        DUMP_R_CS, DUMP_R_DS, DUMP_R_ES, DUMP_R_FS, DUMP_R_GS, DUMP_R_SS,
+    };
     /* gdt/idt carry base and limit only. */
     DumpX86Segment gdt = { .base = env->gdt.base, .limit = env->gdt.limit };
     DumpX86Segment idt = { .base = env->idt.base, .limit = env->idt.limit };

@@ -13,7 +13,8 @@
 #define MiB (1ull << 20)
 
 typedef struct Fixture {
-    DumpState s;
+    DumpPlan s;                 /* what the dump core would plan */
+    DumpJob job;
     DumpGuestBlock blocks[3];
     uint8_t *ram[3];
     DumpX86CPUState cpus[2];
@@ -34,6 +35,7 @@ static void fixture_init(Fixture *f, int d_class, int d_machine)
     int fd;
 
     memset(f, 0, sizeof(*f));
+    f->job.plan = &f->s;
     for (int i = 0; i < 3; i++) {
         uint64_t len = layout[i][1] - layout[i][0];
 
@@ -61,7 +63,7 @@ static void fixture_init(Fixture *f, int d_class, int d_machine)
     f->s.list = dump_mapping_list_new();
     fd = g_file_open_tmp("test-elf-XXXXXX", &f->path, NULL);
     g_assert_cmpint(fd, >=, 0);
-    f->s.out = dump_output_new_fd(fd, false);
+    f->job.out = dump_output_new_fd(fd, false);
 }
 
 static void fixture_total(Fixture *f)
@@ -77,7 +79,8 @@ static void fixture_total(Fixture *f)
         }
         total += hi > lo ? hi - lo : 0;
     }
-    atomic_store(&f->s.total_size, total);
+    f->s.total_size = total;
+    atomic_store(&f->job.total_size, total);
 }
 
 static bool fixture_dump(Fixture *f, Error **errp)
@@ -85,15 +88,15 @@ static bool fixture_dump(Fixture *f, Error **errp)
     bool ok;
 
     fixture_total(f);
-    ok = dump_elf_writer.prepare(&f->s, errp) &&
-         dump_elf_writer.write(&f->s, errp);
-    dump_elf_writer.cleanup(&f->s);
+    ok = dump_elf_writer.prepare(&f->job, errp) &&
+         dump_elf_writer.write(&f->job, errp);
+    dump_elf_writer.cleanup(&f->job);
     if (ok) {
-        g_assert_true(dump_output_finish(f->s.out));
+        g_assert_true(dump_output_finish(f->job.out));
     } else {
-        dump_output_free(f->s.out);
+        dump_output_free(f->job.out);
     }
-    f->s.out = NULL;
+    f->job.out = NULL;
     return ok;
 }
 
@@ -249,7 +252,7 @@ static void test_elf64_simple(void)
     fixture_init(&f, ELFCLASS64, EM_X86_64);
     dump_get_guest_simple_memory_mapping(f.s.list, &f.s.guest_phys_blocks);
     g_assert_true(fixture_dump(&f, &err));
-    g_assert_cmpint(atomic_load(&f.s.written_size), ==, 0x400000 - 0x20000);
+    g_assert_cmpint(atomic_load(&f.job.written_size), ==, 0x400000 - 0x20000);
 
     parse(f.path, &p);
     g_assert_cmpuint(p.ehsize, ==, 64);
@@ -329,7 +332,7 @@ static void test_filter(void)
     g_assert_cmphex(p.ph[2].paddr, ==, 0xc0000);
     g_assert_cmphex(p.ph[2].filesz, ==, 0x1000);
     g_assert_cmpuint(p.ph[2].offset, ==, p.ph[1].offset + 0x1000);
-    g_assert_cmpint(atomic_load(&f.s.written_size), ==, 0x2000);
+    g_assert_cmpint(atomic_load(&f.job.written_size), ==, 0x2000);
     g_assert_cmpuint(p.len, ==, p.ph[1].offset + 0x2000 + 11);
     check_loads(&p);
     check_readelf(f.path);
@@ -410,10 +413,10 @@ static void test_write_failure(void)
     signal(SIGPIPE, SIG_IGN);
     fixture_init(&f, ELFCLASS64, EM_X86_64);
     dump_get_guest_simple_memory_mapping(f.s.list, &f.s.guest_phys_blocks);
-    dump_output_free(f.s.out);
+    dump_output_free(f.job.out);
     g_assert_cmpint(pipe(fds), ==, 0);
     close(fds[0]);
-    f.s.out = dump_output_new_fd(fds[1], false);
+    f.job.out = dump_output_new_fd(fds[1], false);
     g_assert_false(fixture_dump(&f, &err));
     g_assert_cmpstr(error_get_pretty(err), ==,
                     "dump: failed to write elf header: Broken pipe");
@@ -429,7 +432,7 @@ static void test_cancel(void)
 
     fixture_init(&f, ELFCLASS64, EM_X86_64);
     dump_get_guest_simple_memory_mapping(f.s.list, &f.s.guest_phys_blocks);
-    atomic_store(&f.s.cancel, true);
+    atomic_store(&f.job.cancel, true);
     g_assert_false(fixture_dump(&f, &err));
     g_assert_cmpstr(error_get_pretty(err), ==, "dump: cancelled");
     error_free(err);

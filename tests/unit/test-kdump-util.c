@@ -244,7 +244,8 @@ bool kdump_test_write_fd(KdumpTestGuest *g, uint32_t flag, bool raw, int threads
         .kdump_raw = raw,
         .available = true,
     };
-    g_autofree DumpState *s = g_new0(DumpState, 1);
+    g_autofree DumpPlan *s = g_new0(DumpPlan, 1);
+    g_autofree DumpJob *job = g_new0(DumpJob, 1);
     Error *err = NULL;
     DumpOutput *out = dump_output_new_fd(fd, seekable);
     bool ok;
@@ -276,15 +277,16 @@ bool kdump_test_write_fd(KdumpTestGuest *g, uint32_t flag, bool raw, int threads
         s->guest_note = g->notes->data + g->guest_note_offset;
         s->guest_note_size = g->guest_note_size;
     }
-    s->out = out;
-    atomic_store(&s->cancel, kdump_test_cancel);
+    job->plan = s;
+    job->out = out;
+    atomic_store(&job->cancel, kdump_test_cancel);
     for (size_t i = 0; i < g->blocks.num; i++) {
         s->total_size += g->blocks.blocks[i].target_end -
                          g->blocks.blocks[i].target_start;
     }
     dump_set_thread_count(threads);
-    ok = dump_kdump_writer.prepare(s, &err) && dump_kdump_writer.write(s, &err);
-    dump_kdump_writer.cleanup(s);
+    ok = dump_kdump_writer.prepare(job, &err) && dump_kdump_writer.write(job, &err);
+    dump_kdump_writer.cleanup(job);
     if (ok) {
         if (!dump_output_finish(out)) {
             error_setg_errno(&err, errno, "finish");

@@ -42,7 +42,7 @@ void kdump_test_fill_mix(uint8_t *mem, size_t size, size_t page_size, uint32_t s
  */
 bool kdump_test_write(KdumpTestGuest *g, uint32_t flag, bool raw, int threads,
                       const char *path, char **msg);
-/* Set: the next write starts with DumpState.cancel set (as quit does). */
+/* Set: the next write starts with DumpJob.cancel set (as quit does). */
 extern bool kdump_test_cancel;
 /* Same, into an already open fd (a pipe, say) for a flattened dump. */
 bool kdump_test_write_fd(KdumpTestGuest *g, uint32_t flag, bool raw, int threads,

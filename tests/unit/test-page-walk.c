@@ -5,6 +5,7 @@
 #include <string.h>
 #include <unistd.h>
 
+#include "sysemu/dump.h"
 #include "sysemu/dump-memory.h"
 #include "sysemu/physmem.h"
 #include "target/i386/cpu.h"
@@ -690,6 +691,54 @@ static void test_merge_work_bound(void)
     dump_mapping_list_free(list);
 }
 
+/*
+ * The plan's reads: guest-physical ones may span blocks but not holes, and
+ * guest-virtual ones go page by page through the tables, so a buffer that
+ * is contiguous in virtual space comes from two blocks.
+ */
+static void test_plan_reads(void)
+{
+    DumpPlan plan = { 0 };
+    CPUX86State env;
+    uint8_t buf[0x1000], want[0x1000];
+    Error *err = NULL;
+
+    physmem_reset();
+    g_assert_nonnull(physmem_add_block("a", 0, MiB, NULL, false, 0, &err));
+    g_assert_nonnull(physmem_add_block("b", MiB, MiB, NULL, false, 1, &err));
+    g_assert_null(err);
+    for (unsigned i = 0; i < sizeof(want); i++) {
+        want[i] = i * 7 + 3;
+    }
+    g_assert_true(physmem_write(MiB - 0x800, want, sizeof(want), NULL));
+    put64(0x1000, 0x2000 | P);
+    put64(0x2000, 0x3000 | P);
+    put64(0x3000, 0x4000 | P);
+    put64(0x4000 + 0 * 8, (MiB - 0x1000) | P);       /* last page of "a" */
+    put64(0x4000 + 1 * 8, MiB | P);                  /* first page of "b" */
+    put64(0x4000 + 2 * 8, (3 * MiB) | P);            /* a hole */
+    init_env(&env, CR0_PG_MASK | CR0_PE_MASK, 0x1000, CR4_PAE_MASK,
+             MSR_EFER_LME | MSR_EFER_LMA);
+    dump_guest_blocks_collect(&plan.guest_phys_blocks);
+    g_assert_cmpuint(plan.guest_phys_blocks.num, ==, 2);
+
+    memset(buf, 0, sizeof(buf));
+    g_assert_true(dump_plan_read_phys(&plan, MiB - 0x800, buf, sizeof(buf)));
+    g_assert_cmpmem(buf, sizeof(buf), want, sizeof(want));
+    memset(buf, 0, sizeof(buf));
+    g_assert_true(dump_plan_read_virt(&plan, &env, 0x800, buf, sizeof(buf)));
+    g_assert_cmpmem(buf, sizeof(buf), want, sizeof(want));
+
+    /* Nothing is copied from a range that ends in a hole. */
+    memset(buf, 0xaa, sizeof(buf));
+    g_assert_false(dump_plan_read_phys(&plan, 2 * MiB - 0x800, buf, sizeof(buf)));
+    g_assert_cmpuint(buf[0], ==, 0xaa);
+    g_assert_false(dump_plan_read_phys(&plan, UINT64_MAX - 0x10, buf, 0x20));
+    g_assert_false(dump_plan_read_virt(&plan, &env, 0x1800, buf, sizeof(buf)));
+    g_assert_false(dump_plan_read_virt(&plan, &env, 0x3000, buf, 1));
+    dump_guest_blocks_free(&plan.guest_phys_blocks);
+}
+
 int main(int argc, char **argv)
 {
     g_test_init(&argc, &argv, NULL);
@@ -708,5 +757,6 @@ int main(int argc, char **argv)
     g_test_add_func("/page-walk/dedup-same-result", test_dedup_same_result);
     g_test_add_func("/page-walk/cancel", test_walk_cancel);
     g_test_add_func("/mapping/peak-memory", test_list_peak_memory);
+    g_test_add_func("/page-walk/plan-reads", test_plan_reads);
     return g_test_run();
 }
