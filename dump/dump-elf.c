@@ -5,7 +5,7 @@
 #include <stddef.h>
 #include <string.h>
 
-#include "sysemu/dump.h"
+#include "sysemu/dump-core.h"
 
 /*
  * Layout (docs/compat.md): ELF header, program headers, section headers,

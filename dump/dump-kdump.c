@@ -4,7 +4,7 @@
 #include <string.h>
 
 #include "dump-compress.h"
-#include "sysemu/dump.h"
+#include "sysemu/dump-core.h"
 
 #define KDUMP_SIGNATURE         "KDUMP   "
 #define KDUMP_HEADER_VERSION    6

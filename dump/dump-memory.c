@@ -2,7 +2,7 @@
 #include <glib.h>
 #include <string.h>
 
-#include "sysemu/dump-arch.h"
+#include "sysemu/dump-x86.h"
 #include "sysemu/dump-memory.h"
 
 /* ---------------------------------------------------------------------- */

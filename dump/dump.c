@@ -16,7 +16,7 @@
 #include "qapi-events.h"
 #include "qemu/bswap.h"
 #include "sysemu/dump-host.h"
-#include "sysemu/dump.h"
+#include "sysemu/dump-core.h"
 
 #define EM_386 3
 #define EM_X86_64 62

@@ -6,7 +6,7 @@
 #include <string.h>
 
 #include "dump/win_dump_defs.h"
-#include "sysemu/dump.h"
+#include "sysemu/dump-core.h"
 
 /*
  * QEMU 7.2 writes each vCPU's CONTEXT into guest memory, dumps, and writes

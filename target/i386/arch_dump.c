@@ -3,7 +3,7 @@
 #include <stddef.h>
 #include <string.h>
 
-#include "sysemu/dump-arch.h"
+#include "sysemu/dump-x86.h"
 
 #define EM_386 3
 #define EM_X86_64 62
@@ -53,7 +53,7 @@ static size_t note_size(size_t namesz, size_t descsz)
     return 12 + ((namesz + 3) & ~(size_t)3) + ((descsz + 3) & ~(size_t)3);
 }
 
-bool dump_arch_get_info(ArchDumpInfo *info, const DumpGuestBlockList *blocks,
+bool dump_arch_get_info(DumpArchInfo *info, const DumpGuestBlockList *blocks,
                         const DumpX86CPUState *cpus, int nr_cpus, Error **errp)
 {
     bool lma = nr_cpus > 0 && dump_x86_long_mode(&cpus[0]);

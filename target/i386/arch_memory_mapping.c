@@ -3,7 +3,7 @@
 #include <string.h>
 
 #include "qemu/bswap.h"
-#include "sysemu/dump-arch.h"
+#include "sysemu/dump-x86.h"
 #include "sysemu/dump-memory.h"
 
 #define PG_PRESENT (1ull << 0)

@@ -8,7 +8,7 @@
 #include <string.h>
 #include <unistd.h>
 
-#include "sysemu/dump.h"
+#include "sysemu/dump-core.h"
 
 #define MiB (1ull << 20)
 
@@ -47,7 +47,7 @@ static void fixture_init(Fixture *f, int d_class, int d_machine)
     }
     f->s.guest_phys_blocks.num = 3;
     f->s.guest_phys_blocks.blocks = f->blocks;
-    f->s.dump_info = (ArchDumpInfo){ .d_machine = d_machine, .d_endian = ELFDATA2LSB,
+    f->s.dump_info = (DumpArchInfo){ .d_machine = d_machine, .d_endian = ELFDATA2LSB,
                                      .d_class = d_class, .page_size = 4096 };
     for (int i = 0; i < 2; i++) {
         f->cpus[i].cpu_index = i;

@@ -263,7 +263,7 @@ bool kdump_test_write_fd(KdumpTestGuest *g, uint32_t flag, bool raw, int threads
     }
     s->fmt = &fmt;
     s->guest_phys_blocks = g->blocks;
-    s->dump_info = (ArchDumpInfo){
+    s->dump_info = (DumpArchInfo){
         .d_machine = EM_X86_64,
         .d_endian = ELFDATA2LSB,
         .d_class = g->d_class,

@@ -6,7 +6,7 @@
 #include <stdbool.h>
 #include <stdint.h>
 
-#include "sysemu/dump.h"
+#include "sysemu/dump-core.h"
 
 typedef struct KdumpTestGuest {
     DumpGuestBlockList blocks;

@@ -5,7 +5,7 @@
 #include <string.h>
 #include <unistd.h>
 
-#include "sysemu/dump.h"
+#include "sysemu/dump-core.h"
 #include "sysemu/dump-memory.h"
 #include "sysemu/physmem.h"
 #include "target/i386/cpu.h"

@@ -6,7 +6,7 @@
 #include <string.h>
 #include <unistd.h>
 
-#include "sysemu/dump.h"
+#include "sysemu/dump-core.h"
 #include "sysemu/physmem.h"
 #include "system/machine-internal.h"
 #include "tests/qtest/win-guest.h"

@@ -11,7 +11,7 @@
 
 #include <glib.h>
 
-#include "sysemu/dump.h"
+#include "sysemu/dump-core.h"
 #include "sysemu/physmem.h"
 
 #define MiB (1u << 20)
@@ -314,7 +314,7 @@ static uint64_t elf_dump_to(int fd, uint8_t *ram, uint64_t ram_size)
 
     s.guest_phys_blocks.num = 1;
     s.guest_phys_blocks.blocks = &block;
-    s.dump_info = (ArchDumpInfo){ .d_machine = EM_X86_64, .d_endian = ELFDATA2LSB,
+    s.dump_info = (DumpArchInfo){ .d_machine = EM_X86_64, .d_endian = ELFDATA2LSB,
                                   .d_class = ELFCLASS64, .page_size = 4096 };
     s.list = dump_mapping_list_new();
     s.total_size = ram_size;

@@ -1,6 +1,6 @@
-/* The dump core's shared state, the writer interface and the output sink interface. */
-#ifndef SYSEMU_DUMP_H
-#define SYSEMU_DUMP_H
+/* The dump module: plan, job, writer interface, output sinks, format table. */
+#ifndef SYSEMU_DUMP_CORE_H
+#define SYSEMU_DUMP_CORE_H
 
 #include <pthread.h>
 #include <stdatomic.h>
@@ -10,7 +10,7 @@
 
 #include "qapi/error.h"
 #include "qapi-types.h"            /* DumpGuestMemoryFormat, DumpStatus */
-#include "sysemu/dump-arch.h"
+#include "sysemu/dump-x86.h"
 #include "sysemu/dump-memory.h"
 #include "sysemu/dump-host.h"
 
@@ -103,7 +103,7 @@ struct DumpPlan {
 
     DumpGuestBlockList guest_phys_blocks;
     DumpMappingList *list;        /* filtered when has_filter (ELF only) */
-    ArchDumpInfo dump_info;
+    DumpArchInfo dump_info;
     int nr_cpus;
     DumpX86CPUState *cpus;        /* nr_cpus vCPUs in CPU-list order */
 

@@ -1,6 +1,6 @@
-/* What the target tells the dump: ELF class, machine, endianness, page size. */
-#ifndef SYSEMU_DUMP_ARCH_H
-#define SYSEMU_DUMP_ARCH_H
+/* What the x86 target tells the dump: ELF class and machine, CPU notes, CR/EFER bits. */
+#ifndef SYSEMU_DUMP_X86_H
+#define SYSEMU_DUMP_X86_H
 
 #include <stdint.h>
 
@@ -25,16 +25,16 @@ static inline bool dump_x86_paging_enabled(const DumpX86CPUState *env)
     return (env->cr[0] & DUMP_X86_CR0_PG) != 0;
 }
 
-typedef struct ArchDumpInfo {
+typedef struct DumpArchInfo {
     int d_machine;          /* EM_X86_64 or EM_386 */
     int d_endian;           /* ELFDATA2LSB */
     int d_class;            /* ELFCLASS64 or ELFCLASS32 */
     uint32_t page_size;     /* 4096 */
     uint64_t phys_base;     /* 0, or NUMBER(phys_base) from VMCOREINFO */
-} ArchDumpInfo;
+} DumpArchInfo;
 
 /* Fills info from vCPU 0 (cpus[0]; none: 32-bit) and the blocks (reference 3.4). */
-bool dump_arch_get_info(ArchDumpInfo *info, const DumpGuestBlockList *blocks,
+bool dump_arch_get_info(DumpArchInfo *info, const DumpGuestBlockList *blocks,
                         const DumpX86CPUState *cpus, int nr_cpus, Error **errp);
 /* Bytes of CPU notes for nr_cpus vCPUs (reference 3.9). */
 size_t dump_arch_note_size(int d_class, int d_machine, int nr_cpus);
