@@ -5,7 +5,7 @@
 #include <stddef.h>
 #include <string.h>
 
-#include "sysemu/dump.h"
+#include "sysemu/dump-core.h"
 
 /*
  * Layout (docs/compat.md): ELF header, program headers, section headers,
@@ -41,10 +41,11 @@ typedef struct ElfLayout {
     uint64_t section_offset;
 } ElfLayout;
 
-static bool elf_prepare(DumpState *s, Error **errp)
+static bool elf_prepare(DumpJob *job, Error **errp)
 {
+    const DumpPlan *s = job->plan;
     ElfLayout *l = g_new0(ElfLayout, 1);
-    uint64_t maps = memory_mapping_list_count(s->list);
+    uint64_t maps = dump_mapping_list_count(s->list);
 
     l->is64 = s->dump_info.d_class == ELFCLASS64;
     l->phdr_num = MIN(1 + maps, (uint64_t)UINT32_MAX);
@@ -55,21 +56,21 @@ static bool elf_prepare(DumpState *s, Error **errp)
     l->shdr_offset = l->phdr_offset + l->phdr_size * l->phdr_num;
     l->note_offset = l->shdr_offset + l->shdr_size * SHDR_NUM;
     l->memory_offset = l->note_offset + s->note_size;
-    l->section_offset = l->memory_offset + atomic_load(&s->total_size);
-    s->writer_state = l;
+    l->section_offset = l->memory_offset + s->total_size;
+    job->writer_state = l;
     return true;
 }
 
-static void elf_cleanup(DumpState *s)
+static void elf_cleanup(DumpJob *job)
 {
-    g_clear_pointer(&s->writer_state, g_free);
+    g_clear_pointer(&job->writer_state, g_free);
 }
 
 /* The blocks as they are dumped: clipped to the filter, empty ones skipped. */
-static bool clipped_block(const DumpState *s, size_t i, uint64_t *start,
+static bool clipped_block(const DumpPlan *s, size_t i, uint64_t *start,
                           uint64_t *size)
 {
-    const GuestPhysBlock *b = &s->guest_phys_blocks.blocks[i];
+    const DumpGuestBlock *b = &s->guest_phys_blocks.blocks[i];
     uint64_t lo = b->target_start, hi = b->target_end;
 
     if (s->has_filter) {
@@ -91,8 +92,8 @@ static bool clipped_block(const DumpState *s, size_t i, uint64_t *start,
 }
 
 /* Reference 3.8: where a mapping's bytes are in the file, if anywhere. */
-static void offset_range(const DumpState *s, const ElfLayout *l,
-                         const MemoryMapping *m, uint64_t *p_offset,
+static void offset_range(const DumpPlan *s, const ElfLayout *l,
+                         const DumpMapping *m, uint64_t *p_offset,
                          uint64_t *p_filesz)
 {
     uint64_t off = l->memory_offset;
@@ -114,7 +115,7 @@ static void offset_range(const DumpState *s, const ElfLayout *l,
     *p_filesz = 0;
 }
 
-static void fill_ehdr(const DumpState *s, const ElfLayout *l, uint8_t *buf)
+static void fill_ehdr(const DumpPlan *s, const ElfLayout *l, uint8_t *buf)
 {
     uint16_t phnum = l->phdr_num >= PN_XNUM ? PN_XNUM : l->phdr_num;
     unsigned char ident[EI_NIDENT] = {
@@ -187,16 +188,17 @@ static size_t fill_phdr(const ElfLayout *l, uint8_t *buf, uint32_t type,
     }
 }
 
-static bool write_phdrs(DumpState *s, const ElfLayout *l, Error **errp)
+static bool write_phdrs(DumpJob *job, const ElfLayout *l, Error **errp)
 {
+    const DumpPlan *s = job->plan;
     g_autofree uint8_t *buf = g_malloc0(PHDR_BATCH);
     size_t used;
     uint64_t index = 1;
-    const MemoryMapping *m = NULL;
+    const DumpMapping *m = NULL;
 
     used = fill_phdr(l, buf, PT_NOTE, l->note_offset, 0, 0, s->note_size,
                      s->note_size);
-    while (index < l->phdr_num && (m = memory_mapping_list_next(s->list, m))) {
+    while (index < l->phdr_num && (m = dump_mapping_list_next(s->list, m))) {
         uint64_t off, filesz;
 
         offset_range(s, l, m, &off, &filesz);
@@ -206,16 +208,16 @@ static bool write_phdrs(DumpState *s, const ElfLayout *l, Error **errp)
                           filesz, m->length);
         index++;
         if (used + l->phdr_size > PHDR_BATCH) {
-            if (!dump_output_write(s->out, buf, used)) {
+            if (!dump_output_write(job->out, buf, used)) {
                 goto fail;
             }
             used = 0;
-            if (dump_check_cancel(s, errp)) {
+            if (dump_check_cancel(job, errp)) {
                 return false;
             }
         }
     }
-    if (used && !dump_output_write(s->out, buf, used)) {
+    if (used && !dump_output_write(job->out, buf, used)) {
         goto fail;
     }
     return true;
@@ -224,7 +226,7 @@ fail:
     return false;
 }
 
-static bool write_shdrs(DumpState *s, const ElfLayout *l, Error **errp)
+static bool write_shdrs(DumpJob *job, const ElfLayout *l, Error **errp)
 {
     uint8_t buf[2 * sizeof(Elf64_Shdr)] = { 0 };
     uint32_t xnum = l->phdr_num >= PN_XNUM ? l->phdr_num : 0;
@@ -246,7 +248,7 @@ static bool write_shdrs(DumpState *s, const ElfLayout *l, Error **errp)
         };
         memcpy(buf, sh, sizeof(sh));
     }
-    if (!dump_output_write(s->out, buf, SHDR_NUM * l->shdr_size)) {
+    if (!dump_output_write(job->out, buf, SHDR_NUM * l->shdr_size)) {
         error_setg_errno(errp, errno, "dump: failed to write section headers");
         return false;
     }
@@ -254,8 +256,9 @@ static bool write_shdrs(DumpState *s, const ElfLayout *l, Error **errp)
 }
 
 /* The note area in QEMU's three parts, for QEMU's three error texts. */
-static bool write_notes(DumpState *s, Error **errp)
+static bool write_notes(DumpJob *job, Error **errp)
 {
+    const DumpPlan *s = job->plan;
     size_t cpu_len = s->note_size - s->guest_note_size;
     size_t core_len = 0;
     const uint8_t *p = s->notes;
@@ -275,16 +278,16 @@ static bool write_notes(DumpState *s, Error **errp)
         off += len;
         core_len = off;
     }
-    if (!dump_output_write(s->out, p, core_len)) {
+    if (!dump_output_write(job->out, p, core_len)) {
         error_setg(errp, "dump: failed to write elf notes");
         return false;
     }
-    if (!dump_output_write(s->out, p + core_len, cpu_len - core_len)) {
+    if (!dump_output_write(job->out, p + core_len, cpu_len - core_len)) {
         error_setg(errp, "dump: failed to write CPU status");
         return false;
     }
     if (s->guest_note_size &&
-        !dump_output_write(s->out, s->guest_note, s->guest_note_size)) {
+        !dump_output_write(job->out, s->guest_note, s->guest_note_size)) {
         error_setg(errp, "dump: failed to write guest note");
         return false;
     }
@@ -296,13 +299,14 @@ static bool write_notes(DumpState *s, Error **errp)
  * page cache gets whole aligned pieces, and a sparse sink sees every
  * aligned zero run whole instead of cut at chunk edges.
  */
-static bool write_memory(DumpState *s, Error **errp)
+static bool write_memory(DumpJob *job, Error **errp)
 {
-    const ElfLayout *l = s->writer_state;
+    const DumpPlan *s = job->plan;
+    const ElfLayout *l = job->writer_state;
     uint64_t file_off = l->memory_offset;
 
     for (size_t i = 0; i < s->guest_phys_blocks.num; i++) {
-        const GuestPhysBlock *b = &s->guest_phys_blocks.blocks[i];
+        const DumpGuestBlock *b = &s->guest_phys_blocks.blocks[i];
         uint64_t start, size;
 
         if (!clipped_block(s, i, &start, &size)) {
@@ -313,14 +317,14 @@ static bool write_memory(DumpState *s, Error **errp)
                            MEMORY_CHUNK - file_off % MEMORY_CHUNK);
             const uint8_t *src = b->host_addr + (start - b->target_start) + done;
 
-            if (dump_check_cancel(s, errp)) {
+            if (dump_check_cancel(job, errp)) {
                 return false;
             }
-            if (!dump_output_write(s->out, src, n)) {
+            if (!dump_output_write(job->out, src, n)) {
                 error_setg_errno(errp, errno, "dump: failed to save memory");
                 return false;
             }
-            dump_progress_add(s, n);
+            dump_progress_add(job, n);
             done += n;
             file_off += n;
         }
@@ -328,21 +332,22 @@ static bool write_memory(DumpState *s, Error **errp)
     return true;
 }
 
-static bool elf_write(DumpState *s, Error **errp)
+static bool elf_write(DumpJob *job, Error **errp)
 {
-    const ElfLayout *l = s->writer_state;
+    const DumpPlan *s = job->plan;
+    const ElfLayout *l = job->writer_state;
     uint8_t ehdr[sizeof(Elf64_Ehdr)];
 
     fill_ehdr(s, l, ehdr);
-    if (!dump_output_write(s->out, ehdr, l->ehdr_size)) {
+    if (!dump_output_write(job->out, ehdr, l->ehdr_size)) {
         error_setg_errno(errp, errno, "dump: failed to write elf header");
         return false;
     }
-    if (!write_phdrs(s, l, errp) || !write_shdrs(s, l, errp) ||
-        !write_notes(s, errp) || !write_memory(s, errp)) {
+    if (!write_phdrs(job, l, errp) || !write_shdrs(job, l, errp) ||
+        !write_notes(job, errp) || !write_memory(job, errp)) {
         return false;
     }
-    if (!dump_output_write(s->out, shstrtab, SHSTRTAB_SIZE)) {
+    if (!dump_output_write(job->out, shstrtab, SHSTRTAB_SIZE)) {
         error_setg_errno(errp, errno, "dump: failed to write string table data");
         return false;
     }

@@ -4,7 +4,7 @@
 #include <string.h>
 
 #include "dump-compress.h"
-#include "sysemu/dump.h"
+#include "sysemu/dump-core.h"
 
 #define KDUMP_SIGNATURE         "KDUMP   "
 #define KDUMP_HEADER_VERSION    6
@@ -153,7 +153,8 @@ typedef struct KdumpCache {
 } KdumpCache;
 
 typedef struct KdumpWriter {
-    DumpState *s;
+    DumpJob *job;
+    const DumpPlan *s;            /* job->plan */
     bool big_endian;
     bool class64;
     uint32_t flag;
@@ -206,7 +207,7 @@ static uint64_t round_up(uint64_t v, uint64_t align)
  */
 static void kdump_find_vmcoreinfo(KdumpWriter *k)
 {
-    const DumpState *s = k->s;
+    const DumpPlan *s = k->s;
     const uint8_t *note = s->guest_note;
     uint32_t namesz, descsz;
 
@@ -247,10 +248,10 @@ static char *vmcoreinfo_value(const char *text, const char *key)
 }
 
 /* len bytes of guest RAM at pa when one block holds them all. */
-static const uint8_t *guest_ram(const DumpState *s, uint64_t pa, uint64_t len)
+static const uint8_t *guest_ram(const DumpPlan *s, uint64_t pa, uint64_t len)
 {
     for (size_t i = 0; i < s->guest_phys_blocks.num; i++) {
-        const GuestPhysBlock *b = &s->guest_phys_blocks.blocks[i];
+        const DumpGuestBlock *b = &s->guest_phys_blocks.blocks[i];
 
         if (pa >= b->target_start && pa < b->target_end &&
             len <= b->target_end - pa) {
@@ -275,7 +276,7 @@ static bool uts_field_ok(const char *f)
  */
 static bool kdump_guest_utsname(KdumpWriter *k, KdumpUtsname *uts)
 {
-    const DumpState *s = k->s;
+    const DumpPlan *s = k->s;
     g_autofree char *text = NULL, *release = NULL, *sym = NULL;
     uint32_t namesz, descsz;
     uint64_t va, pa;
@@ -338,7 +339,7 @@ static void kdump_fill_utsname(KdumpWriter *k, KdumpUtsname *uts)
 
 static bool kdump_write_headers(KdumpWriter *k, Error **errp)
 {
-    DumpState *s = k->s;
+    const DumpPlan *s = k->s;
     union {
         DiskDumpHeader64 h64;
         DiskDumpHeader32 h32;
@@ -389,15 +390,15 @@ static bool kdump_write_headers(KdumpWriter *k, Error **errp)
     }
 #undef FILL_DH
 
-    if (!dump_output_pwrite(s->out, &dh, dh_size, 0)) {
+    if (!dump_output_pwrite(k->job->out, &dh, dh_size, 0)) {
         error_setg(errp, "dump: failed to write disk dump header");
         return false;
     }
-    if (!dump_output_pwrite(s->out, &sh, sh_size, k->page_size)) {
+    if (!dump_output_pwrite(k->job->out, &sh, sh_size, k->page_size)) {
         error_setg(errp, "dump: failed to write kdump sub header");
         return false;
     }
-    if (!dump_output_pwrite(s->out, s->notes, s->note_size, k->offset_note)) {
+    if (!dump_output_pwrite(k->job->out, s->notes, s->note_size, k->offset_note)) {
         error_setg(errp, "dump: failed to write notes");
         return false;
     }
@@ -408,9 +409,9 @@ static bool bitmap_flush(KdumpWriter *k, const uint8_t *buf, uint64_t window)
 {
     uint64_t off = window * k->page_size;
 
-    return dump_output_pwrite(k->s->out, buf, k->page_size,
+    return dump_output_pwrite(k->job->out, buf, k->page_size,
                               k->offset_dump_bitmap + off) &&
-           dump_output_pwrite(k->s->out, buf, k->page_size,
+           dump_output_pwrite(k->job->out, buf, k->page_size,
                               k->offset_dump_bitmap + k->len_dump_bitmap + off);
 }
 
@@ -422,14 +423,14 @@ static bool bitmap_flush(KdumpWriter *k, const uint8_t *buf, uint64_t window)
  */
 static bool kdump_write_bitmaps(KdumpWriter *k, Error **errp)
 {
-    const GuestPhysBlockList *blocks = &k->s->guest_phys_blocks;
+    const DumpGuestBlockList *blocks = &k->s->guest_phys_blocks;
     g_autofree uint8_t *buf = g_malloc0(k->page_size);
     uint64_t bits = (uint64_t)k->page_size * 8;
     uint64_t window = 0;
     bool any = false;
 
     for (size_t i = 0; i < blocks->num; i++) {
-        const GuestPhysBlock *b = &blocks->blocks[i];
+        const DumpGuestBlock *b = &blocks->blocks[i];
         uint64_t first, last;
 
         if (b->target_end <= b->target_start) {
@@ -464,7 +465,7 @@ static bool cache_flush(KdumpWriter *k, KdumpCache *c)
     if (c->used == 0) {
         return true;
     }
-    if (!dump_output_pwrite(k->s->out, c->buf, c->used, c->offset)) {
+    if (!dump_output_pwrite(k->job->out, c->buf, c->used, c->offset)) {
         return false;
     }
     c->offset += c->used;
@@ -509,11 +510,11 @@ static bool cache_append(KdumpWriter *k, KdumpCache *c, const void *data, size_t
 static bool kdump_fill(void *opaque, DumpPageBatch *b, Error **errp)
 {
     KdumpWriter *k = opaque;
-    const GuestPhysBlockList *blocks = &k->s->guest_phys_blocks;
+    const DumpGuestBlockList *blocks = &k->s->guest_phys_blocks;
     uint64_t ps = k->page_size;
 
     while (b->count < b->capacity && k->block < blocks->num) {
-        const GuestPhysBlock *blk = &blocks->blocks[k->block];
+        const DumpGuestBlock *blk = &blocks->blocks[k->block];
         uint64_t off;
         uint64_t pfn;
         uint8_t *page;
@@ -578,13 +579,13 @@ static bool kdump_consume(void *opaque, const DumpPageBatch *b, Error **errp)
             return false;
         }
     }
-    dump_progress_add(k->s, (int64_t)b->count * k->page_size);
-    return !dump_check_cancel(k->s, errp);
+    dump_progress_add(k->job, (int64_t)b->count * k->page_size);
+    return !dump_check_cancel(k->job, errp);
 }
 
 static bool kdump_write_pages(KdumpWriter *k, Error **errp)
 {
-    DumpState *s = k->s;
+    const DumpPlan *s = k->s;
     size_t cache_size = s->fmt->kdump_raw ? KDUMP_RAW_CACHE_SIZE
                                           : KDUMP_CACHE_PAGES * k->page_size;
     g_autofree uint8_t *zero = g_malloc0(k->page_size);
@@ -626,14 +627,16 @@ static bool kdump_write_pages(KdumpWriter *k, Error **errp)
     return true;
 }
 
-static bool kdump_prepare(DumpState *s, Error **errp)
+static bool kdump_prepare(DumpJob *job, Error **errp)
 {
+    const DumpPlan *s = job->plan;
     KdumpWriter *k = g_new0(KdumpWriter, 1);
-    const GuestPhysBlockList *blocks = &s->guest_phys_blocks;
+    const DumpGuestBlockList *blocks = &s->guest_phys_blocks;
     size_t sub_size;
     uint64_t last_end = 0;
 
-    s->writer_state = k;
+    job->writer_state = k;
+    k->job = job;
     k->s = s;
     k->flag = s->fmt->kdump_flag;
     k->big_endian = s->dump_info.d_endian == ELFDATA2MSB;
@@ -652,7 +655,7 @@ static bool kdump_prepare(DumpState *s, Error **errp)
     k->page_shift = __builtin_ctzl(k->page_size);
 
     for (size_t i = 0; i < blocks->num; i++) {
-        const GuestPhysBlock *b = &blocks->blocks[i];
+        const DumpGuestBlock *b = &blocks->blocks[i];
 
         if (b->target_end > b->target_start) {
             k->num_dumpable += ((b->target_end - 1) >> k->page_shift) -
@@ -667,8 +670,6 @@ static bool kdump_prepare(DumpState *s, Error **errp)
      */
     k->max_mapnr = (last_end + k->page_size - 1) >> k->page_shift;
     k->len_dump_bitmap = round_up(div_round_up(k->max_mapnr, 8), k->page_size);
-    s->max_mapnr = k->max_mapnr;
-    s->len_dump_bitmap = k->len_dump_bitmap;
     if (2 * k->len_dump_bitmap > MAX(KDUMP_BITMAP_FLOOR,
                                      k->num_dumpable * k->page_size)) {
         error_setg(errp, "dump: guest RAM ends at 0x%llx: kdump bitmaps of %llu MiB "
@@ -689,18 +690,18 @@ static bool kdump_prepare(DumpState *s, Error **errp)
     return true;
 }
 
-static bool kdump_write(DumpState *s, Error **errp)
+static bool kdump_write(DumpJob *job, Error **errp)
 {
-    KdumpWriter *k = s->writer_state;
+    KdumpWriter *k = job->writer_state;
 
     return kdump_write_headers(k, errp) &&
            kdump_write_bitmaps(k, errp) &&
            kdump_write_pages(k, errp);
 }
 
-static void kdump_cleanup(DumpState *s)
+static void kdump_cleanup(DumpJob *job)
 {
-    KdumpWriter *k = s->writer_state;
+    KdumpWriter *k = job->writer_state;
 
     if (!k) {
         return;
@@ -708,7 +709,7 @@ static void kdump_cleanup(DumpState *s)
     g_free(k->desc_cache.buf);
     g_free(k->data_cache.buf);
     g_free(k);
-    s->writer_state = NULL;
+    job->writer_state = NULL;
 }
 
 const DumpWriter dump_kdump_writer = {

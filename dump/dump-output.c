@@ -10,7 +10,7 @@
 #include <unistd.h>
 
 #include "dump/dump-compress.h"
-#include "sysemu/dump.h"
+#include "sysemu/dump-core.h"
 
 /* makedumpfile's flattened format (IMPLEMENTATION, "-F"). */
 #define FLAT_HEADER_SIZE 4096

@@ -12,15 +12,11 @@
 #include <unistd.h>
 
 #include "config-host.h"
-#include "hw/vmcoreinfo.h"
-#include "monitor/monitor.h"
 #include "qapi-commands.h"
 #include "qapi-events.h"
 #include "qemu/bswap.h"
-#include "sysemu/cpus.h"
-#include "sysemu/dump.h"
-#include "sysemu/physmem.h"
-#include "sysemu/runstate.h"
+#include "sysemu/dump-host.h"
+#include "sysemu/dump-core.h"
 
 #define EM_386 3
 #define EM_X86_64 62
@@ -100,10 +96,14 @@ const DumpFormatInfo *dump_format_info(DumpGuestMemoryFormat format)
 /* ---------------------------------------------------------------------- */
 
 /*
- * One dump at a time, as QEMU. The state outlives the dump so query-dump
- * can report the last counters; everything else is freed at the end.
+ * One dump at a time, as QEMU: the current or last plan and job. The job
+ * outlives the dump so query-dump can report the last counters; the rest
+ * is freed at the end. Both are touched on the main thread only, except
+ * what the worker is handed (the plan to read, the job's sink, progress
+ * and cancel flag).
  */
-static DumpState dump_state;
+static DumpPlan dump_plan;
+static DumpJob dump_job = { .plan = &dump_plan, .fdset_dup = -1 };
 static _Atomic DumpStatus dump_status = DUMP_STATUS_NONE;
 
 /*
@@ -111,18 +111,6 @@ static _Atomic DumpStatus dump_status = DUMP_STATUS_NONE;
  * its handler does nothing, the EINTR is what matters (dump_output_set_cancel).
  */
 #define DUMP_CANCEL_SIGNAL (SIGRTMIN + 5)
-static pthread_t dump_worker_tid;
-static atomic_bool dump_worker_tid_set;
-static atomic_bool dump_worker_running;
-
-/* Main-thread only. */
-static GThread *dump_thread;
-static Error *dump_thread_err;
-static bool dump_resume;
-static char *dump_created_path;   /* unlinked if the dump fails */
-static int dump_fdset_dup = -1;   /* from /dev/fdset/N: its set stays while we write */
-static bool dump_started;         /* reached the writing phase: emit the event */
-static bool dump_prepared;        /* the writer's cleanup is owed */
 
 static _Atomic int dump_threads_wanted;   /* -dump-threads, set before any dump */
 static atomic_bool dump_exit_requested;   /* dump_cancel_async: no new dump runs */
@@ -157,9 +145,9 @@ bool dump_in_progress(void)
     return atomic_load(&dump_status) == DUMP_STATUS_ACTIVE;
 }
 
-bool dump_check_cancel(DumpState *s, Error **errp)
+bool dump_check_cancel(DumpJob *job, Error **errp)
 {
-    if (atomic_load(&s->cancel)) {
+    if (atomic_load(&job->cancel)) {
         error_setg(errp, "dump: cancelled");
         return true;
     }
@@ -174,7 +162,7 @@ bool dump_check_cancel(DumpState *s, Error **errp)
  * The filter as an unsigned half-open range. The end is clamped at 2^64-1
  * so that a huge begin+length cannot wrap around and re-include low RAM.
  */
-static void filter_range(const DumpState *s, uint64_t *start, uint64_t *end)
+static void filter_range(const DumpPlan *s, uint64_t *start, uint64_t *end)
 {
     uint64_t b = (uint64_t)s->begin;
     uint64_t l = (uint64_t)s->length;
@@ -184,7 +172,7 @@ static void filter_range(const DumpState *s, uint64_t *start, uint64_t *end)
 }
 
 /* Bytes of block inside the filter (all of it without one). */
-static uint64_t block_dump_size(const DumpState *s, const GuestPhysBlock *b)
+static uint64_t block_dump_size(const DumpPlan *s, const DumpGuestBlock *b)
 {
     uint64_t fs, fe, lo, hi;
 
@@ -197,7 +185,7 @@ static uint64_t block_dump_size(const DumpState *s, const GuestPhysBlock *b)
     return hi > lo ? hi - lo : 0;
 }
 
-static uint64_t dump_total_size(const DumpState *s)
+static uint64_t dump_total_size(const DumpPlan *s)
 {
     uint64_t total = 0;
 
@@ -215,19 +203,20 @@ static uint64_t dump_total_size(const DumpState *s)
  * QEMU reads the note with cpu_physical_memory_read, which yields zeros
  * outside RAM; reproduce that instead of refusing the range.
  */
-static void read_guest_phys_or_zero(uint64_t gpa, uint8_t *buf, uint64_t len)
+static void read_guest_phys_or_zero(const DumpGuestBlockList *blocks, uint64_t gpa,
+                                    uint8_t *buf, uint64_t len)
 {
     memset(buf, 0, len);
-    for (size_t i = 0; i < physmem_block_count(); i++) {
-        const RAMBlock *rb = physmem_block(i);
-        uint64_t lo = MAX(gpa, rb->gpa);
-        uint64_t hi = MIN(gpa + len, rb->gpa + rb->size);
+    for (size_t i = 0; i < blocks->num; i++) {
+        const DumpGuestBlock *b = &blocks->blocks[i];
+        uint64_t lo = MAX(gpa, b->target_start);
+        uint64_t hi = MIN(gpa + len, b->target_end);
 
         if (gpa + len < gpa) {
-            hi = MIN(UINT64_MAX, rb->gpa + rb->size);
+            hi = b->target_end;
         }
         if (hi > lo) {
-            memcpy(buf + (lo - gpa), rb->host + (lo - rb->gpa), hi - lo);
+            memcpy(buf + (lo - gpa), b->host_addr + (lo - b->target_start), hi - lo);
         }
     }
 }
@@ -270,7 +259,7 @@ static bool parse_phys_base(const char *s, uint64_t *val)
     return true;
 }
 
-static void vmcoreinfo_update_phys_base(DumpState *s, uint8_t *note,
+static void vmcoreinfo_update_phys_base(DumpPlan *s, uint8_t *note,
                                         uint32_t namesz, uint32_t descsz)
 {
     char *desc = (char *)note + 12 + ((namesz + 3u) & ~3u);
@@ -296,45 +285,46 @@ static void vmcoreinfo_update_phys_base(DumpState *s, uint8_t *note,
         if (parse_phys_base(lines[i] + strlen(prefix), &v)) {
             s->dump_info.phys_base = v;
         } else {
-            warn_report("Failed to read %s", prefix);
+            dump_host_warn("Failed to read %s", prefix);
         }
         break;
     }
 }
 
 /* Reference 3.10: every problem is a warning and the note is dropped. */
-static uint8_t *get_guest_note(DumpState *s, size_t *note_len)
+static uint8_t *get_guest_note(DumpPlan *s, size_t *note_len)
 {
-    const VMCoreInfoState *vmci = vmcoreinfo_find();
+    DumpVmcoreinfo info;
+    const DumpVmcoreinfo *vmci = &info;
     uint8_t *buf;
     uint32_t namesz, descsz;
     size_t len;
 
     *note_len = 0;
-    if (!vmci) {
+    if (!dump_host_vmcoreinfo(&info)) {
         return NULL;
     }
     if (!vmci->has_vmcoreinfo) {
-        warn_report("guest note is not present");
+        dump_host_warn("guest note is not present");
         return NULL;
     }
     if (vmci->size < 12 || vmci->size > GUEST_NOTE_MAX) {
-        warn_report("guest note size is invalid: %" PRIu32, vmci->size);
+        dump_host_warn("guest note size is invalid: %" PRIu32, vmci->size);
         return NULL;
     }
-    if (vmci->guest_format != FW_CFG_VMCOREINFO_FORMAT_ELF) {
-        warn_report("guest note format is unsupported: %" PRIu16,
-                    vmci->guest_format);
+    if (vmci->guest_format != DUMP_VMCOREINFO_FORMAT_ELF) {
+        dump_host_warn("guest note format is unsupported: %" PRIu16,
+                       vmci->guest_format);
         return NULL;
     }
     /* One spare byte: the NUL after the descriptor may land there. */
     buf = g_malloc0(vmci->size + 1);
-    read_guest_phys_or_zero(vmci->paddr, buf, vmci->size);
+    read_guest_phys_or_zero(&s->guest_phys_blocks, vmci->paddr, buf, vmci->size);
     namesz = ldl_le_p(buf);
     descsz = ldl_le_p(buf + 4);
     len = note_size_of(namesz, descsz);
     if (namesz > GUEST_NOTE_MAX || descsz > GUEST_NOTE_MAX || len > vmci->size) {
-        warn_report("Invalid guest note header");
+        dump_host_warn("Invalid guest note header");
         g_free(buf);
         return NULL;
     }
@@ -347,28 +337,85 @@ static uint8_t *get_guest_note(DumpState *s, size_t *note_len)
 /* Building the plan                                                        */
 /* ---------------------------------------------------------------------- */
 
-static void dump_state_free(DumpState *s)
+bool dump_plan_read_phys(const DumpPlan *plan, uint64_t gpa, void *buf, size_t len)
 {
-    if (dump_prepared && s->fmt->writer->cleanup) {
-        s->fmt->writer->cleanup(s);
+    const DumpGuestBlockList *blocks = &plan->guest_phys_blocks;
+    uint8_t *out = buf;
+
+    if (!dump_guest_blocks_is_ram(blocks, gpa, len)) {
+        return false;
     }
-    dump_prepared = false;
-    s->writer_state = NULL;
-    guest_phys_blocks_free(&s->guest_phys_blocks);
-    memory_mapping_list_free(s->list);
-    s->list = NULL;
-    g_free(s->cpus);
-    s->cpus = NULL;
-    g_free(s->notes);
-    s->notes = NULL;
-    s->guest_note = NULL;
-    dump_output_free(s->out);
-    s->out = NULL;
+    while (len) {
+        const DumpGuestBlock *b = dump_guest_blocks_find(blocks, gpa);
+        uint64_t n = MIN(len, b->target_end - gpa);
+
+        memcpy(out, b->host_addr + (gpa - b->target_start), n);
+        out += n;
+        gpa += n;
+        len -= n;
+    }
+    return true;
 }
 
-static bool dump_build_notes(DumpState *s)
+bool dump_plan_read_virt(const DumpPlan *plan, const DumpX86CPUState *env,
+                         uint64_t vaddr, void *buf, size_t len)
 {
-    size_t cpu_size = cpu_get_note_size(s->dump_info.d_class,
+    uint8_t *out = buf;
+
+    while (len) {
+        size_t n = MIN(len, 4096 - (vaddr & 4095));
+        uint64_t pa;
+
+        if (!x86_virt_to_phys(&plan->guest_phys_blocks, env, vaddr, &pa) ||
+            !dump_plan_read_phys(plan, pa, out, n)) {
+            return false;
+        }
+        out += n;
+        vaddr += n;
+        len -= n;
+    }
+    return true;
+}
+
+static void dump_plan_free(DumpPlan *plan)
+{
+    dump_guest_blocks_free(&plan->guest_phys_blocks);
+    dump_mapping_list_free(plan->list);
+    g_free(plan->cpus);
+    g_free(plan->notes);
+    memset(plan, 0, sizeof(*plan));
+}
+
+/*
+ * A new dump (or a failed start, which QEMU reports as a reset state):
+ * zero counters, no cancel. The fd set dup an open just recorded stays.
+ */
+static void dump_job_reset(DumpJob *job)
+{
+    atomic_store(&job->total_size, 0);
+    atomic_store(&job->written_size, 0);
+    /* A signal that came before this reset still cancels the dump. */
+    atomic_store(&job->cancel, atomic_load(&dump_exit_requested));
+    job->started = false;
+    job->resume = false;
+}
+
+/* Everything but the counters, which query-dump still reports. */
+static void dump_job_release(DumpJob *job)
+{
+    if (job->prepared && job->plan->fmt->writer->cleanup) {
+        job->plan->fmt->writer->cleanup(job);
+    }
+    job->prepared = false;
+    job->writer_state = NULL;
+    dump_output_free(job->out);
+    job->out = NULL;
+    dump_plan_free(&dump_plan);
+}
+
+static bool dump_build_notes(DumpPlan *s)
+{
+    size_t cpu_size = dump_arch_note_size(s->dump_info.d_class,
                                         s->dump_info.d_machine, s->nr_cpus);
     size_t guest_len;
     g_autofree uint8_t *guest = get_guest_note(s, &guest_len);
@@ -376,7 +423,7 @@ static bool dump_build_notes(DumpState *s)
 
     s->note_size = cpu_size + guest_len;
     s->notes = g_malloc0(s->note_size ? s->note_size : 1);
-    written = cpu_write_notes(s->notes, s->cpus, s->nr_cpus,
+    written = dump_arch_write_notes(s->notes, s->cpus, s->nr_cpus,
                               s->dump_info.d_machine);
     g_assert(written == cpu_size);
     if (guest_len) {
@@ -388,23 +435,19 @@ static bool dump_build_notes(DumpState *s)
 }
 
 /* Reference 2.4, from the point where the guest is paused. */
-static bool dump_init(DumpState *s, bool paging, Error **errp)
+static bool dump_init(DumpJob *job, DumpPlan *s, bool paging, Error **errp)
 {
-    const GuestPhysBlock *last;
-
     s->paging = paging;
-    s->nr_cpus = machine_cpu_count();
-    s->cpus = g_new0(X86CPU *, s->nr_cpus > 0 ? s->nr_cpus : 1);
-    for (int i = 0; i < s->nr_cpus; i++) {
-        s->cpus[i] = machine_cpu(i);
-    }
-    guest_phys_blocks_collect(&s->guest_phys_blocks);
-    atomic_store(&s->total_size, (int64_t)dump_total_size(s));
-    if (atomic_load(&s->total_size) == 0) {
+    s->cpus = dump_host_cpu_states(&s->nr_cpus);
+    dump_guest_blocks_collect(&s->guest_phys_blocks);
+    s->total_size = dump_total_size(s);
+    atomic_store(&job->total_size, (int64_t)s->total_size);
+    if (s->total_size == 0) {
         error_setg(errp, "dump: no guest memory to dump");
         return false;
     }
-    if (!cpu_get_dump_info(&s->dump_info, &s->guest_phys_blocks, errp)) {
+    if (!dump_arch_get_info(&s->dump_info, &s->guest_phys_blocks, s->cpus,
+                            s->nr_cpus, errp)) {
         return false;
     }
     if (!s->dump_info.page_size) {
@@ -412,26 +455,22 @@ static bool dump_init(DumpState *s, bool paging, Error **errp)
     }
     dump_build_notes(s);
 
-    s->list = memory_mapping_list_new();
-    memory_mapping_list_set_cancel(s->list, &s->cancel);
+    s->list = dump_mapping_list_new();
+    dump_mapping_list_set_cancel(s->list, &job->cancel);
     if (paging) {
-        if (!qemu_get_guest_memory_mapping(s->list, &s->guest_phys_blocks, errp)) {
+        if (!dump_get_guest_memory_mapping(s->list, &s->guest_phys_blocks, s->cpus,
+                                           s->nr_cpus, errp)) {
             return false;
         }
     } else {
-        qemu_get_guest_simple_memory_mapping(s->list, &s->guest_phys_blocks);
+        dump_get_guest_simple_memory_mapping(s->list, &s->guest_phys_blocks);
     }
-
-    last = &s->guest_phys_blocks.blocks[s->guest_phys_blocks.num - 1];
-    s->max_mapnr = last->target_end / s->dump_info.page_size;
-    s->len_dump_bitmap = ((s->max_mapnr + 7) / 8 + s->dump_info.page_size - 1)
-                         / s->dump_info.page_size * s->dump_info.page_size;
 
     if (s->fmt->format == DUMP_GUEST_MEMORY_FORMAT_ELF && s->has_filter) {
-        memory_mapping_filter(s->list, s->begin, s->length);
+        dump_mapping_filter(s->list, s->begin, s->length);
     }
-    dump_prepared = true;
-    return s->fmt->writer->prepare(s, errp);
+    job->prepared = true;
+    return s->fmt->writer->prepare(job, errp);
 }
 
 /* ---------------------------------------------------------------------- */
@@ -439,23 +478,24 @@ static bool dump_init(DumpState *s, bool paging, Error **errp)
 /* ---------------------------------------------------------------------- */
 
 /* Writes the dump and closes the sink; runs on the caller or the worker. */
-static bool dump_run(DumpState *s, Error **errp)
+static bool dump_run(DumpJob *job, Error **errp)
 {
+    const DumpFormatInfo *fmt = job->plan->fmt;
+    DumpOutput *out = job->out;
     bool ok;
-    DumpOutput *out = s->out;
 
     if (!dump_output_start(out)) {
         /* 7.2's text, without strerror like its other kdump texts */
         error_setg(errp, "dump: failed to write start flat header");
         ok = false;
     } else {
-        ok = s->fmt->writer->write(s, errp);
+        ok = fmt->writer->write(job, errp);
     }
 
-    s->out = NULL;
+    job->out = NULL;
     if (ok) {
         if (!dump_output_finish(out)) {
-            if (s->fmt->kdump_flag && !s->fmt->kdump_raw) {
+            if (fmt->kdump_flag && !fmt->kdump_raw) {
                 error_setg(errp, "dump: failed to write end flat header");
             } else {
                 error_setg_errno(errp, errno, "dump: failed to save memory");
@@ -465,7 +505,7 @@ static bool dump_run(DumpState *s, Error **errp)
     } else {
         dump_output_free(out);
     }
-    if (!ok && errp && atomic_load(&s->cancel)) {
+    if (!ok && errp && atomic_load(&job->cancel)) {
         /*
          * One text for a cancelled dump, whichever step noticed: a write
          * interrupted on a full pipe fails with ECANCELED, a batch sees
@@ -479,11 +519,11 @@ static bool dump_run(DumpState *s, Error **errp)
 }
 
 /* The dump's fd from an fd set is closed: the set may go now. */
-static void dump_release_fdset_dup(void)
+static void dump_release_fdset_dup(DumpJob *job)
 {
-    if (dump_fdset_dup >= 0) {
-        monitor_fdset_dup_fd_remove(dump_fdset_dup);
-        dump_fdset_dup = -1;
+    if (job->fdset_dup >= 0) {
+        dump_host_fd_closed(job->fdset_dup);
+        job->fdset_dup = -1;
     }
 }
 
@@ -491,93 +531,95 @@ static void dump_release_fdset_dup(void)
  * The single place that ends a dump (main thread): file removal, resume,
  * final status and the event. err is consumed; returned to errp as well.
  */
-static void dump_finish(Error *err, Error **errp)
+static void dump_finish(DumpJob *job, Error *err, Error **errp)
 {
-    DumpState *s = &dump_state;
     DumpQueryResult result;
 
-    dump_state_free(s);
-    dump_release_fdset_dup();
-    if (err && dump_created_path) {
-        unlink(dump_created_path);
+    dump_job_release(job);
+    dump_release_fdset_dup(job);
+    if (err && job->created_path) {
+        unlink(job->created_path);
     }
-    g_clear_pointer(&dump_created_path, g_free);
+    g_clear_pointer(&job->created_path, g_free);
     atomic_store(&dump_status, err ? DUMP_STATUS_FAILED : DUMP_STATUS_COMPLETED);
     /* QEMU's order: DUMP_COMPLETED, then the guest resumes (RESUME event). */
-    if (dump_started) {
-        dump_started = false;
+    if (job->started) {
+        job->started = false;
         result.status = atomic_load(&dump_status);
-        result.completed = atomic_load(&s->written_size);
-        result.total = atomic_load(&s->total_size);
+        result.completed = atomic_load(&job->written_size);
+        result.total = atomic_load(&job->total_size);
         qapi_event_send_dump_completed(&result,
                                        err ? error_get_pretty(err) : NULL);
     }
-    if (dump_resume) {
-        dump_resume = false;
-        vm_start();
+    if (job->resume) {
+        job->resume = false;
+        dump_host_vm_resume();
     }
+    dump_host_dump_end();
     error_propagate(errp, err);
 }
 
-static gboolean dump_worker_done(gpointer opaque)
+static void dump_worker_done(void *opaque)
 {
+    DumpJob *job = opaque;
     Error *err;
 
-    if (!dump_thread) {
-        return G_SOURCE_REMOVE;     /* dump_shutdown already finished it */
+    if (!job->thread) {
+        return;                     /* dump_shutdown already finished it */
     }
-    g_thread_join(dump_thread);
-    dump_thread = NULL;
-    err = dump_thread_err;
-    dump_thread_err = NULL;
-    dump_finish(err, NULL);
-    return G_SOURCE_REMOVE;
+    g_thread_join(job->thread);
+    job->thread = NULL;
+    err = job->thread_err;
+    job->thread_err = NULL;
+    dump_finish(job, err, NULL);
 }
 
 static gpointer dump_worker(gpointer opaque)
 {
+    DumpJob *job = opaque;
     Error *err = NULL;
 
-    dump_worker_tid = pthread_self();
-    atomic_store(&dump_worker_tid_set, true);
+    job->worker_tid = pthread_self();
+    atomic_store(&job->worker_tid_set, true);
 
-    dump_run(&dump_state, &err);
-    dump_thread_err = err;
-    atomic_store(&dump_worker_running, false);
+    dump_run(job, &err);
+    job->thread_err = err;
+    atomic_store(&job->worker_running, false);
     /* Resume and the event happen on the main loop, never on this thread. */
-    g_idle_add(dump_worker_done, NULL);
+    dump_host_run_on_main(dump_worker_done, job);
     return NULL;
 }
 
 void dump_cancel_async(void)
 {
     atomic_store(&dump_exit_requested, true);
-    atomic_store(&dump_state.cancel, true);
+    atomic_store(&dump_job.cancel, true);
 }
 
 void dump_shutdown(void)
 {
+    DumpJob *job = &dump_job;
     Error *err;
 
-    if (!dump_thread) {
+    if (!job->thread) {
         return;
     }
-    atomic_store(&dump_state.cancel, true);
+    atomic_store(&job->cancel, true);
     /* Batches check the flag; a write stuck on a pipe needs the signal. */
-    while (atomic_load(&dump_worker_running)) {
-        if (atomic_load(&dump_worker_tid_set)) {
-            pthread_kill(dump_worker_tid, DUMP_CANCEL_SIGNAL);
+    while (atomic_load(&job->worker_running)) {
+        if (atomic_load(&job->worker_tid_set)) {
+            pthread_kill(job->worker_tid, DUMP_CANCEL_SIGNAL);
         }
         g_usleep(10 * 1000);
     }
-    atomic_store(&dump_worker_tid_set, false);
-    g_thread_join(dump_thread);
-    dump_thread = NULL;
-    err = dump_thread_err;
-    dump_thread_err = NULL;
+    atomic_store(&job->worker_tid_set, false);
+    g_thread_join(job->thread);
+    job->thread = NULL;
+    err = job->thread_err;
+    job->thread_err = NULL;
     /* The process is exiting: no point restarting the guest. */
-    dump_resume = false;
-    dump_finish(err, NULL);
+    job->resume = false;
+    dump_finish(job, err, NULL);
 }
 
 /* ---------------------------------------------------------------------- */
@@ -619,16 +661,16 @@ static void format_unavailable(const FormatRow *row, Error **errp)
  * dump_init's argument checks (reference 2.4 steps 5, 8, 9), run before
  * anything is created or paused.
  */
-static bool dump_check_filter(DumpState *s, Error **errp)
+static bool dump_check_filter(DumpPlan *s, Error **errp)
 {
     if (!s->has_filter) {
-        guest_phys_blocks_collect(&s->guest_phys_blocks);
+        dump_guest_blocks_collect(&s->guest_phys_blocks);
         if (dump_total_size(s) == 0) {
-            guest_phys_blocks_free(&s->guest_phys_blocks);
+            dump_guest_blocks_free(&s->guest_phys_blocks);
             error_setg(errp, "dump: no guest memory to dump");
             return false;
         }
-        guest_phys_blocks_free(&s->guest_phys_blocks);
+        dump_guest_blocks_free(&s->guest_phys_blocks);
         return true;
     }
     if (s->length == 0) {
@@ -639,13 +681,13 @@ static bool dump_check_filter(DumpState *s, Error **errp)
         error_setg(errp, "dump: no guest memory to dump");
         return false;
     }
-    guest_phys_blocks_collect(&s->guest_phys_blocks);
+    dump_guest_blocks_collect(&s->guest_phys_blocks);
     if (s->begin >= 0 && dump_total_size(s) == 0) {
-        guest_phys_blocks_free(&s->guest_phys_blocks);
+        dump_guest_blocks_free(&s->guest_phys_blocks);
         error_setg(errp, "dump: no guest memory to dump");
         return false;
     }
-    guest_phys_blocks_free(&s->guest_phys_blocks);
+    dump_guest_blocks_free(&s->guest_phys_blocks);
     if (s->begin < 0) {
         error_setg(errp, "Invalid parameter '%s'", "begin");
         return false;
@@ -654,19 +696,20 @@ static bool dump_check_filter(DumpState *s, Error **errp)
 }
 
 /* file:PATH with O_EXCL first, so we know whether a failure may unlink it. */
-static int dump_open_file(const char *path, char **created, Error **errp)
+static int dump_open_file(DumpJob *job, const char *path, char **created,
+                          Error **errp)
 {
     int fd;
 
     if (g_str_has_prefix(path, "/dev/fdset/")) {
-        fd = qemu_open_old(path, O_WRONLY | O_CREAT | O_TRUNC, S_IRUSR, errp);
+        fd = dump_host_open(path, O_WRONLY | O_CREAT | O_TRUNC, S_IRUSR, errp);
         /*
          * The dup shares the client's file offset, which ftruncate leaves
          * where it was: QEMU then writes after a hole. Start at 0 instead.
          */
         if (fd >= 0) {
             lseek(fd, 0, SEEK_SET);
-            dump_fdset_dup = fd;
+            job->fdset_dup = fd;
         }
         return fd;
     }
@@ -709,8 +752,9 @@ void qmp_dump_guest_memory(bool paging, const char *protocol, bool has_detach,
                            bool has_length, int64_t length, bool has_format,
                            DumpGuestMemoryFormat format, Error **errp)
 {
-    DumpState *s = &dump_state;
-    DumpState probe = { 0 };
+    DumpJob *job = &dump_job;
+    DumpPlan *s = &dump_plan;
+    DumpPlan probe = { 0 };
     const FormatRow *row;
     const char *p;
     Error *err = NULL;
@@ -718,7 +762,7 @@ void qmp_dump_guest_memory(bool paging, const char *protocol, bool has_detach,
     int fd = -1;
 
     dump_signals_once();
-    if (runstate_get() == RUN_STATE_INMIGRATE) {
+    if (dump_host_vm_incoming()) {
         error_setg(errp, "Dump not allowed during incoming migration.");
         return;
     }
@@ -753,7 +797,7 @@ void qmp_dump_guest_memory(bool paging, const char *protocol, bool has_detach,
     }
 
     if (g_str_has_prefix(protocol, "fd:")) {
-        fd = monitor_get_fd(monitor_cur(), protocol + 3, errp);
+        fd = dump_host_monitor_fd(protocol + 3, errp);
         if (fd < 0) {
             return;
         }
@@ -773,20 +817,20 @@ void qmp_dump_guest_memory(bool paging, const char *protocol, bool has_detach,
         if (fd >= 0) {
             close(fd);
         }
-        memset(s, 0, sizeof(*s));
+        dump_job_reset(job);
         atomic_store(&dump_status, DUMP_STATUS_FAILED);
         return;
     }
     if (fd < 0) {
         p = protocol + 5;
-        fd = dump_open_file(p, &created, errp);
+        fd = dump_open_file(job, p, &created, errp);
         if (fd < 0) {
             return;
         }
     }
     if (row->info.kdump_raw && lseek(fd, 0, SEEK_CUR) < 0) {
         close(fd);
-        dump_release_fdset_dup();
+        dump_release_fdset_dup(job);
         if (created) {
             unlink(created);
             g_free(created);
@@ -794,50 +838,57 @@ void qmp_dump_guest_memory(bool paging, const char *protocol, bool has_detach,
         error_setg(errp, "kdump-raw formats require a seekable file");
         return;
     }
+    if (!dump_host_dump_begin(errp)) {
+        close(fd);
+        dump_release_fdset_dup(job);
+        if (created) {
+            unlink(created);
+            g_free(created);
+        }
+        return;
+    }
 
     memset(s, 0, sizeof(*s));
-    /* A signal that came before the memset still cancels this dump. */
-    atomic_store(&s->cancel, atomic_load(&dump_exit_requested));
     s->fmt = &row->info;
     s->has_filter = has_begin;
     s->begin = begin;
     s->length = length;
+    dump_job_reset(job);
     atomic_store(&dump_status, DUMP_STATUS_ACTIVE);
-    dump_created_path = created;
-    dump_started = false;
-    dump_resume = runstate_is_running();
-    if (dump_resume) {
-        vm_stop(RUN_STATE_SAVE_VM);
+    job->created_path = created;
+    job->resume = dump_host_vm_running();
+    if (job->resume) {
+        dump_host_vm_stop();
     }
 
     if (s->fmt->kdump_flag && !s->fmt->kdump_raw) {
         DumpOutput *stream = dump_output_new_fd(fd, false);
 
-        s->out = dump_output_new_flattened(stream, &err);
-        if (!s->out) {
+        job->out = dump_output_new_flattened(stream, &err);
+        if (!job->out) {
             dump_output_free(stream);
         }
     } else {
-        s->out = dump_output_new_fd(fd, s->fmt->kdump_raw);
+        job->out = dump_output_new_fd(fd, s->fmt->kdump_raw);
     }
-    if (s->out) {
-        dump_output_set_cancel(s->out, &s->cancel);
+    if (job->out) {
+        dump_output_set_cancel(job->out, &job->cancel);
     }
-    if (!s->out || !dump_init(s, paging, &err)) {
+    if (!job->out || !dump_init(job, s, paging, &err)) {
         /* Init failures: status failed, no event (reference 2.4). */
-        dump_finish(err, errp);
+        dump_finish(job, err, errp);
         return;
     }
 
-    dump_started = true;
+    job->started = true;
     if (has_detach && detach) {
-        atomic_store(&dump_worker_running, true);
-        atomic_store(&dump_worker_tid_set, false);
-        dump_thread = g_thread_new("dump_thread", dump_worker, NULL);
+        atomic_store(&job->worker_running, true);
+        atomic_store(&job->worker_tid_set, false);
+        job->thread = g_thread_new("dump_thread", dump_worker, job);
         return;
     }
-    dump_run(s, &err);
-    dump_finish(err, errp);
+    dump_run(job, &err);
+    dump_finish(job, err, errp);
 }
 
 DumpQueryResult *qmp_query_dump(Error **errp)
@@ -845,8 +896,8 @@ DumpQueryResult *qmp_query_dump(Error **errp)
     DumpQueryResult *r = g_new0(DumpQueryResult, 1);
 
     r->status = atomic_load(&dump_status);
-    r->completed = atomic_load(&dump_state.written_size);
-    r->total = atomic_load(&dump_state.total_size);
+    r->completed = atomic_load(&dump_job.written_size);
+    r->total = atomic_load(&dump_job.total_size);
     return r;
 }
 

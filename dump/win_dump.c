@@ -6,9 +6,7 @@
 #include <string.h>
 
 #include "dump/win_dump_defs.h"
-#include "monitor/monitor.h"
-#include "sysemu/dump.h"
-#include "sysemu/physmem.h"
+#include "sysemu/dump-core.h"
 
 /*
  * QEMU 7.2 writes each vCPU's CONTEXT into guest memory, dumps, and writes
@@ -36,7 +34,9 @@ typedef struct WinDump {
     size_t hdr_size;
     size_t ctx_size;
     uint8_t hdr[WIN_DUMP_HDR64_SIZE];   /* the patched header, little-endian */
-    CPUX86State sys_env;                /* vCPU 0 with the header's CR3 */
+    const DumpPlan *plan;
+    const DumpGuestBlockList *blocks;   /* the plan's guest RAM */
+    DumpX86CPUState sys_env;            /* vCPU 0 with the header's CR3 */
     uint8_t (*ctx)[WIN_CTX_MAX];        /* the CONTEXTs, in CPU order */
     GArray *overlays;                   /* WinOverlay, application order */
     GArray *by_addr;                    /* the same, sorted by paddr */
@@ -102,12 +102,9 @@ static void apply_overlays(const WinDump *w, uint64_t paddr, uint8_t *buf, size_
 /* Inside one page: RAM or ROM only (nothing else is modelled), with overlays. */
 static bool read_phys(const WinDump *w, uint64_t paddr, uint8_t *buf, size_t len)
 {
-    const uint8_t *p = physmem_host_ptr(paddr, len);
-
-    if (!p) {
+    if (!dump_plan_read_phys(w->plan, paddr, buf, len)) {
         return false;
     }
-    memcpy(buf, p, len);
     apply_overlays(w, paddr, buf, len, (const WinOverlay *)w->overlays->data,
                    w->overlays->len);
     return true;
@@ -122,10 +119,10 @@ static bool translate(const WinDump *w, uint64_t vaddr, uint64_t *paddr)
 {
     uint64_t page = vaddr & ~(uint64_t)(WIN_PAGE_SIZE - 1);
 
-    if (x86_cpu_paging_enabled(&w->sys_env) && !x86_cpu_long_mode(&w->sys_env)) {
+    if (dump_x86_paging_enabled(&w->sys_env) && !dump_x86_long_mode(&w->sys_env)) {
         page &= 0xffffffffu;
     }
-    if (!x86_virt_to_phys(&w->sys_env, page, paddr)) {
+    if (!x86_virt_to_phys(w->blocks, &w->sys_env, page, paddr)) {
         return false;
     }
     *paddr += vaddr & (WIN_PAGE_SIZE - 1);
@@ -179,7 +176,7 @@ static void tag_text(const void *tag, char out[5])
 /* QEMU 7.2's checks and patches (reference 6.3)                           */
 /* ---------------------------------------------------------------------- */
 
-static bool check_header(WinDump *w, const DumpState *s, Error **errp)
+static bool check_header(WinDump *w, const DumpPlan *s, Error **errp)
 {
     const uint8_t *h = s->guest_note + WIN_DUMP_NOTE_HDR_SIZE;
     char got[5];
@@ -271,15 +268,15 @@ static void patch_header(WinDump *w)
     /* Straight into the header field, partial reads included, as QEMU. */
     if (!read_virt(w, kdbg + KDBG_MM_PFN_DATABASE_OFFSET, HFIELD_PTR(w, PfnDatabase),
                    HFIELD_SIZE(w, PfnDatabase))) {
-        warn_report("win-dump: failed to read MmPfnDatabase");
+        dump_host_warn("win-dump: failed to read MmPfnDatabase");
     }
     if (!read_ptr(w, kdbg + KDBG_KI_BUGCHECK_DATA_OFFSET, &bugcheck_data)) {
-        warn_report("win-dump: failed to read KiBugcheckData");
+        dump_host_warn("win-dump: failed to read KiBugcheckData");
         return;
     }
     if (!read_virt(w, bugcheck_data, HFIELD_PTR(w, Bugcheck),
                    HFIELD_SIZE(w, Bugcheck))) {
-        warn_report("win-dump: failed to read bugcheck data");
+        dump_host_warn("win-dump: failed to read bugcheck data");
         return;
     }
     /* No bugcheck recorded: the guest is alive. */
@@ -288,7 +285,7 @@ static void patch_header(WinDump *w)
     }
 }
 
-static void build_context(const WinDump *w, const CPUX86State *env, uint8_t *out)
+static void build_context(const WinDump *w, const DumpX86CPUState *env, uint8_t *out)
 {
     memset(out, 0, WIN_CTX_MAX);
     if (w->x64) {
@@ -296,12 +293,12 @@ static void build_context(const WinDump *w, const CPUX86State *env, uint8_t *out
 
         c.ContextFlags = GUINT32_TO_LE(WIN_CTX64_ALL);
         c.MxCsr = GUINT32_TO_LE(env->mxcsr);
-        c.SegCs = GUINT16_TO_LE(env->segs[R_CS].selector);
-        c.SegDs = GUINT16_TO_LE(env->segs[R_DS].selector);
-        c.SegEs = GUINT16_TO_LE(env->segs[R_ES].selector);
-        c.SegFs = GUINT16_TO_LE(env->segs[R_FS].selector);
-        c.SegGs = GUINT16_TO_LE(env->segs[R_GS].selector);
-        c.SegSs = GUINT16_TO_LE(env->segs[R_SS].selector);
+        c.SegCs = GUINT16_TO_LE(env->segs[DUMP_R_CS].selector);
+        c.SegDs = GUINT16_TO_LE(env->segs[DUMP_R_DS].selector);
+        c.SegEs = GUINT16_TO_LE(env->segs[DUMP_R_ES].selector);
+        c.SegFs = GUINT16_TO_LE(env->segs[DUMP_R_FS].selector);
+        c.SegGs = GUINT16_TO_LE(env->segs[DUMP_R_GS].selector);
+        c.SegSs = GUINT16_TO_LE(env->segs[DUMP_R_SS].selector);
         c.EFlags = GUINT32_TO_LE((uint32_t)env->eflags);
         c.Dr0 = GUINT64_TO_LE(env->dr[0]);
         c.Dr1 = GUINT64_TO_LE(env->dr[1]);
@@ -309,22 +306,22 @@ static void build_context(const WinDump *w, const CPUX86State *env, uint8_t *out
         c.Dr3 = GUINT64_TO_LE(env->dr[3]);
         c.Dr6 = GUINT64_TO_LE(env->dr[6]);
         c.Dr7 = GUINT64_TO_LE(env->dr[7]);
-        c.Rax = GUINT64_TO_LE(env->regs[R_EAX]);
-        c.Rcx = GUINT64_TO_LE(env->regs[R_ECX]);
-        c.Rdx = GUINT64_TO_LE(env->regs[R_EDX]);
-        c.Rbx = GUINT64_TO_LE(env->regs[R_EBX]);
-        c.Rsp = GUINT64_TO_LE(env->regs[R_ESP]);
-        c.Rbp = GUINT64_TO_LE(env->regs[R_EBP]);
-        c.Rsi = GUINT64_TO_LE(env->regs[R_ESI]);
-        c.Rdi = GUINT64_TO_LE(env->regs[R_EDI]);
-        c.R8 = GUINT64_TO_LE(env->regs[R_R8]);
-        c.R9 = GUINT64_TO_LE(env->regs[R_R9]);
-        c.R10 = GUINT64_TO_LE(env->regs[R_R10]);
-        c.R11 = GUINT64_TO_LE(env->regs[R_R11]);
-        c.R12 = GUINT64_TO_LE(env->regs[R_R12]);
-        c.R13 = GUINT64_TO_LE(env->regs[R_R13]);
-        c.R14 = GUINT64_TO_LE(env->regs[R_R14]);
-        c.R15 = GUINT64_TO_LE(env->regs[R_R15]);
+        c.Rax = GUINT64_TO_LE(env->regs[DUMP_R_EAX]);
+        c.Rcx = GUINT64_TO_LE(env->regs[DUMP_R_ECX]);
+        c.Rdx = GUINT64_TO_LE(env->regs[DUMP_R_EDX]);
+        c.Rbx = GUINT64_TO_LE(env->regs[DUMP_R_EBX]);
+        c.Rsp = GUINT64_TO_LE(env->regs[DUMP_R_ESP]);
+        c.Rbp = GUINT64_TO_LE(env->regs[DUMP_R_EBP]);
+        c.Rsi = GUINT64_TO_LE(env->regs[DUMP_R_ESI]);
+        c.Rdi = GUINT64_TO_LE(env->regs[DUMP_R_EDI]);
+        c.R8 = GUINT64_TO_LE(env->regs[DUMP_R_R8]);
+        c.R9 = GUINT64_TO_LE(env->regs[DUMP_R_R9]);
+        c.R10 = GUINT64_TO_LE(env->regs[DUMP_R_R10]);
+        c.R11 = GUINT64_TO_LE(env->regs[DUMP_R_R11]);
+        c.R12 = GUINT64_TO_LE(env->regs[DUMP_R_R12]);
+        c.R13 = GUINT64_TO_LE(env->regs[DUMP_R_R13]);
+        c.R14 = GUINT64_TO_LE(env->regs[DUMP_R_R14]);
+        c.R15 = GUINT64_TO_LE(env->regs[DUMP_R_R15]);
         c.Rip = GUINT64_TO_LE(env->eip);
         put_le(c.FltSave + WIN_CTX64_FLTSAVE_MXCSR, 4, env->mxcsr);
         memcpy(out, &c, sizeof(c));
@@ -338,22 +335,22 @@ static void build_context(const WinDump *w, const CPUX86State *env, uint8_t *out
         c.Dr3 = GUINT32_TO_LE((uint32_t)env->dr[3]);
         c.Dr6 = GUINT32_TO_LE((uint32_t)env->dr[6]);
         c.Dr7 = GUINT32_TO_LE((uint32_t)env->dr[7]);
-        c.SegGs = GUINT32_TO_LE(env->segs[R_GS].selector);
-        c.SegFs = GUINT32_TO_LE(env->segs[R_FS].selector);
-        c.SegEs = GUINT32_TO_LE(env->segs[R_ES].selector);
-        c.SegDs = GUINT32_TO_LE(env->segs[R_DS].selector);
-        c.Edi = GUINT32_TO_LE((uint32_t)env->regs[R_EDI]);
-        c.Esi = GUINT32_TO_LE((uint32_t)env->regs[R_ESI]);
-        c.Ebx = GUINT32_TO_LE((uint32_t)env->regs[R_EBX]);
-        c.Edx = GUINT32_TO_LE((uint32_t)env->regs[R_EDX]);
-        c.Ecx = GUINT32_TO_LE((uint32_t)env->regs[R_ECX]);
-        c.Eax = GUINT32_TO_LE((uint32_t)env->regs[R_EAX]);
-        c.Ebp = GUINT32_TO_LE((uint32_t)env->regs[R_EBP]);
+        c.SegGs = GUINT32_TO_LE(env->segs[DUMP_R_GS].selector);
+        c.SegFs = GUINT32_TO_LE(env->segs[DUMP_R_FS].selector);
+        c.SegEs = GUINT32_TO_LE(env->segs[DUMP_R_ES].selector);
+        c.SegDs = GUINT32_TO_LE(env->segs[DUMP_R_DS].selector);
+        c.Edi = GUINT32_TO_LE((uint32_t)env->regs[DUMP_R_EDI]);
+        c.Esi = GUINT32_TO_LE((uint32_t)env->regs[DUMP_R_ESI]);
+        c.Ebx = GUINT32_TO_LE((uint32_t)env->regs[DUMP_R_EBX]);
+        c.Edx = GUINT32_TO_LE((uint32_t)env->regs[DUMP_R_EDX]);
+        c.Ecx = GUINT32_TO_LE((uint32_t)env->regs[DUMP_R_ECX]);
+        c.Eax = GUINT32_TO_LE((uint32_t)env->regs[DUMP_R_EAX]);
+        c.Ebp = GUINT32_TO_LE((uint32_t)env->regs[DUMP_R_EBP]);
         c.Eip = GUINT32_TO_LE((uint32_t)env->eip);
-        c.SegCs = GUINT32_TO_LE(env->segs[R_CS].selector);
+        c.SegCs = GUINT32_TO_LE(env->segs[DUMP_R_CS].selector);
         c.EFlags = GUINT32_TO_LE((uint32_t)env->eflags);
-        c.Esp = GUINT32_TO_LE((uint32_t)env->regs[R_ESP]);
-        c.SegSs = GUINT32_TO_LE(env->segs[R_SS].selector);
+        c.Esp = GUINT32_TO_LE((uint32_t)env->regs[DUMP_R_ESP]);
+        c.SegSs = GUINT32_TO_LE(env->segs[DUMP_R_SS].selector);
         memcpy(out, &c, sizeof(c));
     }
 }
@@ -391,7 +388,7 @@ static bool place_context(WinDump *w, uint32_t cpu, uint64_t vaddr, Error **errp
     return true;
 }
 
-static bool patch_contexts(WinDump *w, const DumpState *s, Error **errp)
+static bool patch_contexts(WinDump *w, const DumpPlan *s, Error **errp)
 {
     uint64_t kdbg = HGET(w, KdDebuggerDataBlock);
     uint64_t nproc = HGET(w, NumberProcessors);
@@ -415,8 +412,8 @@ static bool patch_contexts(WinDump *w, const DumpState *s, Error **errp)
         uint64_t prcb, ctx;
 
         if ((uint64_t)i >= nproc) {
-            warn_report("win-dump: number of QEMU CPUs is bigger than NumberProcessors "
-                        "(%" PRIu64 ") in guest Windows", nproc);
+            dump_host_warn("win-dump: number of QEMU CPUs is bigger than "
+                           "NumberProcessors (%" PRIu64 ") in guest Windows", nproc);
             break;
         }
         if (!read_ptr(w, kpb + (uint64_t)i * ptr_size(w), &prcb)) {
@@ -428,7 +425,7 @@ static bool patch_contexts(WinDump *w, const DumpState *s, Error **errp)
                        i);
             return false;
         }
-        build_context(w, &s->cpus[i]->env, w->ctx[i]);
+        build_context(w, &s->cpus[i], w->ctx[i]);
         if (!place_context(w, i, ctx, errp)) {
             return false;
         }
@@ -500,7 +497,8 @@ static bool check_runs(const WinDump *w, Error **errp)
         if (base_page >> (64 - WIN_PAGE_SHIFT) || count >> (64 - WIN_PAGE_SHIFT) ||
             (base_page << WIN_PAGE_SHIFT) + (count << WIN_PAGE_SHIFT) <
             (base_page << WIN_PAGE_SHIFT) ||
-            !physmem_is_ram(base_page << WIN_PAGE_SHIFT, count << WIN_PAGE_SHIFT)) {
+            !dump_guest_blocks_is_ram(w->blocks, base_page << WIN_PAGE_SHIFT,
+                                      count << WIN_PAGE_SHIFT)) {
             error_setg(errp, "win-dump: memory run #%" PRIu32 " (BasePage 0x%" PRIx64
                        ", PageCount 0x%" PRIx64 ") is not guest RAM", i, base_page,
                        count);
@@ -569,7 +567,7 @@ static size_t overlays_in(const WinDump *w, uint64_t paddr, uint64_t len, GArray
     return hits->len;
 }
 
-static bool write_runs(WinDump *w, DumpState *s, Error **errp)
+static bool write_runs(WinDump *w, DumpJob *job, Error **errp)
 {
     uint32_t nruns = HGET(w, PhysicalMemoryBlock.NumberOfRuns);
     g_autoptr(GArray) hits = g_array_new(FALSE, FALSE, sizeof(WinOverlay));
@@ -581,17 +579,17 @@ static bool write_runs(WinDump *w, DumpState *s, Error **errp)
         addr = base_page << WIN_PAGE_SHIFT;
         left = count << WIN_PAGE_SHIFT;
         while (left) {
-            const RAMBlock *rb = physmem_find(addr);
+            const DumpGuestBlock *rb = dump_guest_blocks_find(w->blocks, addr);
             const uint8_t *src;
             uint64_t n;
 
-            if (dump_check_cancel(s, errp)) {
+            if (dump_check_cancel(job, errp)) {
                 return false;
             }
             /* check_runs proved the run is RAM; a block edge splits the write. */
             g_assert(rb);
-            n = MIN(MIN(left, (uint64_t)WIN_CHUNK), rb->gpa + rb->size - addr);
-            src = rb->host + (addr - rb->gpa);
+            n = MIN(MIN(left, (uint64_t)WIN_CHUNK), rb->target_end - addr);
+            src = rb->host_addr + (addr - rb->target_start);
             if (overlays_in(w, addr, n, hits)) {
                 if (!w->bounce) {
                     w->bounce = g_malloc(WIN_CHUNK);
@@ -601,11 +599,11 @@ static bool write_runs(WinDump *w, DumpState *s, Error **errp)
                                hits->len);
                 src = w->bounce;
             }
-            if (!dump_output_write(s->out, src, n)) {
+            if (!dump_output_write(job->out, src, n)) {
                 error_setg_errno(errp, errno, "win-dump: failed to save memory");
                 return false;
             }
-            dump_progress_add(s, n);
+            dump_progress_add(job, n);
             addr += n;
             left -= n;
         }
@@ -613,13 +611,16 @@ static bool write_runs(WinDump *w, DumpState *s, Error **errp)
     return true;
 }
 
-static bool win_prepare(DumpState *s, Error **errp)
+static bool win_prepare(DumpJob *job, Error **errp)
 {
+    const DumpPlan *s = job->plan;
     WinDump *w = g_new0(WinDump, 1);
 
     w->overlays = g_array_new(FALSE, FALSE, sizeof(WinOverlay));
     w->by_addr = g_array_new(FALSE, FALSE, sizeof(WinOverlay));
-    s->writer_state = w;
+    w->plan = s;
+    w->blocks = &s->guest_phys_blocks;
+    job->writer_state = w;
     /*
      * Nothing is checked here: QEMU 7.2 checks the header inside the dump
      * proper, so its errors come with DUMP_COMPLETED, and so do ours.
@@ -627,9 +628,9 @@ static bool win_prepare(DumpState *s, Error **errp)
     return true;
 }
 
-static void win_cleanup(DumpState *s)
+static void win_cleanup(DumpJob *job)
 {
-    WinDump *w = s->writer_state;
+    WinDump *w = job->writer_state;
 
     if (!w) {
         return;
@@ -639,12 +640,13 @@ static void win_cleanup(DumpState *s)
     g_free(w->ctx);
     g_free(w->bounce);
     g_free(w);
-    s->writer_state = NULL;
+    job->writer_state = NULL;
 }
 
-static bool win_write(DumpState *s, Error **errp)
+static bool win_write(DumpJob *job, Error **errp)
 {
-    WinDump *w = s->writer_state;
+    const DumpPlan *s = job->plan;
+    WinDump *w = job->writer_state;
     uint64_t space;
 
     if (s->guest_note_size != WIN_DUMP_NOTE_SIZE64 &&
@@ -659,7 +661,7 @@ static bool win_write(DumpState *s, Error **errp)
         error_setg(errp, "win-dump: the machine has no vCPU");
         return false;
     }
-    w->sys_env = s->cpus[0]->env;
+    w->sys_env = s->cpus[0];
     w->sys_env.cr[3] = HGET(w, DirectoryTableBase);
 
     if (!check_kdbg(w, errp)) {
@@ -683,14 +685,14 @@ static bool win_write(DumpState *s, Error **errp)
 
         space = WIN_DUMP_HDR32_SIZE + (pages << WIN_PAGE_SHIFT);
     }
-    atomic_store(&s->total_size, (int64_t)space);
+    atomic_store(&job->total_size, (int64_t)space);
 
-    if (!dump_output_write(s->out, w->hdr, w->hdr_size)) {
+    if (!dump_output_write(job->out, w->hdr, w->hdr_size)) {
         error_setg_errno(errp, errno, "win-dump: failed to write header");
         return false;
     }
-    atomic_store(&s->written_size, (int64_t)w->hdr_size);
-    return write_runs(w, s, errp);
+    atomic_store(&job->written_size, (int64_t)w->hdr_size);
+    return write_runs(w, job, errp);
 }
 
 const DumpWriter dump_win_dmp_writer = {

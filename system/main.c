@@ -12,7 +12,7 @@
 #include "config-host.h"
 #include "monitor/chardev.h"
 #include "qapi/error.h"
-#include "sysemu/dump.h"
+#include "sysemu/dump-core.h"
 #include "sysemu/machine.h"
 #include "sysemu/runstate.h"
 #include "system/restore.h"

@@ -67,7 +67,7 @@ void hmp_getfd(Monitor *mon, JsonObject *args);
 void hmp_closefd(Monitor *mon, JsonObject *args);
 
 /*
- * Handlers of the dump core (dump/dump-hmp-cmds.c). Their rows are added to
+ * HMP front ends of the dump (monitor/hmp-dump.c). Their rows are added to
  * the tables by the dump engineer together with the implementation:
  *   {"dump-guest-memory",
  *    "paging:-p,detach:-d,windmp:-w,zlib:-z,lzo:-l,snappy:-s,raw:-R,"

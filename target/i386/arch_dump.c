@@ -3,9 +3,7 @@
 #include <stddef.h>
 #include <string.h>
 
-#include "sysemu/cpus.h"
-#include "sysemu/dump-arch.h"
-#include "target/i386/cpu.h"
+#include "sysemu/dump-x86.h"
 
 #define EM_386 3
 #define EM_X86_64 62
@@ -55,11 +53,10 @@ static size_t note_size(size_t namesz, size_t descsz)
     return 12 + ((namesz + 3) & ~(size_t)3) + ((descsz + 3) & ~(size_t)3);
 }
 
-bool cpu_get_dump_info(ArchDumpInfo *info, const GuestPhysBlockList *blocks,
-                       Error **errp)
+bool dump_arch_get_info(DumpArchInfo *info, const DumpGuestBlockList *blocks,
+                        const DumpX86CPUState *cpus, int nr_cpus, Error **errp)
 {
-    X86CPU *first = machine_cpu(0);
-    bool lma = first && x86_cpu_long_mode(&first->env);
+    bool lma = nr_cpus > 0 && dump_x86_long_mode(&cpus[0]);
 
     memset(info, 0, sizeof(*info));
     info->d_machine = lma ? EM_X86_64 : EM_386;
@@ -80,7 +77,7 @@ bool cpu_get_dump_info(ArchDumpInfo *info, const GuestPhysBlockList *blocks,
     return true;
 }
 
-size_t cpu_get_note_size(int d_class, int d_machine, int nr_cpus)
+size_t dump_arch_note_size(int d_class, int d_machine, int nr_cpus)
 {
     size_t core = note_size(5, d_machine == EM_X86_64 ? PRSTATUS64_SIZE
                                                       : PRSTATUS32_SIZE);
@@ -117,20 +114,22 @@ static uint8_t *note_start(uint8_t *buf, const char *name, uint32_t descsz,
     return buf + 20;
 }
 
-static size_t write_prstatus64(uint8_t *buf, const X86CPU *cpu)
+static size_t write_prstatus64(uint8_t *buf, const DumpX86CPUState *cpu)
 {
-    const CPUX86State *env = &cpu->env;
+    const DumpX86CPUState *env = cpu;
     uint8_t *desc = note_start(buf, "CORE", PRSTATUS64_SIZE, NT_PRSTATUS);
     /* Linux's user_regs_struct order; orig_rax is 0 as in QEMU. */
     const uint64_t regs[27] = {
-        env->regs[R_R15], env->regs[R_R14], env->regs[R_R13], env->regs[R_R12],
-        env->regs[R_EBP], env->regs[R_EBX], env->regs[R_R11], env->regs[R_R10],
-        env->regs[R_R9], env->regs[R_R8], env->regs[R_EAX], env->regs[R_ECX],
-        env->regs[R_EDX], env->regs[R_ESI], env->regs[R_EDI], 0,
-        env->eip, env->segs[R_CS].selector, env->eflags, env->regs[R_ESP],
-        env->segs[R_SS].selector, env->segs[R_FS].base, env->segs[R_GS].base,
-        env->segs[R_DS].selector, env->segs[R_ES].selector,
-        env->segs[R_FS].selector, env->segs[R_GS].selector,
+        env->regs[DUMP_R_R15], env->regs[DUMP_R_R14], env->regs[DUMP_R_R13],
+        env->regs[DUMP_R_R12], env->regs[DUMP_R_EBP], env->regs[DUMP_R_EBX],
+        env->regs[DUMP_R_R11], env->regs[DUMP_R_R10], env->regs[DUMP_R_R9],
+        env->regs[DUMP_R_R8], env->regs[DUMP_R_EAX], env->regs[DUMP_R_ECX],
+        env->regs[DUMP_R_EDX], env->regs[DUMP_R_ESI], env->regs[DUMP_R_EDI], 0,
+        env->eip, env->segs[DUMP_R_CS].selector, env->eflags, env->regs[DUMP_R_ESP],
+        env->segs[DUMP_R_SS].selector, env->segs[DUMP_R_FS].base,
+        env->segs[DUMP_R_GS].base,
+        env->segs[DUMP_R_DS].selector, env->segs[DUMP_R_ES].selector,
+        env->segs[DUMP_R_FS].selector, env->segs[DUMP_R_GS].selector,
     };
 
     put32(desc + PRSTATUS64_PID, cpu->cpu_index + 1);
@@ -140,33 +139,33 @@ static size_t write_prstatus64(uint8_t *buf, const X86CPU *cpu)
     return note_size(5, PRSTATUS64_SIZE);
 }
 
-static size_t write_prstatus32(uint8_t *buf, const X86CPU *cpu)
+static size_t write_prstatus32(uint8_t *buf, const DumpX86CPUState *cpu)
 {
-    const CPUX86State *env = &cpu->env;
+    const DumpX86CPUState *env = cpu;
     uint8_t *desc = note_start(buf, "CORE", PRSTATUS32_SIZE, NT_PRSTATUS);
     uint8_t *r = desc + PRSTATUS32_REG;
 
     put32(desc + PRSTATUS32_PID, cpu->cpu_index + 1);
-    put32(r + 0, env->regs[R_EBX]);
-    put32(r + 4, env->regs[R_ECX]);
-    put32(r + 8, env->regs[R_EDX]);
-    put32(r + 12, env->regs[R_ESI]);
-    put32(r + 16, env->regs[R_EDI]);
-    put32(r + 20, env->regs[R_EBP]);
-    put32(r + 24, env->regs[R_EAX]);
-    put16(r + 28, env->segs[R_DS].selector);
-    put16(r + 32, env->segs[R_ES].selector);
-    put16(r + 36, env->segs[R_FS].selector);
-    put16(r + 40, env->segs[R_GS].selector);
+    put32(r + 0, env->regs[DUMP_R_EBX]);
+    put32(r + 4, env->regs[DUMP_R_ECX]);
+    put32(r + 8, env->regs[DUMP_R_EDX]);
+    put32(r + 12, env->regs[DUMP_R_ESI]);
+    put32(r + 16, env->regs[DUMP_R_EDI]);
+    put32(r + 20, env->regs[DUMP_R_EBP]);
+    put32(r + 24, env->regs[DUMP_R_EAX]);
+    put16(r + 28, env->segs[DUMP_R_DS].selector);
+    put16(r + 32, env->segs[DUMP_R_ES].selector);
+    put16(r + 36, env->segs[DUMP_R_FS].selector);
+    put16(r + 40, env->segs[DUMP_R_GS].selector);
     put32(r + 48, env->eip);
-    put16(r + 52, env->segs[R_CS].selector);
+    put16(r + 52, env->segs[DUMP_R_CS].selector);
     put32(r + 56, env->eflags);
-    put32(r + 60, env->regs[R_ESP]);
-    put16(r + 64, env->segs[R_SS].selector);
+    put32(r + 60, env->regs[DUMP_R_ESP]);
+    put16(r + 64, env->segs[DUMP_R_SS].selector);
     return note_size(5, PRSTATUS32_SIZE);
 }
 
-static void put_segment(uint8_t *p, const SegmentCache *sc)
+static void put_segment(uint8_t *p, const DumpX86Segment *sc)
 {
     put32(p + offsetof(QEMUCPUSegment, selector), sc->selector);
     put32(p + offsetof(QEMUCPUSegment, limit), sc->limit);
@@ -174,18 +173,22 @@ static void put_segment(uint8_t *p, const SegmentCache *sc)
     put64(p + offsetof(QEMUCPUSegment, base), sc->base);
 }
 
-static size_t write_qemu_note(uint8_t *buf, const X86CPU *cpu)
+static size_t write_qemu_note(uint8_t *buf, const DumpX86CPUState *cpu)
 {
-    const CPUX86State *env = &cpu->env;
+    const DumpX86CPUState *env = cpu;
     uint8_t *d = note_start(buf, "QEMU", sizeof(QEMUCPUState), 0);
     static const int gpr[16] = {
-        R_EAX, R_EBX, R_ECX, R_EDX, R_ESI, R_EDI, R_ESP, R_EBP,
-        R_R8, R_R9, R_R10, R_R11, R_R12, R_R13, R_R14, R_R15,
+        DUMP_R_EAX, DUMP_R_EBX, DUMP_R_ECX, DUMP_R_EDX,
+        DUMP_R_ESI, DUMP_R_EDI, DUMP_R_ESP, DUMP_R_EBP,
+        DUMP_R_R8, DUMP_R_R9, DUMP_R_R10, DUMP_R_R11,
+        DUMP_R_R12, DUMP_R_R13, DUMP_R_R14, DUMP_R_R15,
     };
-    static const int seg[6] = { R_CS, R_DS, R_ES, R_FS, R_GS, R_SS };
+    static const int seg[6] = {
+        DUMP_R_CS, DUMP_R_DS, DUMP_R_ES, DUMP_R_FS, DUMP_R_GS, DUMP_R_SS,
+    };
     /* gdt/idt carry base and limit only. */
-    SegmentCache gdt = { .base = env->gdt.base, .limit = env->gdt.limit };
-    SegmentCache idt = { .base = env->idt.base, .limit = env->idt.limit };
+    DumpX86Segment gdt = { .base = env->gdt.base, .limit = env->gdt.limit };
+    DumpX86Segment idt = { .base = env->idt.base, .limit = env->idt.limit };
 
     put32(d + offsetof(QEMUCPUState, version), 1);
     put32(d + offsetof(QEMUCPUState, size), sizeof(QEMUCPUState));
@@ -208,17 +211,17 @@ static size_t write_qemu_note(uint8_t *buf, const X86CPU *cpu)
     return note_size(5, sizeof(QEMUCPUState));
 }
 
-size_t cpu_write_notes(uint8_t *buf, X86CPU *const *cpus, int nr_cpus,
-                       int d_machine)
+size_t dump_arch_write_notes(uint8_t *buf, const DumpX86CPUState *cpus, int nr_cpus,
+                             int d_machine)
 {
     size_t off = 0;
 
     for (int i = 0; i < nr_cpus; i++) {
-        off += d_machine == EM_X86_64 ? write_prstatus64(buf + off, cpus[i])
-                                      : write_prstatus32(buf + off, cpus[i]);
+        off += d_machine == EM_X86_64 ? write_prstatus64(buf + off, &cpus[i])
+                                      : write_prstatus32(buf + off, &cpus[i]);
     }
     for (int i = 0; i < nr_cpus; i++) {
-        off += write_qemu_note(buf + off, cpus[i]);
+        off += write_qemu_note(buf + off, &cpus[i]);
     }
     return off;
 }

@@ -3,9 +3,8 @@
 #include <string.h>
 
 #include "qemu/bswap.h"
-#include "sysemu/memory_mapping.h"
-#include "sysemu/physmem.h"
-#include "target/i386/cpu.h"
+#include "sysemu/dump-x86.h"
+#include "sysemu/dump-memory.h"
 
 #define PG_PRESENT (1ull << 0)
 #define PG_PSE (1ull << 7)
@@ -21,13 +20,14 @@
 #define LEAF_MASK_1G 0x000fffffc0000000ull
 
 typedef struct Walk {
-    MemoryMappingList *list;
+    DumpMappingList *list;
+    const DumpGuestBlockList *blocks;
     uint64_t a20;             /* sign-extended, as QEMU's int a20_mask */
     Error **errp;
     bool failed;
 } Walk;
 
-static uint64_t a20_mask64(const CPUX86State *env)
+static uint64_t a20_mask64(const DumpX86CPUState *env)
 {
     return (uint64_t)(int64_t)(int32_t)env->a20_mask;
 }
@@ -37,9 +37,9 @@ static uint64_t a20_mask64(const CPUX86State *env)
  * loads of unassigned memory read 0, i.e. "not present", so the caller
  * skips such a table.
  */
-static const uint8_t *table_ptr(uint64_t gpa, size_t size)
+static const uint8_t *table_ptr(const Walk *w, uint64_t gpa, size_t size)
 {
-    return physmem_host_ptr(gpa, size);
+    return dump_guest_blocks_host_ptr(w->blocks, gpa, size);
 }
 
 static uint64_t ld64(const uint8_t *t, unsigned i)
@@ -58,7 +58,7 @@ static bool walk_spend(Walk *w, unsigned n)
     if (w->failed) {
         return false;
     }
-    if (!memory_mapping_walk_spend(w->list, n, w->errp)) {
+    if (!dump_mapping_walk_spend(w->list, n, w->errp)) {
         w->failed = true;
         return false;
     }
@@ -68,10 +68,10 @@ static bool walk_spend(Walk *w, unsigned n)
 /* QEMU skips leaves whose first byte is not RAM (MMIO, holes). */
 static void walk_leaf(Walk *w, uint64_t phys, uint64_t virt, uint64_t size)
 {
-    if (w->failed || !physmem_find(phys)) {
+    if (w->failed || !dump_guest_blocks_find(w->blocks, phys)) {
         return;
     }
-    if (!memory_mapping_list_add_merge_sorted(w->list, phys, virt, size, w->errp)) {
+    if (!dump_mapping_list_add_merge_sorted(w->list, phys, virt, size, w->errp)) {
         w->failed = true;
     }
 }
@@ -79,7 +79,7 @@ static void walk_leaf(Walk *w, uint64_t phys, uint64_t virt, uint64_t size)
 /* Page table (PAE / IA-32e): 512 x 4 KiB. */
 static void walk_pte64(Walk *w, uint64_t base, uint64_t line)
 {
-    const uint8_t *t = table_ptr(base, 4096);
+    const uint8_t *t = table_ptr(w, base, 4096);
 
     if (!t || !walk_spend(w, 512)) {
         return;
@@ -95,7 +95,7 @@ static void walk_pte64(Walk *w, uint64_t base, uint64_t line)
 
 static void walk_pde64(Walk *w, uint64_t base, uint64_t line)
 {
-    const uint8_t *t = table_ptr(base, 4096);
+    const uint8_t *t = table_ptr(w, base, 4096);
 
     if (!t || !walk_spend(w, 512)) {
         return;
@@ -117,7 +117,7 @@ static void walk_pde64(Walk *w, uint64_t base, uint64_t line)
 
 static void walk_pdpe64(Walk *w, uint64_t base, uint64_t line)
 {
-    const uint8_t *t = table_ptr(base, 4096);
+    const uint8_t *t = table_ptr(w, base, 4096);
 
     if (!t || !walk_spend(w, 512)) {
         return;
@@ -148,7 +148,7 @@ static uint64_t canonical(uint64_t va, unsigned bits)
 
 static void walk_pml4e(Walk *w, uint64_t base, uint64_t line, bool la57)
 {
-    const uint8_t *t = table_ptr(base, 4096);
+    const uint8_t *t = table_ptr(w, base, 4096);
 
     if (!t || !walk_spend(w, 512)) {
         return;
@@ -169,7 +169,7 @@ static void walk_pml4e(Walk *w, uint64_t base, uint64_t line, bool la57)
 
 static void walk_pml5e(Walk *w, uint64_t base)
 {
-    const uint8_t *t = table_ptr(base, 4096);
+    const uint8_t *t = table_ptr(w, base, 4096);
 
     if (!t || !walk_spend(w, 512)) {
         return;
@@ -188,7 +188,7 @@ static void walk_pml5e(Walk *w, uint64_t base)
 /* Legacy PAE: 4 PDPTEs, 2 MiB or 4 KiB pages, 32-bit virtual addresses. */
 static void walk_pae(Walk *w, uint64_t pdpt)
 {
-    const uint8_t *t = table_ptr(pdpt, 32);
+    const uint8_t *t = table_ptr(w, pdpt, 32);
 
     if (!t || !walk_spend(w, 4)) {
         return;
@@ -206,7 +206,7 @@ static void walk_pae(Walk *w, uint64_t pdpt)
 /* 32-bit paging: 4 KiB pages, and 4 MiB pages with CR4.PSE (PSE-36 bits). */
 static void walk_pte32(Walk *w, uint64_t base, uint32_t line)
 {
-    const uint8_t *t = table_ptr(base, 4096);
+    const uint8_t *t = table_ptr(w, base, 4096);
 
     if (!t || !walk_spend(w, 1024)) {
         return;
@@ -222,7 +222,7 @@ static void walk_pte32(Walk *w, uint64_t base, uint32_t line)
 
 static void walk_pde32(Walk *w, uint64_t base, bool pse)
 {
-    const uint8_t *t = table_ptr(base, 4096);
+    const uint8_t *t = table_ptr(w, base, 4096);
 
     if (!t || !walk_spend(w, 1024)) {
         return;
@@ -253,38 +253,40 @@ enum {
     WALK_5LEVEL,
 };
 
-void x86_cpu_walk_key(const CPUX86State *env, X86WalkKey *key)
+void x86_dump_walk_key(const DumpX86CPUState *env, X86WalkKey *key)
 {
     uint64_t a20 = a20_mask64(env);
 
     *key = (X86WalkKey){ .a20 = a20, .mode = WALK_OFF };
-    if (!x86_cpu_paging_enabled(env)) {
+    if (!dump_x86_paging_enabled(env)) {
         return;
     }
-    if (env->cr[4] & CR4_PAE_MASK) {
-        if (env->efer & MSR_EFER_LMA) {
+    if (env->cr[4] & DUMP_X86_CR4_PAE) {
+        if (env->efer & DUMP_X86_EFER_LMA) {
             key->root = (env->cr[3] & ADDR_MASK_52) & a20;
-            key->mode = env->cr[4] & CR4_LA57_MASK ? WALK_5LEVEL : WALK_4LEVEL;
+            key->mode = env->cr[4] & DUMP_X86_CR4_LA57 ? WALK_5LEVEL : WALK_4LEVEL;
         } else {
             key->root = (env->cr[3] & ~0x1full) & a20;
             key->mode = WALK_PAE;
         }
     } else {
         key->root = (env->cr[3] & ~0xfffull) & a20;
-        key->mode = env->cr[4] & CR4_PSE_MASK ? WALK_32_PSE : WALK_32;
+        key->mode = env->cr[4] & DUMP_X86_CR4_PSE ? WALK_32_PSE : WALK_32;
     }
 }
 
-bool x86_cpu_get_memory_mapping(MemoryMappingList *list,
-                                const CPUX86State *env, Error **errp)
+bool x86_dump_get_memory_mapping(DumpMappingList *list,
+                                 const DumpGuestBlockList *blocks,
+                                 const DumpX86CPUState *env, Error **errp)
 {
     X86WalkKey key;
     Walk w = {
         .list = list,
+        .blocks = blocks,
         .errp = errp,
     };
 
-    x86_cpu_walk_key(env, &key);
+    x86_dump_walk_key(env, &key);
     w.a20 = key.a20;
     switch (key.mode) {
     case WALK_5LEVEL:
@@ -310,9 +312,9 @@ bool x86_cpu_get_memory_mapping(MemoryMappingList *list,
 /* Single translation                                                       */
 /* ---------------------------------------------------------------------- */
 
-static bool load64(uint64_t gpa, uint64_t *v)
+static bool load64(const DumpGuestBlockList *blocks, uint64_t gpa, uint64_t *v)
 {
-    const uint8_t *p = physmem_host_ptr(gpa, 8);
+    const uint8_t *p = dump_guest_blocks_host_ptr(blocks, gpa, 8);
 
     if (!p) {
         return false;
@@ -321,9 +323,9 @@ static bool load64(uint64_t gpa, uint64_t *v)
     return true;
 }
 
-static bool load32(uint64_t gpa, uint32_t *v)
+static bool load32(const DumpGuestBlockList *blocks, uint64_t gpa, uint32_t *v)
 {
-    const uint8_t *p = physmem_host_ptr(gpa, 4);
+    const uint8_t *p = dump_guest_blocks_host_ptr(blocks, gpa, 4);
 
     if (!p) {
         return false;
@@ -333,38 +335,41 @@ static bool load32(uint64_t gpa, uint32_t *v)
 }
 
 /* The same rules as the walk, one path down the tree. */
-bool x86_virt_to_phys(const CPUX86State *env, uint64_t vaddr, uint64_t *paddr)
+bool x86_virt_to_phys(const DumpGuestBlockList *blocks, const DumpX86CPUState *env,
+                      uint64_t vaddr, uint64_t *paddr)
 {
     uint64_t a20 = a20_mask64(env);
     uint64_t e, base;
     int level;
 
-    if (!x86_cpu_paging_enabled(env)) {
+    if (!dump_x86_paging_enabled(env)) {
         *paddr = vaddr & a20;
         return true;
     }
-    if (!(env->cr[4] & CR4_PAE_MASK)) {
+    if (!(env->cr[4] & DUMP_X86_CR4_PAE)) {
         uint32_t e32, va = (uint32_t)vaddr;
 
         if (vaddr >> 32 ||
-            !load32(((env->cr[3] & ~0xfffull) & a20) + ((va >> 22) & 0x3ff) * 4,
+            !load32(blocks,
+                    ((env->cr[3] & ~0xfffull) & a20) + ((va >> 22) & 0x3ff) * 4,
                     &e32) || !(e32 & PG_PRESENT)) {
             return false;
         }
-        if ((e32 & PG_PSE) && (env->cr[4] & CR4_PSE_MASK)) {
+        if ((e32 & PG_PSE) && (env->cr[4] & DUMP_X86_CR4_PSE)) {
             *paddr = ((e32 & 0xffc00000u) | ((uint64_t)(e32 & 0x1fe000u) << 19)) +
                      (va & 0x3fffff);
             return true;
         }
-        if (!load32(((e32 & ~0xfffu) & a20) + ((va >> 12) & 0x3ff) * 4, &e32) ||
+        if (!load32(blocks, ((e32 & ~0xfffu) & a20) + ((va >> 12) & 0x3ff) * 4,
+                    &e32) ||
             !(e32 & PG_PRESENT)) {
             return false;
         }
         *paddr = (e32 & ~0xfffu) + (va & 0xfff);
         return true;
     }
-    if (env->efer & MSR_EFER_LMA) {
-        bool la57 = env->cr[4] & CR4_LA57_MASK;
+    if (env->efer & DUMP_X86_EFER_LMA) {
+        bool la57 = env->cr[4] & DUMP_X86_CR4_LA57;
 
         level = la57 ? 5 : 4;
         if (canonical(vaddr, la57 ? 57 : 48) != vaddr) {
@@ -373,7 +378,8 @@ bool x86_virt_to_phys(const CPUX86State *env, uint64_t vaddr, uint64_t *paddr)
         base = (env->cr[3] & ADDR_MASK_52) & a20;
     } else {
         if (vaddr >> 32 ||
-            !load64(((env->cr[3] & ~0x1full) & a20) + ((vaddr >> 30) & 3) * 8, &e) ||
+            !load64(blocks, ((env->cr[3] & ~0x1full) & a20) + ((vaddr >> 30) & 3) * 8,
+                    &e) ||
             !(e & PG_PRESENT)) {
             return false;
         }
@@ -383,7 +389,7 @@ bool x86_virt_to_phys(const CPUX86State *env, uint64_t vaddr, uint64_t *paddr)
     for (; level >= 1; level--) {
         unsigned shift = 12 + 9 * (level - 1);
 
-        if (!load64(base + ((vaddr >> shift) & 0x1ff) * 8, &e) ||
+        if (!load64(blocks, base + ((vaddr >> shift) & 0x1ff) * 8, &e) ||
             !(e & PG_PRESENT)) {
             return false;
         }

@@ -91,9 +91,9 @@ int main(int argc, char **argv)
             return 1;
         }
         g = kdump_test_guest_new();
-        g->blocks.blocks = g_new0(GuestPhysBlock, 1);
+        g->blocks.blocks = g_new0(DumpGuestBlock, 1);
         g->blocks.num = 1;
-        g->blocks.blocks[0] = (GuestPhysBlock){ 0, st.st_size, m };
+        g->blocks.blocks[0] = (DumpGuestBlock){ 0, st.st_size, m };
         g->nr_cpus = 1;
     } else {
         fputs(usage, stderr);

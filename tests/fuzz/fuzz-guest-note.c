@@ -6,7 +6,7 @@
 #include "fuzz.h"
 #include "qapi-commands.h"
 #include "sysemu/cpus.h"
-#include "sysemu/dump.h"
+#include "sysemu/dump-core.h"
 #include "sysemu/machine.h"
 #include "sysemu/physmem.h"
 #include "system/machine-internal.h"

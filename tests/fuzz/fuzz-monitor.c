@@ -5,7 +5,7 @@
 
 #include "fuzz-monitor.h"
 #include "qapi-commands.h"
-#include "sysemu/dump.h"
+#include "sysemu/dump-core.h"
 #include "sysemu/machine.h"
 
 void __real_qmp_dump_guest_memory(bool paging, const char *protocol, bool has_detach,

@@ -4,7 +4,7 @@
 #include <glib.h>
 
 #include "fuzz.h"
-#include "sysemu/memory_mapping.h"
+#include "sysemu/dump-memory.h"
 #include "sysemu/physmem.h"
 #include "target/i386/cpu.h"
 
@@ -24,8 +24,9 @@
 int LLVMFuzzerTestOneInput(const uint8_t *data, size_t size)
 {
     CPUX86State env = { 0 };
-    MemoryMappingList *list;
-    const MemoryMapping *m = NULL;
+    DumpGuestBlockList blocks;
+    DumpMappingList *list;
+    const DumpMapping *m = NULL;
     Error *err = NULL;
     uint8_t flags;
     int64_t begin, length;
@@ -49,43 +50,45 @@ int LLVMFuzzerTestOneInput(const uint8_t *data, size_t size)
     g_assert(physmem_write(WALK_HIGH_GPA, data + low, MIN(size - low, WALK_HIGH_RAM),
                            NULL));
 
-    list = memory_mapping_list_new();
-    if (!x86_cpu_get_memory_mapping(list, &env, &err)) {
+    dump_guest_blocks_collect(&blocks);
+    list = dump_mapping_list_new();
+    if (!x86_dump_get_memory_mapping(list, &blocks, &env, &err)) {
         /* Only a bound may stop the walk, and it must say which. */
         g_assert(err && strstr(error_get_pretty(err), "use paging=false"));
         error_free(err);
         err = NULL;
     }
     /* The list's promises: sorted by phys_addr, no empty mapping. */
-    while ((m = memory_mapping_list_next(list, m))) {
-        const MemoryMapping *next = memory_mapping_list_next(list, m);
+    while ((m = dump_mapping_list_next(list, m))) {
+        const DumpMapping *next = dump_mapping_list_next(list, m);
 
         g_assert(m->length);
         g_assert(!next || next->phys_addr >= m->phys_addr);
     }
     if (flags & 4) {
-        memory_mapping_filter(list, begin, length);
+        dump_mapping_filter(list, begin, length);
     }
     /*
      * The walker and the single translation read the same tables: where the
      * walk says a virtual address starts a mapping, translation must agree.
      */
     m = NULL;
-    for (int i = 0; i < 64 && (m = memory_mapping_list_next(list, m)); i++) {
+    for (int i = 0; i < 64 && (m = dump_mapping_list_next(list, m)); i++) {
         uint64_t pa;
 
         if (m->virt_addr) {
-            g_assert(x86_virt_to_phys(&env, m->virt_addr, &pa));
+            g_assert(x86_virt_to_phys(&blocks, &env, m->virt_addr, &pa));
             g_assert(pa == m->phys_addr);
         }
     }
     {
         uint64_t pa;
 
-        x86_virt_to_phys(&env, (uint64_t)begin, &pa);
-        x86_virt_to_phys(&env, (uint64_t)length, &pa);
+        x86_virt_to_phys(&blocks, &env, (uint64_t)begin, &pa);
+        x86_virt_to_phys(&blocks, &env, (uint64_t)length, &pa);
     }
-    memory_mapping_list_free(list);
+    dump_mapping_list_free(list);
+    dump_guest_blocks_free(&blocks);
     physmem_reset();
     return 0;
 }

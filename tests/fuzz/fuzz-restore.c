@@ -7,7 +7,7 @@
 
 #include "fuzz.h"
 #include "qapi-commands.h"
-#include "sysemu/dump.h"
+#include "sysemu/dump-core.h"
 #include "sysemu/machine.h"
 #include "sysemu/physmem.h"
 

@@ -6,7 +6,7 @@
 #include <glib.h>
 
 #include "fuzz.h"
-#include "sysemu/dump.h"
+#include "sysemu/dump-core.h"
 #include "sysemu/physmem.h"
 #include "system/machine-internal.h"
 #include "tests/qtest/win-guest.h"
@@ -58,8 +58,9 @@ int LLVMFuzzerTestOneInput(const uint8_t *data, size_t size)
     uint8_t flags = fuzz_take(&data, &size, 1);
     const WinGuest *g = guests[(flags & 3) % NMODES];
     X86CPU cpus[WIN_SMP];
-    X86CPU *cpu_ptrs[WIN_SMP];
-    DumpState s = { 0 };
+    DumpX86CPUState states[WIN_SMP];
+    DumpPlan s = { 0 };
+    DumpJob job = { .plan = &s };
     g_autofree uint8_t *note = NULL;
     uint32_t note_size = g->note_size;
     uint64_t cr3 = 0;
@@ -103,7 +104,8 @@ int LLVMFuzzerTestOneInput(const uint8_t *data, size_t size)
         if (flags & 8) {
             cpus[i].env.cr[3] = cr3;
         }
-        cpu_ptrs[i] = &cpus[i];
+        states[i] = cpus[i].env;
+        states[i].cpu_index = i;
     }
     /* As the dump core hands it over: read from RAM at dump time, one spare byte. */
     note = g_malloc0(note_size + 1);
@@ -112,22 +114,25 @@ int LLVMFuzzerTestOneInput(const uint8_t *data, size_t size)
     }
     s.fmt = dump_format_info(DUMP_GUEST_MEMORY_FORMAT_WIN_DMP);
     s.nr_cpus = WIN_SMP;
-    s.cpus = cpu_ptrs;
+    s.cpus = states;
+    dump_guest_blocks_collect(&s.guest_phys_blocks);
     s.guest_note = note_size ? note : NULL;
     s.guest_note_size = note_size;
-    atomic_store(&s.total_size, (int64_t)g->opt.ram_size);
+    atomic_store(&job.total_size, (int64_t)g->opt.ram_size);
     fd = open("/dev/null", O_WRONLY | O_CLOEXEC);
     g_assert(fd >= 0);
-    s.out = dump_output_new_fd(fd, false);
+    job.out = dump_output_new_fd(fd, false);
 
-    ok = dump_win_dmp_writer.prepare(&s, &err) && dump_win_dmp_writer.write(&s, &err);
-    dump_win_dmp_writer.cleanup(&s);
+    ok = dump_win_dmp_writer.prepare(&job, &err) &&
+         dump_win_dmp_writer.write(&job, &err);
+    dump_win_dmp_writer.cleanup(&job);
+    dump_guest_blocks_free(&s.guest_phys_blocks);
     g_assert(ok == !err);
     fuzz_verbose("win-dmp: %s\n", ok ? "ok" : error_get_pretty(err));
     if (ok) {
-        g_assert(dump_output_finish(s.out));
+        g_assert(dump_output_finish(job.out));
     } else {
-        dump_output_free(s.out);
+        dump_output_free(job.out);
     }
     error_free(err);
     physmem_reset();

@@ -8,16 +8,16 @@
 #include <string.h>
 #include <unistd.h>
 
-#include "sysemu/dump.h"
+#include "sysemu/dump-core.h"
 
 #define MiB (1ull << 20)
 
 typedef struct Fixture {
-    DumpState s;
-    GuestPhysBlock blocks[3];
+    DumpPlan s;                 /* what the dump core would plan */
+    DumpJob job;
+    DumpGuestBlock blocks[3];
     uint8_t *ram[3];
-    X86CPU cpus[2];
-    X86CPU *cpu_ptrs[2];
+    DumpX86CPUState cpus[2];
     char *path;
 } Fixture;
 
@@ -35,6 +35,7 @@ static void fixture_init(Fixture *f, int d_class, int d_machine)
     int fd;
 
     memset(f, 0, sizeof(*f));
+    f->job.plan = &f->s;
     for (int i = 0; i < 3; i++) {
         uint64_t len = layout[i][1] - layout[i][0];
 
@@ -42,28 +43,27 @@ static void fixture_init(Fixture *f, int d_class, int d_machine)
         for (uint64_t a = 0; a < len; a++) {
             f->ram[i][a] = pattern(layout[i][0] + a);
         }
-        f->blocks[i] = (GuestPhysBlock){ layout[i][0], layout[i][1], f->ram[i] };
+        f->blocks[i] = (DumpGuestBlock){ layout[i][0], layout[i][1], f->ram[i] };
     }
     f->s.guest_phys_blocks.num = 3;
     f->s.guest_phys_blocks.blocks = f->blocks;
-    f->s.dump_info = (ArchDumpInfo){ .d_machine = d_machine, .d_endian = ELFDATA2LSB,
+    f->s.dump_info = (DumpArchInfo){ .d_machine = d_machine, .d_endian = ELFDATA2LSB,
                                      .d_class = d_class, .page_size = 4096 };
     for (int i = 0; i < 2; i++) {
         f->cpus[i].cpu_index = i;
-        f->cpus[i].env.regs[R_EAX] = 0x1122334455667788ull + i;
-        f->cpus[i].env.eip = 0x7cf0;
-        f->cpu_ptrs[i] = &f->cpus[i];
+        f->cpus[i].regs[DUMP_R_EAX] = 0x1122334455667788ull + i;
+        f->cpus[i].eip = 0x7cf0;
     }
     f->s.nr_cpus = 2;
-    f->s.cpus = f->cpu_ptrs;
-    f->s.note_size = cpu_get_note_size(d_class, d_machine, 2);
+    f->s.cpus = f->cpus;
+    f->s.note_size = dump_arch_note_size(d_class, d_machine, 2);
     f->s.notes = g_malloc0(f->s.note_size);
-    g_assert_cmpuint(cpu_write_notes(f->s.notes, f->s.cpus, 2, d_machine), ==,
+    g_assert_cmpuint(dump_arch_write_notes(f->s.notes, f->s.cpus, 2, d_machine), ==,
                      f->s.note_size);
-    f->s.list = memory_mapping_list_new();
+    f->s.list = dump_mapping_list_new();
     fd = g_file_open_tmp("test-elf-XXXXXX", &f->path, NULL);
     g_assert_cmpint(fd, >=, 0);
-    f->s.out = dump_output_new_fd(fd, false);
+    f->job.out = dump_output_new_fd(fd, false);
 }
 
 static void fixture_total(Fixture *f)
@@ -79,7 +79,8 @@ static void fixture_total(Fixture *f)
         }
         total += hi > lo ? hi - lo : 0;
     }
-    atomic_store(&f->s.total_size, total);
+    f->s.total_size = total;
+    atomic_store(&f->job.total_size, total);
 }
 
 static bool fixture_dump(Fixture *f, Error **errp)
@@ -87,15 +88,15 @@ static bool fixture_dump(Fixture *f, Error **errp)
     bool ok;
 
     fixture_total(f);
-    ok = dump_elf_writer.prepare(&f->s, errp) &&
-         dump_elf_writer.write(&f->s, errp);
-    dump_elf_writer.cleanup(&f->s);
+    ok = dump_elf_writer.prepare(&f->job, errp) &&
+         dump_elf_writer.write(&f->job, errp);
+    dump_elf_writer.cleanup(&f->job);
     if (ok) {
-        g_assert_true(dump_output_finish(f->s.out));
+        g_assert_true(dump_output_finish(f->job.out));
     } else {
-        dump_output_free(f->s.out);
+        dump_output_free(f->job.out);
     }
-    f->s.out = NULL;
+    f->job.out = NULL;
     return ok;
 }
 
@@ -105,7 +106,7 @@ static void fixture_free(Fixture *f)
         g_free(f->ram[i]);
     }
     g_free(f->s.notes);
-    memory_mapping_list_free(f->s.list);
+    dump_mapping_list_free(f->s.list);
     g_unlink(f->path);
     g_free(f->path);
 }
@@ -249,9 +250,9 @@ static void test_elf64_simple(void)
     uint64_t note_off, mem_off;
 
     fixture_init(&f, ELFCLASS64, EM_X86_64);
-    qemu_get_guest_simple_memory_mapping(f.s.list, &f.s.guest_phys_blocks);
+    dump_get_guest_simple_memory_mapping(f.s.list, &f.s.guest_phys_blocks);
     g_assert_true(fixture_dump(&f, &err));
-    g_assert_cmpint(atomic_load(&f.s.written_size), ==, 0x400000 - 0x20000);
+    g_assert_cmpint(atomic_load(&f.job.written_size), ==, 0x400000 - 0x20000);
 
     parse(f.path, &p);
     g_assert_cmpuint(p.ehsize, ==, 64);
@@ -295,7 +296,7 @@ static void test_elf32(void)
     Error *err = NULL;
 
     fixture_init(&f, ELFCLASS32, EM_386);
-    qemu_get_guest_simple_memory_mapping(f.s.list, &f.s.guest_phys_blocks);
+    dump_get_guest_simple_memory_mapping(f.s.list, &f.s.guest_phys_blocks);
     g_assert_true(fixture_dump(&f, &err));
     parse(f.path, &p);
     g_assert_false(p.is64);
@@ -321,8 +322,8 @@ static void test_filter(void)
     f.s.has_filter = true;
     f.s.begin = 0x9f000;
     f.s.length = 0x22000;
-    qemu_get_guest_simple_memory_mapping(f.s.list, &f.s.guest_phys_blocks);
-    memory_mapping_filter(f.s.list, f.s.begin, f.s.length);
+    dump_get_guest_simple_memory_mapping(f.s.list, &f.s.guest_phys_blocks);
+    dump_mapping_filter(f.s.list, f.s.begin, f.s.length);
     g_assert_true(fixture_dump(&f, &err));
     parse(f.path, &p);
     g_assert_cmpuint(p.phnum, ==, 3);
@@ -331,7 +332,7 @@ static void test_filter(void)
     g_assert_cmphex(p.ph[2].paddr, ==, 0xc0000);
     g_assert_cmphex(p.ph[2].filesz, ==, 0x1000);
     g_assert_cmpuint(p.ph[2].offset, ==, p.ph[1].offset + 0x1000);
-    g_assert_cmpint(atomic_load(&f.s.written_size), ==, 0x2000);
+    g_assert_cmpint(atomic_load(&f.job.written_size), ==, 0x2000);
     g_assert_cmpuint(p.len, ==, p.ph[1].offset + 0x2000 + 11);
     check_loads(&p);
     check_readelf(f.path);
@@ -350,13 +351,13 @@ static void test_paging_offsets(void)
     Error *err = NULL;
 
     fixture_init(&f, ELFCLASS64, EM_X86_64);
-    g_assert_true(memory_mapping_list_add_merge_sorted(f.s.list, 0x100000,
+    g_assert_true(dump_mapping_list_add_merge_sorted(f.s.list, 0x100000,
                   0xffffffff81000000ull, 0x1000, NULL));
-    g_assert_true(memory_mapping_list_add_merge_sorted(f.s.list, 0x100000,
+    g_assert_true(dump_mapping_list_add_merge_sorted(f.s.list, 0x100000,
                   0xffff888000100000ull, 0x1000, NULL));
-    g_assert_true(memory_mapping_list_add_merge_sorted(f.s.list, 0x200000,
+    g_assert_true(dump_mapping_list_add_merge_sorted(f.s.list, 0x200000,
                   0xffff888000200000ull, 0x40000000, NULL));
-    g_assert_true(memory_mapping_list_add_merge_sorted(f.s.list, 0xa0000,
+    g_assert_true(dump_mapping_list_add_merge_sorted(f.s.list, 0xa0000,
                   0xffff8880000a0000ull, 0x1000, NULL));
     g_assert_true(fixture_dump(&f, &err));
     parse(f.path, &p);
@@ -388,7 +389,7 @@ static void test_pn_xnum(void)
     for (uint64_t i = 0; i < n; i++) {
         uint64_t phys = (i % 512) * 0x1000 + 0x100000;
 
-        g_assert_true(memory_mapping_list_add_merge_sorted(f.s.list, phys,
+        g_assert_true(dump_mapping_list_add_merge_sorted(f.s.list, phys,
                       0xffff800000000000ull + i * 0x200000, 0x1000, NULL));
     }
     g_assert_true(fixture_dump(&f, &err));
@@ -411,11 +412,11 @@ static void test_write_failure(void)
 
     signal(SIGPIPE, SIG_IGN);
     fixture_init(&f, ELFCLASS64, EM_X86_64);
-    qemu_get_guest_simple_memory_mapping(f.s.list, &f.s.guest_phys_blocks);
-    dump_output_free(f.s.out);
+    dump_get_guest_simple_memory_mapping(f.s.list, &f.s.guest_phys_blocks);
+    dump_output_free(f.job.out);
     g_assert_cmpint(pipe(fds), ==, 0);
     close(fds[0]);
-    f.s.out = dump_output_new_fd(fds[1], false);
+    f.job.out = dump_output_new_fd(fds[1], false);
     g_assert_false(fixture_dump(&f, &err));
     g_assert_cmpstr(error_get_pretty(err), ==,
                     "dump: failed to write elf header: Broken pipe");
@@ -430,8 +431,8 @@ static void test_cancel(void)
     Error *err = NULL;
 
     fixture_init(&f, ELFCLASS64, EM_X86_64);
-    qemu_get_guest_simple_memory_mapping(f.s.list, &f.s.guest_phys_blocks);
-    atomic_store(&f.s.cancel, true);
+    dump_get_guest_simple_memory_mapping(f.s.list, &f.s.guest_phys_blocks);
+    atomic_store(&f.job.cancel, true);
     g_assert_false(fixture_dump(&f, &err));
     g_assert_cmpstr(error_get_pretty(err), ==, "dump: cancelled");
     error_free(err);

@@ -31,10 +31,10 @@ void kdump_test_guest_free(KdumpTestGuest *g)
 uint8_t *kdump_test_guest_add_block(KdumpTestGuest *g, uint64_t gpa, uint64_t size)
 {
     uint8_t *mem = g_malloc0(size ? size : 1);
-    GuestPhysBlock *b;
+    DumpGuestBlock *b;
 
     g_ptr_array_add(g->mem, mem);
-    g->blocks.blocks = g_renew(GuestPhysBlock, g->blocks.blocks, g->blocks.num + 1);
+    g->blocks.blocks = g_renew(DumpGuestBlock, g->blocks.blocks, g->blocks.num + 1);
     b = &g->blocks.blocks[g->blocks.num++];
     b->target_start = gpa;
     b->target_end = gpa + size;
@@ -244,7 +244,8 @@ bool kdump_test_write_fd(KdumpTestGuest *g, uint32_t flag, bool raw, int threads
         .kdump_raw = raw,
         .available = true,
     };
-    g_autofree DumpState *s = g_new0(DumpState, 1);
+    g_autofree DumpPlan *s = g_new0(DumpPlan, 1);
+    g_autofree DumpJob *job = g_new0(DumpJob, 1);
     Error *err = NULL;
     DumpOutput *out = dump_output_new_fd(fd, seekable);
     bool ok;
@@ -262,7 +263,7 @@ bool kdump_test_write_fd(KdumpTestGuest *g, uint32_t flag, bool raw, int threads
     }
     s->fmt = &fmt;
     s->guest_phys_blocks = g->blocks;
-    s->dump_info = (ArchDumpInfo){
+    s->dump_info = (DumpArchInfo){
         .d_machine = EM_X86_64,
         .d_endian = ELFDATA2LSB,
         .d_class = g->d_class,
@@ -276,21 +277,22 @@ bool kdump_test_write_fd(KdumpTestGuest *g, uint32_t flag, bool raw, int threads
         s->guest_note = g->notes->data + g->guest_note_offset;
         s->guest_note_size = g->guest_note_size;
     }
-    s->out = out;
-    atomic_store(&s->cancel, kdump_test_cancel);
+    job->plan = s;
+    job->out = out;
+    atomic_store(&job->cancel, kdump_test_cancel);
     for (size_t i = 0; i < g->blocks.num; i++) {
         s->total_size += g->blocks.blocks[i].target_end -
                          g->blocks.blocks[i].target_start;
     }
     dump_set_thread_count(threads);
-    ok = dump_kdump_writer.prepare(s, &err);
+    ok = dump_kdump_writer.prepare(job, &err);
     /* What dump_run does first: the flat header, with 7.2's text on failure */
     if (ok && !dump_output_start(out)) {
         error_setg(&err, "dump: failed to write start flat header");
         ok = false;
     }
-    ok = ok && dump_kdump_writer.write(s, &err);
-    dump_kdump_writer.cleanup(s);
+    ok = ok && dump_kdump_writer.write(job, &err);
+    dump_kdump_writer.cleanup(job);
     if (ok) {
         if (!dump_output_finish(out)) {
             error_setg_errno(&err, errno, "finish");

@@ -6,10 +6,10 @@
 #include <stdbool.h>
 #include <stdint.h>
 
-#include "sysemu/dump.h"
+#include "sysemu/dump-core.h"
 
 typedef struct KdumpTestGuest {
-    GuestPhysBlockList blocks;
+    DumpGuestBlockList blocks;
     GPtrArray *mem;                 /* owned host memory of the blocks */
     GByteArray *notes;              /* CORE.., QEMU.., guest note */
     size_t guest_note_offset;       /* in notes; size 0 when none */
@@ -42,7 +42,7 @@ void kdump_test_fill_mix(uint8_t *mem, size_t size, size_t page_size, uint32_t s
  */
 bool kdump_test_write(KdumpTestGuest *g, uint32_t flag, bool raw, int threads,
                       const char *path, char **msg);
-/* Set: the next write starts with DumpState.cancel set (as quit does). */
+/* Set: the next write starts with DumpJob.cancel set (as quit does). */
 extern bool kdump_test_cancel;
 /* Same, into an already open fd (a pipe, say) for a flattened dump. */
 bool kdump_test_write_fd(KdumpTestGuest *g, uint32_t flag, bool raw, int threads,

@@ -227,12 +227,12 @@ static void check_contents(const Parsed *p, const KdumpTestGuest *g)
     uint8_t page[PS], want[PS];
 
     for (size_t i = 0; i < g->blocks.num; i++) {
-        const GuestPhysBlock *b = &g->blocks.blocks[i];
+        const DumpGuestBlock *b = &g->blocks.blocks[i];
 
         for (uint64_t pfn = b->target_start / PS; pfn * PS < b->target_end; pfn++) {
             memset(want, 0, PS);
             for (size_t j = 0; j < g->blocks.num; j++) {
-                const GuestPhysBlock *c = &g->blocks.blocks[j];
+                const DumpGuestBlock *c = &g->blocks.blocks[j];
                 uint64_t lo = MAX(c->target_start, pfn * PS);
                 uint64_t hi = MIN(c->target_end, (pfn + 1) * PS);
 
@@ -422,7 +422,7 @@ static GByteArray *model_flat(KdumpTestGuest *g, uint32_t flag)
     hdr[31] = 1;
     g_byte_array_append(m->out, hdr, PS);
     for (size_t i = 0; i < g->blocks.num; i++) {
-        const GuestPhysBlock *b = &g->blocks.blocks[i];
+        const DumpGuestBlock *b = &g->blocks.blocks[i];
 
         npages += (b->target_end - b->target_start) / PS;
         max_pfn = b->target_end / PS;
@@ -473,7 +473,7 @@ static GByteArray *model_flat(KdumpTestGuest *g, uint32_t flag)
         uint64_t data_pos = m->data_off + PS;
 
         for (size_t i = 0; i < g->blocks.num; i++) {
-            const GuestPhysBlock *b = &g->blocks.blocks[i];
+            const DumpGuestBlock *b = &g->blocks.blocks[i];
 
             for (uint64_t a = b->target_start; a < b->target_end; a += PS) {
                 uint64_t d[3] = { 0 };
@@ -1109,7 +1109,7 @@ static void test_libkdumpfile(gconstpointer opaque)
     g_ptr_array_add(argv, g_strdup(libkdumpfile_script));
     g_ptr_array_add(argv, g_strdup(path));
     for (size_t i = 0; i < g->blocks.num; i++) {
-        const GuestPhysBlock *b = &g->blocks.blocks[i];
+        const DumpGuestBlock *b = &g->blocks.blocks[i];
         uint64_t n = b->target_end - b->target_start;
 
         g_ptr_array_add(argv, g_strdup_printf("0x%" G_GINT64_MODIFIER "x:%"

@@ -5,7 +5,8 @@
 #include <string.h>
 #include <unistd.h>
 
-#include "sysemu/memory_mapping.h"
+#include "sysemu/dump-core.h"
+#include "sysemu/dump-memory.h"
 #include "sysemu/physmem.h"
 #include "target/i386/cpu.h"
 #include "sysemu/cpus.h"
@@ -49,12 +50,35 @@ static void init_env(CPUX86State *env, uint64_t cr0, uint64_t cr3, uint64_t cr4,
     env->a20_mask = ~0u;
 }
 
-static void check_list(MemoryMappingList *list, const Expect *exp, size_t n)
+/* The walker reads guest RAM through a block snapshot, as a dump does. */
+static bool virt_to_phys(const CPUX86State *env, uint64_t va, uint64_t *pa)
 {
-    const MemoryMapping *m = NULL;
+    DumpGuestBlockList blocks;
+    bool ok;
+
+    dump_guest_blocks_collect(&blocks);
+    ok = x86_virt_to_phys(&blocks, env, va, pa);
+    dump_guest_blocks_free(&blocks);
+    return ok;
+}
+
+static bool get_mapping(DumpMappingList *list, const CPUX86State *env, Error **errp)
+{
+    DumpGuestBlockList blocks;
+    bool ok;
+
+    dump_guest_blocks_collect(&blocks);
+    ok = x86_dump_get_memory_mapping(list, &blocks, env, errp);
+    dump_guest_blocks_free(&blocks);
+    return ok;
+}
+
+static void check_list(DumpMappingList *list, const Expect *exp, size_t n)
+{
+    const DumpMapping *m = NULL;
     size_t i = 0;
 
-    while ((m = memory_mapping_list_next(list, m))) {
+    while ((m = dump_mapping_list_next(list, m))) {
         g_assert_cmpuint(i, <, n);
         if (m->phys_addr != exp[i].phys || m->virt_addr != exp[i].virt ||
             m->length != exp[i].len) {
@@ -68,15 +92,15 @@ static void check_list(MemoryMappingList *list, const Expect *exp, size_t n)
         i++;
     }
     g_assert_cmpuint(i, ==, n);
-    g_assert_cmpuint(memory_mapping_list_count(list), ==, n);
+    g_assert_cmpuint(dump_mapping_list_count(list), ==, n);
 }
 
-static MemoryMappingList *walk(const CPUX86State *env)
+static DumpMappingList *walk(const CPUX86State *env)
 {
-    MemoryMappingList *list = memory_mapping_list_new();
+    DumpMappingList *list = dump_mapping_list_new();
     Error *err = NULL;
 
-    g_assert_true(x86_cpu_get_memory_mapping(list, env, &err));
+    g_assert_true(get_mapping(list, env, &err));
     g_assert_null(err);
     return list;
 }
@@ -88,7 +112,7 @@ static MemoryMappingList *walk(const CPUX86State *env)
 static void test_4level(void)
 {
     CPUX86State env;
-    MemoryMappingList *list;
+    DumpMappingList *list;
     uint64_t va;
     uint64_t pa;
     static const Expect exp[] = {
@@ -120,25 +144,25 @@ static void test_4level(void)
              MSR_EFER_LME | MSR_EFER_LMA);
     list = walk(&env);
     check_list(list, exp, G_N_ELEMENTS(exp));
-    memory_mapping_list_free(list);
+    dump_mapping_list_free(list);
 
     /* Single translation follows the same rules. */
-    g_assert_true(x86_virt_to_phys(&env, 0x4123, &pa));
+    g_assert_true(virt_to_phys(&env, 0x4123, &pa));
     g_assert_cmphex(pa, ==, 0x104123);
-    g_assert_true(x86_virt_to_phys(&env, 0xffffff8000201234ull, &pa));
+    g_assert_true(virt_to_phys(&env, 0xffffff8000201234ull, &pa));
     g_assert_cmphex(pa, ==, 0x201234);
-    g_assert_true(x86_virt_to_phys(&env, 0x40000000ull + 0x345678, &pa));
+    g_assert_true(virt_to_phys(&env, 0x40000000ull + 0x345678, &pa));
     g_assert_cmphex(pa, ==, 0x345678);
-    g_assert_false(x86_virt_to_phys(&env, 0x6000, &pa));
+    g_assert_false(virt_to_phys(&env, 0x6000, &pa));
     va = 0x0000800000000000ull;     /* non-canonical */
-    g_assert_false(x86_virt_to_phys(&env, va, &pa));
+    g_assert_false(virt_to_phys(&env, va, &pa));
 }
 
 /* 5-level: PML5[0] and PML5[1]; the upper half is sign-extended from bit 56. */
 static void test_5level(void)
 {
     CPUX86State env;
-    MemoryMappingList *list;
+    DumpMappingList *list;
     uint64_t pa;
     static const Expect exp[] = {
         { 0x100000, 0xff00000000000000ull, 0x1000 },
@@ -158,8 +182,8 @@ static void test_5level(void)
              CR4_PAE_MASK | CR4_LA57_MASK, MSR_EFER_LME | MSR_EFER_LMA);
     list = walk(&env);
     check_list(list, exp, G_N_ELEMENTS(exp));
-    memory_mapping_list_free(list);
-    g_assert_true(x86_virt_to_phys(&env, 0xff00000000000042ull, &pa));
+    dump_mapping_list_free(list);
+    g_assert_true(virt_to_phys(&env, 0xff00000000000042ull, &pa));
     g_assert_cmphex(pa, ==, 0x100042);
 }
 
@@ -167,7 +191,7 @@ static void test_5level(void)
 static void test_pae(void)
 {
     CPUX86State env;
-    MemoryMappingList *list;
+    DumpMappingList *list;
     uint64_t pa;
     static const Expect exp[] = {
         { 0x200000, 0xc0000000ull, 2 * MiB },
@@ -184,10 +208,10 @@ static void test_pae(void)
     init_env(&env, CR0_PG_MASK | CR0_PE_MASK, 0x1020, CR4_PAE_MASK, 0);
     list = walk(&env);
     check_list(list, exp, G_N_ELEMENTS(exp));
-    memory_mapping_list_free(list);
-    g_assert_true(x86_virt_to_phys(&env, 0x40001010, &pa));
+    dump_mapping_list_free(list);
+    g_assert_true(virt_to_phys(&env, 0x40001010, &pa));
     g_assert_cmphex(pa, ==, 0x400010);
-    g_assert_true(x86_virt_to_phys(&env, 0xc0123456, &pa));
+    g_assert_true(virt_to_phys(&env, 0xc0123456, &pa));
     g_assert_cmphex(pa, ==, 0x323456);
 }
 
@@ -195,7 +219,7 @@ static void test_pae(void)
 static void test_32bit(void)
 {
     CPUX86State env;
-    MemoryMappingList *list;
+    DumpMappingList *list;
     uint64_t pa;
     static const Expect with_pse[] = {
         { 0x400000, 0x800000, 4 * MiB },
@@ -213,23 +237,23 @@ static void test_32bit(void)
     init_env(&env, CR0_PG_MASK | CR0_PE_MASK, 0x1000, CR4_PSE_MASK, 0);
     list = walk(&env);
     check_list(list, with_pse, G_N_ELEMENTS(with_pse));
-    memory_mapping_list_free(list);
-    g_assert_true(x86_virt_to_phys(&env, 0x812345, &pa));
+    dump_mapping_list_free(list);
+    g_assert_true(virt_to_phys(&env, 0x812345, &pa));
     g_assert_cmphex(pa, ==, 0x412345);
 
     init_env(&env, CR0_PG_MASK | CR0_PE_MASK, 0x1000, 0, 0);
     list = walk(&env);
     check_list(list, without_pse, G_N_ELEMENTS(without_pse));
-    memory_mapping_list_free(list);
+    dump_mapping_list_free(list);
 
     /* PSE-36: entry bits 20:13 are physical bits 39:32 (not RAM: dropped). */
     put32(0x1000 + 2 * 4, 0x400000 | P | PS | (1u << 13));
     init_env(&env, CR0_PG_MASK | CR0_PE_MASK, 0x1000, CR4_PSE_MASK, 0);
-    g_assert_true(x86_virt_to_phys(&env, 0x800000, &pa));
+    g_assert_true(virt_to_phys(&env, 0x800000, &pa));
     g_assert_cmphex(pa, ==, 0x100400000ull);
     list = walk(&env);
     check_list(list, without_pse, G_N_ELEMENTS(without_pse));
-    memory_mapping_list_free(list);
+    dump_mapping_list_free(list);
 }
 
 /*
@@ -239,7 +263,7 @@ static void test_32bit(void)
 static void test_a20(void)
 {
     CPUX86State env;
-    MemoryMappingList *list;
+    DumpMappingList *list;
     static const Expect exp[] = { { 0x300000, 0xc0000000ull, 0x1000 } };
 
     setup_ram(16 * MiB);
@@ -249,20 +273,20 @@ static void test_a20(void)
     env.a20_mask = ~(1u << 20);
     list = walk(&env);
     check_list(list, exp, G_N_ELEMENTS(exp));
-    memory_mapping_list_free(list);
+    dump_mapping_list_free(list);
 }
 
 /* CR0.PG clear: the vCPU adds nothing. */
 static void test_no_paging(void)
 {
     CPUX86State env;
-    MemoryMappingList *list;
+    DumpMappingList *list;
 
     setup_ram(1 * MiB);
     init_env(&env, CR0_PE_MASK, 0x1000, CR4_PAE_MASK, 0);
     list = walk(&env);
-    g_assert_cmpuint(memory_mapping_list_count(list), ==, 0);
-    memory_mapping_list_free(list);
+    g_assert_cmpuint(dump_mapping_list_count(list), ==, 0);
+    dump_mapping_list_free(list);
 }
 
 /*
@@ -271,62 +295,62 @@ static void test_no_paging(void)
  */
 static void test_merge_downward(void)
 {
-    MemoryMappingList *list = memory_mapping_list_new();
+    DumpMappingList *list = dump_mapping_list_new();
     static const Expect exp[] = {
         { 0x10000, 0xffff800000010000ull, 0x3000 },
         { 0x20000, 0x5000, 0x1000 },
     };
 
-    g_assert_true(memory_mapping_list_add_merge_sorted(list, 0x11000,
+    g_assert_true(dump_mapping_list_add_merge_sorted(list, 0x11000,
                   0xffff800000011000ull, 0x1000, NULL));
-    g_assert_true(memory_mapping_list_add_merge_sorted(list, 0x20000, 0x5000,
+    g_assert_true(dump_mapping_list_add_merge_sorted(list, 0x20000, 0x5000,
                                                        0x1000, NULL));
-    g_assert_true(memory_mapping_list_add_merge_sorted(list, 0x10000,
+    g_assert_true(dump_mapping_list_add_merge_sorted(list, 0x10000,
                   0xffff800000010000ull, 0x1000, NULL));
     /* Overlapping, same offset: merged by virtual range. */
-    g_assert_true(memory_mapping_list_add_merge_sorted(list, 0x11000,
+    g_assert_true(dump_mapping_list_add_merge_sorted(list, 0x11000,
                   0xffff800000011000ull, 0x2000, NULL));
     check_list(list, exp, G_N_ELEMENTS(exp));
-    memory_mapping_list_free(list);
+    dump_mapping_list_free(list);
 }
 
 /* Simple mappings and the begin/length filter (reference 3.3). */
 static void test_filter(void)
 {
-    MemoryMappingList *list = memory_mapping_list_new();
-    GuestPhysBlock blocks[] = {
+    DumpMappingList *list = dump_mapping_list_new();
+    DumpGuestBlock blocks[] = {
         { 0, 0xa0000, NULL },
         { 0xc0000, 0x100000, NULL },
         { 0x100000, 0x4000000, NULL },
     };
-    GuestPhysBlockList bl = { 3, blocks };
+    DumpGuestBlockList bl = { 3, blocks };
     static const Expect exp[] = {
         { 0x9f000, 0, 0x1000 },
         { 0xc0000, 0, 0x40000 },
     };
 
-    qemu_get_guest_simple_memory_mapping(list, &bl);
-    g_assert_cmpuint(memory_mapping_list_count(list), ==, 3);
-    memory_mapping_filter(list, 0x9f000, 0x61000);
+    dump_get_guest_simple_memory_mapping(list, &bl);
+    g_assert_cmpuint(dump_mapping_list_count(list), ==, 3);
+    dump_mapping_filter(list, 0x9f000, 0x61000);
     check_list(list, exp, G_N_ELEMENTS(exp));
-    memory_mapping_list_free(list);
+    dump_mapping_list_free(list);
 
-    list = memory_mapping_list_new();
-    g_assert_true(memory_mapping_list_add_merge_sorted(list, 0x1000, 0x7000,
+    list = dump_mapping_list_new();
+    g_assert_true(dump_mapping_list_add_merge_sorted(list, 0x1000, 0x7000,
                                                        0x4000, NULL));
-    memory_mapping_filter(list, 0x2000, 0x1000);
+    dump_mapping_filter(list, 0x2000, 0x1000);
     {
         static const Expect e2[] = { { 0x2000, 0x8000, 0x1000 } };
         check_list(list, e2, 1);
     }
-    memory_mapping_list_free(list);
+    dump_mapping_list_free(list);
 }
 
 /* Every table entry points at the next table, all leaves at one page. */
 static void test_hostile_aliases(void)
 {
     CPUX86State env;
-    MemoryMappingList *list = memory_mapping_list_new();
+    DumpMappingList *list = dump_mapping_list_new();
     Error *err = NULL;
     gint64 t0 = g_get_monotonic_time();
 
@@ -339,23 +363,23 @@ static void test_hostile_aliases(void)
     }
     init_env(&env, CR0_PG_MASK | CR0_PE_MASK, 0x1000, CR4_PAE_MASK,
              MSR_EFER_LME | MSR_EFER_LMA);
-    g_assert_false(x86_cpu_get_memory_mapping(list, &env, &err));
+    g_assert_false(get_mapping(list, &env, &err));
     g_assert_nonnull(err);
     g_assert_nonnull(strstr(error_get_pretty(err), "separate ranges"));
     g_test_message("%s (%.2f s)", error_get_pretty(err),
                    (g_get_monotonic_time() - t0) / 1e6);
-    g_assert_cmpuint(memory_mapping_list_count(list), <=,
+    g_assert_cmpuint(dump_mapping_list_count(list), <=,
                      MEMORY_MAPPING_MAX_ENTRIES);
     g_assert_cmpint(g_get_monotonic_time() - t0, <, 30 * G_USEC_PER_SEC);
     error_free(err);
-    memory_mapping_list_free(list);
+    dump_mapping_list_free(list);
 }
 
 /* A table that points to itself at every level and leaves outside RAM. */
 static void test_hostile_walk(void)
 {
     CPUX86State env;
-    MemoryMappingList *list = memory_mapping_list_new();
+    DumpMappingList *list = dump_mapping_list_new();
     Error *err = NULL;
     gint64 t0 = g_get_monotonic_time();
 
@@ -366,17 +390,17 @@ static void test_hostile_walk(void)
     init_env(&env, CR0_PG_MASK | CR0_PE_MASK, 0x1000, CR4_PAE_MASK,
              MSR_EFER_LME | MSR_EFER_LMA);
     /* Whatever the outcome, it is quick and the list stays bounded. */
-    if (!x86_cpu_get_memory_mapping(list, &env, &err)) {
+    if (!get_mapping(list, &env, &err)) {
         g_test_message("%s", error_get_pretty(err));
         g_clear_pointer(&err, error_free);
     }
-    g_assert_cmpuint(memory_mapping_list_count(list), <=,
+    g_assert_cmpuint(dump_mapping_list_count(list), <=,
                      MEMORY_MAPPING_MAX_ENTRIES);
     g_assert_cmpint(g_get_monotonic_time() - t0, <, 30 * G_USEC_PER_SEC);
-    memory_mapping_list_free(list);
+    dump_mapping_list_free(list);
 
     /* A 4-deep chain of full tables whose leaves are all MMIO: 512^4 reads. */
-    list = memory_mapping_list_new();
+    list = dump_mapping_list_new();
     for (int i = 0; i < 512; i++) {
         put64(0x1000 + i * 8, 0x2000 | P);
         put64(0x2000 + i * 8, 0x3000 | P);
@@ -384,18 +408,18 @@ static void test_hostile_walk(void)
         put64(0x4000 + i * 8, 0xfee00000ull | P);
     }
     t0 = g_get_monotonic_time();
-    g_assert_false(x86_cpu_get_memory_mapping(list, &env, &err));
+    g_assert_false(get_mapping(list, &env, &err));
     g_assert_nonnull(strstr(error_get_pretty(err), "entries to walk"));
     g_assert_cmpint(g_get_monotonic_time() - t0, <, 30 * G_USEC_PER_SEC);
     error_free(err);
-    memory_mapping_list_free(list);
+    dump_mapping_list_free(list);
 }
 
 /* Many separate mappings stay fast (not O(n^2)) and keep QEMU's order. */
 static void test_many_mappings(void)
 {
-    MemoryMappingList *list = memory_mapping_list_new();
-    const MemoryMapping *m = NULL;
+    DumpMappingList *list = dump_mapping_list_new();
+    const DumpMapping *m = NULL;
     uint64_t prev = 0;
     gint64 t0 = g_get_monotonic_time();
     const uint64_t n = 200000;
@@ -404,16 +428,16 @@ static void test_many_mappings(void)
         /* Descending physical pages, each its own mapping. */
         uint64_t phys = (n - i) * 0x2000;
 
-        g_assert_true(memory_mapping_list_add_merge_sorted(list, phys,
+        g_assert_true(dump_mapping_list_add_merge_sorted(list, phys,
                       0x100000000ull + i * 0x3000, 0x1000, NULL));
     }
-    g_assert_cmpuint(memory_mapping_list_count(list), ==, n);
-    while ((m = memory_mapping_list_next(list, m))) {
+    g_assert_cmpuint(dump_mapping_list_count(list), ==, n);
+    while ((m = dump_mapping_list_next(list, m))) {
         g_assert_cmphex(m->phys_addr, >, prev);
         prev = m->phys_addr;
     }
     g_assert_cmpint(g_get_monotonic_time() - t0, <, 10 * G_USEC_PER_SEC);
-    memory_mapping_list_free(list);
+    dump_mapping_list_free(list);
 }
 
 /*
@@ -453,10 +477,12 @@ static int dedup_rounds(GRand *r, int rounds, int nroots, bool dense)
     int diffs = 0;
 
     for (int round = 0; round < rounds; round++) {
-        MemoryMappingList *dedup = memory_mapping_list_new();
-        MemoryMappingList *all = memory_mapping_list_new();
-        const MemoryMapping *a = NULL, *b = NULL;
-        GuestPhysBlockList blocks;
+        DumpMappingList *dedup = dump_mapping_list_new();
+        DumpMappingList *all = dump_mapping_list_new();
+        const DumpMapping *a = NULL, *b = NULL;
+        DumpGuestBlockList blocks;
+        DumpX86CPUState *st;
+        int nst;
         bool same = true;
 
         for (int k = 0; k < nroots; k++) {
@@ -472,14 +498,16 @@ static int dedup_rounds(GRand *r, int rounds, int nroots, bool dense)
             init_env(env, CR0_PG_MASK | CR0_PE_MASK, root | g_rand_int_range(r, 0, 4096),
                      g_rand_boolean(r) ? 1u << 9 : 0, 0);     /* OSFXSR */
         }
-        guest_phys_blocks_collect(&blocks);
-        g_assert_true(qemu_get_guest_memory_mapping(dedup, &blocks, NULL));
-        for (int c = 0; c < ncpu; c++) {
-            g_assert_true(x86_cpu_get_memory_mapping(all, &machine_cpu(c)->env, NULL));
+        dump_guest_blocks_collect(&blocks);
+        st = dump_host_cpu_states(&nst);
+        g_assert_true(dump_get_guest_memory_mapping(dedup, &blocks, st, nst, NULL));
+        for (int c = 0; c < nst; c++) {
+            g_assert_true(x86_dump_get_memory_mapping(all, &blocks, &st[c], NULL));
         }
+        g_free(st);
         for (;;) {
-            a = memory_mapping_list_next(dedup, a);
-            b = memory_mapping_list_next(all, b);
+            a = dump_mapping_list_next(dedup, a);
+            b = dump_mapping_list_next(all, b);
             if (!a || !b) {
                 same = same && !a && !b;
                 break;
@@ -487,9 +515,9 @@ static int dedup_rounds(GRand *r, int rounds, int nroots, bool dense)
             same = same && !memcmp(a, b, sizeof(*a));
         }
         diffs += !same;
-        guest_phys_blocks_free(&blocks);
-        memory_mapping_list_free(dedup);
-        memory_mapping_list_free(all);
+        dump_guest_blocks_free(&blocks);
+        dump_mapping_list_free(dedup);
+        dump_mapping_list_free(all);
     }
     machine_cpus_destroy();
     return diffs;
@@ -519,7 +547,7 @@ static void test_dedup_same_result(void)
 static void test_walk_cancel(void)
 {
     CPUX86State env;
-    MemoryMappingList *list = memory_mapping_list_new();
+    DumpMappingList *list = dump_mapping_list_new();
     atomic_bool cancel = false;
     Error *err = NULL;
 
@@ -529,14 +557,14 @@ static void test_walk_cancel(void)
     }
     init_env(&env, CR0_PG_MASK | CR0_PE_MASK, 0x1000, CR4_PAE_MASK,
              MSR_EFER_LME | MSR_EFER_LMA);
-    memory_mapping_list_set_cancel(list, &cancel);
-    g_assert_true(memory_mapping_walk_spend(list, 1, &err));
+    dump_mapping_list_set_cancel(list, &cancel);
+    g_assert_true(dump_mapping_walk_spend(list, 1, &err));
     atomic_store(&cancel, true);
-    g_assert_false(x86_cpu_get_memory_mapping(list, &env, &err));
+    g_assert_false(get_mapping(list, &env, &err));
     g_assert_cmpstr(error_get_pretty(err), ==, "dump: cancelled");
-    g_assert_cmpuint(memory_mapping_list_count(list), ==, 0);
+    g_assert_cmpuint(dump_mapping_list_count(list), ==, 0);
     error_free(err);
-    memory_mapping_list_free(list);
+    dump_mapping_list_free(list);
 }
 
 /* A field of /proc/self/status in KiB, or -1. */
@@ -594,8 +622,8 @@ static void test_list_peak_memory(void)
     }
 
     for (size_t s = 0; s < G_N_ELEMENTS(per_delta); s++) {
-        MemoryMappingList *list = memory_mapping_list_new();
-        const MemoryMapping *m = NULL;
+        DumpMappingList *list = dump_mapping_list_new();
+        const DumpMapping *m = NULL;
         Error *err = NULL;
         long before, peak;
         uint64_t i = 0, n = 0;
@@ -604,22 +632,22 @@ static void test_list_peak_memory(void)
         before = status_kib("VmRSS:");
         if (!reset_peak_rss() || before < 0) {
             g_test_skip("cannot reset the peak RSS through /proc/self/clear_refs");
-            memory_mapping_list_free(list);
+            dump_mapping_list_free(list);
             return;
         }
         /* Mapping i: delta i / k, phys far apart, so nothing merges. */
-        while (memory_mapping_list_add_merge_sorted(list, i * 0x10000,
+        while (dump_mapping_list_add_merge_sorted(list, i * 0x10000,
                    i * 0x10000 + (i / per_delta[s]) * 0x1000000000ull, 0x1000, &err)) {
             i++;
         }
         g_assert_nonnull(strstr(error_get_pretty(err), "separate ranges"));
         g_clear_pointer(&err, error_free);
-        while ((m = memory_mapping_list_next(list, m))) {
+        while ((m = dump_mapping_list_next(list, m))) {
             n++;
         }
         g_assert_cmpuint(n, ==, MEMORY_MAPPING_MAX_ENTRIES);
         peak = status_kib("VmHWM:");
-        memory_mapping_list_free(list);
+        dump_mapping_list_free(list);
         g_test_message("%u mappings per offset: %" G_GUINT64_FORMAT " mappings, "
                        "peak %.1f MiB over the start", per_delta[s], n,
                        (peak - before) / 1024.0);
@@ -635,22 +663,22 @@ static void test_list_peak_memory(void)
  */
 static void test_merge_work_bound(void)
 {
-    MemoryMappingList *list = memory_mapping_list_new();
+    DumpMappingList *list = dump_mapping_list_new();
     Error *err = NULL;
     const uint64_t n = 1000000, top = n * 0x2000;
     uint64_t adds = 0;
     gint64 t0 = g_get_monotonic_time();
 
     for (uint64_t i = 0; i < n; i++) {
-        g_assert_true(memory_mapping_list_add_merge_sorted(list, i * 0x2000,
+        g_assert_true(dump_mapping_list_add_merge_sorted(list, i * 0x2000,
                       i * 0x2000, 0x1000, NULL));
     }
     g_test_message("%" G_GUINT64_FORMAT " ascending mappings of one offset: %.2f s",
                    n, (g_get_monotonic_time() - t0) / 1e6);
-    g_assert_true(memory_mapping_list_add_merge_sorted(list, top, top, 1ull << 40,
+    g_assert_true(dump_mapping_list_add_merge_sorted(list, top, top, 1ull << 40,
                                                        NULL));
     t0 = g_get_monotonic_time();
-    while (memory_mapping_list_add_merge_sorted(list, top + (1ull << 41) + adds * 0x2000,
+    while (dump_mapping_list_add_merge_sorted(list, top + (1ull << 41) + adds * 0x2000,
                                                 top + (1ull << 41) + adds * 0x2000,
                                                 0x1000, &err)) {
         adds++;
@@ -660,7 +688,55 @@ static void test_merge_work_bound(void)
     g_assert_nonnull(strstr(error_get_pretty(err), "merge steps"));
     g_assert_cmpint(g_get_monotonic_time() - t0, <, 2 * G_USEC_PER_SEC);
     error_free(err);
-    memory_mapping_list_free(list);
+    dump_mapping_list_free(list);
+}
+
+/*
+ * The plan's reads: guest-physical ones may span blocks but not holes, and
+ * guest-virtual ones go page by page through the tables, so a buffer that
+ * is contiguous in virtual space comes from two blocks.
+ */
+static void test_plan_reads(void)
+{
+    DumpPlan plan = { 0 };
+    CPUX86State env;
+    uint8_t buf[0x1000], want[0x1000];
+    Error *err = NULL;
+
+    physmem_reset();
+    g_assert_nonnull(physmem_add_block("a", 0, MiB, NULL, false, 0, &err));
+    g_assert_nonnull(physmem_add_block("b", MiB, MiB, NULL, false, 1, &err));
+    g_assert_null(err);
+    for (unsigned i = 0; i < sizeof(want); i++) {
+        want[i] = i * 7 + 3;
+    }
+    g_assert_true(physmem_write(MiB - 0x800, want, sizeof(want), NULL));
+    put64(0x1000, 0x2000 | P);
+    put64(0x2000, 0x3000 | P);
+    put64(0x3000, 0x4000 | P);
+    put64(0x4000 + 0 * 8, (MiB - 0x1000) | P);       /* last page of "a" */
+    put64(0x4000 + 1 * 8, MiB | P);                  /* first page of "b" */
+    put64(0x4000 + 2 * 8, (3 * MiB) | P);            /* a hole */
+    init_env(&env, CR0_PG_MASK | CR0_PE_MASK, 0x1000, CR4_PAE_MASK,
+             MSR_EFER_LME | MSR_EFER_LMA);
+    dump_guest_blocks_collect(&plan.guest_phys_blocks);
+    g_assert_cmpuint(plan.guest_phys_blocks.num, ==, 2);
+
+    memset(buf, 0, sizeof(buf));
+    g_assert_true(dump_plan_read_phys(&plan, MiB - 0x800, buf, sizeof(buf)));
+    g_assert_cmpmem(buf, sizeof(buf), want, sizeof(want));
+    memset(buf, 0, sizeof(buf));
+    g_assert_true(dump_plan_read_virt(&plan, &env, 0x800, buf, sizeof(buf)));
+    g_assert_cmpmem(buf, sizeof(buf), want, sizeof(want));
+
+    /* Nothing is copied from a range that ends in a hole. */
+    memset(buf, 0xaa, sizeof(buf));
+    g_assert_false(dump_plan_read_phys(&plan, 2 * MiB - 0x800, buf, sizeof(buf)));
+    g_assert_cmpuint(buf[0], ==, 0xaa);
+    g_assert_false(dump_plan_read_phys(&plan, UINT64_MAX - 0x10, buf, 0x20));
+    g_assert_false(dump_plan_read_virt(&plan, &env, 0x1800, buf, sizeof(buf)));
+    g_assert_false(dump_plan_read_virt(&plan, &env, 0x3000, buf, 1));
+    dump_guest_blocks_free(&plan.guest_phys_blocks);
 }
 
 int main(int argc, char **argv)
@@ -681,5 +757,6 @@ int main(int argc, char **argv)
     g_test_add_func("/page-walk/dedup-same-result", test_dedup_same_result);
     g_test_add_func("/page-walk/cancel", test_walk_cancel);
     g_test_add_func("/mapping/peak-memory", test_list_peak_memory);
+    g_test_add_func("/page-walk/plan-reads", test_plan_reads);
     return g_test_run();
 }

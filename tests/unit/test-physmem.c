@@ -7,6 +7,7 @@
 #include "hw/fw_cfg.h"
 #include "hw/vmcoreinfo.h"
 #include "sysemu/cpus.h"
+#include "sysemu/dump-host.h"
 #include "sysemu/machine.h"
 #include "sysemu/physmem.h"
 #include "system/demo.h"
@@ -726,10 +727,59 @@ static void test_loader(void)
     rmdir(dir);
 }
 
+/*
+ * What the dump module gets from this host: blocks merged as QEMU merges
+ * them (adjacent in both address spaces and one region), vCPU copies.
+ */
+static void test_dump_host(void)
+{
+    g_autoptr(Error) err = NULL;
+    uint8_t *mem = g_malloc0(4 * MiB);
+    g_autofree DumpGuestBlock *b = NULL;
+    g_autofree DumpX86CPUState *st = NULL;
+    DumpVmcoreinfo vmci;
+    size_t n;
+    int ncpu;
+
+    physmem_reset();
+    g_assert_nonnull(physmem_add_block("a", 0, MiB, mem, false, 0, &err));
+    g_assert_nonnull(physmem_add_block("b", MiB, MiB, mem + MiB, false, 0, &err));
+    /* Contiguous too, but another region: QEMU keeps it apart. */
+    g_assert_nonnull(physmem_add_block("c", 2 * MiB, MiB, mem + 2 * MiB, false, 1,
+                                       &err));
+    /* Same region, not adjacent in host memory. */
+    g_assert_nonnull(physmem_add_block("d", 3 * MiB, MiB, NULL, false, 1, &err));
+    b = dump_host_guest_blocks(&n);
+    g_assert_cmpuint(n, ==, 3);
+    g_assert_cmphex(b[0].target_start, ==, 0);
+    g_assert_cmphex(b[0].target_end, ==, 2 * MiB);
+    g_assert_true(b[0].host_addr == mem);
+    g_assert_cmphex(b[1].target_start, ==, 2 * MiB);
+    g_assert_cmphex(b[1].target_end, ==, 3 * MiB);
+    g_assert_cmphex(b[2].target_start, ==, 3 * MiB);
+    g_assert_true(b[2].host_addr != mem + 3 * MiB);
+    physmem_reset();
+    g_free(mem);
+
+    machine_cpus_create(2);
+    g_assert_true(x86_cpu_set_reg(machine_cpu(1), "rax", 0x1234, NULL));
+    st = dump_host_cpu_states(&ncpu);
+    g_assert_cmpint(ncpu, ==, 2);
+    g_assert_cmpint(st[0].cpu_index, ==, 0);
+    g_assert_cmpint(st[1].cpu_index, ==, 1);
+    g_assert_cmphex(st[1].regs[DUMP_R_EAX], ==, 0x1234);
+    g_assert_cmphex(st[1].eip, ==, 0xfff0);
+    machine_cpus_destroy();
+
+    /* No vmcoreinfo device: no guest note at all (not a warning). */
+    g_assert_false(dump_host_vmcoreinfo(&vmci));
+}
+
 int main(int argc, char **argv)
 {
     g_test_init(&argc, &argv, NULL);
     g_test_add_func("/physmem/accessors", test_accessors);
+    g_test_add_func("/physmem/dump-host", test_dump_host);
     g_test_add_func("/machine/map/pc-64m", test_map_pc_64m);
     g_test_add_func("/machine/map/pc-sizes", test_map_pc_sizes);
     g_test_add_func("/machine/map/q35-sizes", test_map_q35_sizes);

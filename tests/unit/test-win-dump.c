@@ -6,7 +6,7 @@
 #include <string.h>
 #include <unistd.h>
 
-#include "sysemu/dump.h"
+#include "sysemu/dump-core.h"
 #include "sysemu/physmem.h"
 #include "system/machine-internal.h"
 #include "tests/qtest/win-guest.h"
@@ -15,9 +15,10 @@
 
 typedef struct Fixture {
     WinGuest *g;
-    DumpState s;
+    DumpPlan s;                 /* what the dump core would plan */
+    DumpJob job;
     X86CPU cpus[WIN_GUEST_MAX_CPUS];
-    X86CPU *cpu_ptrs[WIN_GUEST_MAX_CPUS];
+    DumpX86CPUState states[WIN_GUEST_MAX_CPUS];   /* what the host hands over */
     uint8_t *note;
     char *path;
     GChecksum *ram_before;
@@ -53,7 +54,6 @@ static void machine_from_guest(Fixture *f)
             g_assert_true(x86_cpu_set_reg(&f->cpus[i], f->g->regs[i][k].name,
                                           f->g->regs[i][k].value, NULL));
         }
-        f->cpu_ptrs[i] = &f->cpus[i];
     }
 }
 
@@ -84,14 +84,15 @@ static void fixture_init(Fixture *f, const WinGuestOptions *opt)
     int fd;
 
     memset(f, 0, sizeof(*f));
+    f->job.plan = &f->s;
     f->g = win_guest_new(opt);
     machine_from_guest(f);
     f->s.fmt = dump_format_info(DUMP_GUEST_MEMORY_FORMAT_WIN_DMP);
     f->s.nr_cpus = opt->smp;
-    f->s.cpus = f->cpu_ptrs;
+    f->s.cpus = f->states;
     fd = g_file_open_tmp("test-win-dump-XXXXXX", &f->path, NULL);
     g_assert_cmpint(fd, >=, 0);
-    f->s.out = dump_output_new_fd(fd, false);
+    f->job.out = dump_output_new_fd(fd, false);
     fixture_note(f, f->g->note_size);
 }
 
@@ -108,17 +109,24 @@ static bool fixture_dump(Fixture *f, Error **errp)
     bool ok;
 
     f->ram_before = ram_digest();
-    atomic_store(&f->s.total_size, (int64_t)f->g->opt.ram_size);
-    atomic_store(&f->s.written_size, 0);
-    ok = dump_win_dmp_writer.prepare(&f->s, errp) &&
-         dump_win_dmp_writer.write(&f->s, errp);
-    dump_win_dmp_writer.cleanup(&f->s);
-    if (ok) {
-        g_assert_true(dump_output_finish(f->s.out));
-    } else {
-        dump_output_free(f->s.out);
+    /* Tests change registers after fixture_init: take the state at dump time. */
+    for (int i = 0; i < f->s.nr_cpus; i++) {
+        f->states[i] = f->cpus[i].env;
+        f->states[i].cpu_index = f->cpus[i].cpu_index;
     }
-    f->s.out = NULL;
+    dump_guest_blocks_collect(&f->s.guest_phys_blocks);
+    atomic_store(&f->job.total_size, (int64_t)f->g->opt.ram_size);
+    atomic_store(&f->job.written_size, 0);
+    ok = dump_win_dmp_writer.prepare(&f->job, errp) &&
+         dump_win_dmp_writer.write(&f->job, errp);
+    dump_win_dmp_writer.cleanup(&f->job);
+    dump_guest_blocks_free(&f->s.guest_phys_blocks);
+    if (ok) {
+        g_assert_true(dump_output_finish(f->job.out));
+    } else {
+        dump_output_free(f->job.out);
+    }
+    f->job.out = NULL;
     /* Whatever happened, guest memory is as it was. */
     {
         g_autoptr(GChecksum) after = ram_digest();
@@ -355,8 +363,8 @@ static void run_good(const WinGuestOptions *opt, const char *magic)
     g_assert_null(err);
     assert_file_equals(&f, want);
     /* query-dump: total is RequiredDumpSpace and completed reaches it. */
-    g_assert_cmpint(atomic_load(&f.s.total_size), ==, want->len);
-    g_assert_cmpint(atomic_load(&f.s.written_size), ==, want->len);
+    g_assert_cmpint(atomic_load(&f.job.total_size), ==, want->len);
+    g_assert_cmpint(atomic_load(&f.job.written_size), ==, want->len);
     assert_file_magic(&f, magic);
     fixture_free(&f);
 }
@@ -775,8 +783,8 @@ static void test_write_error(void)
     }
     unit_options(&opt);
     fixture_init(&f, &opt);
-    dump_output_free(f.s.out);
-    f.s.out = dump_output_new_fd(fd, false);
+    dump_output_free(f.job.out);
+    f.job.out = dump_output_new_fd(fd, false);
     g_assert_false(fixture_dump(&f, &err));
     g_assert_cmpstr(error_get_pretty(err), ==,
                     "win-dump: failed to write header: No space left on device");
@@ -850,7 +858,7 @@ static void test_x86_required_space_4g(void)
     g_assert_true(g_file_get_contents(f.path, &got, &len, NULL));
     g_assert_cmphex(g32((uint8_t *)got, 0xfa0), ==, 0x1000);
     g_assert_cmphex(g32((uint8_t *)got, 0xfa4), ==, 1);
-    g_assert_cmpint(atomic_load(&f.s.total_size), ==, 0x100001000ll);
+    g_assert_cmpint(atomic_load(&f.job.total_size), ==, 0x100001000ll);
     fixture_free(&f);
 }
 
@@ -863,7 +871,7 @@ static void test_cancel(void)
 
     unit_options(&opt);
     fixture_init(&f, &opt);
-    atomic_store(&f.s.cancel, true);
+    atomic_store(&f.job.cancel, true);
     g_assert_false(fixture_dump(&f, &err));
     g_assert_cmpstr(error_get_pretty(err), ==, "dump: cancelled");
     error_free(err);

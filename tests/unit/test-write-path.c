@@ -11,7 +11,7 @@
 
 #include <glib.h>
 
-#include "sysemu/dump.h"
+#include "sysemu/dump-core.h"
 #include "sysemu/physmem.h"
 
 #define MiB (1u << 20)
@@ -307,24 +307,26 @@ static void test_flattened_not_sparse(void)
 static uint64_t elf_dump_to(int fd, uint8_t *ram, uint64_t ram_size)
 {
     g_autoptr(Error) err = NULL;
-    GuestPhysBlock block = { 0, ram_size, ram };
-    DumpState s = { 0 };
+    DumpGuestBlock block = { 0, ram_size, ram };
+    DumpPlan s = { 0 };
+    DumpJob job = { .plan = &s };
     bool ok;
 
     s.guest_phys_blocks.num = 1;
     s.guest_phys_blocks.blocks = &block;
-    s.dump_info = (ArchDumpInfo){ .d_machine = EM_X86_64, .d_endian = ELFDATA2LSB,
+    s.dump_info = (DumpArchInfo){ .d_machine = EM_X86_64, .d_endian = ELFDATA2LSB,
                                   .d_class = ELFCLASS64, .page_size = 4096 };
-    s.list = memory_mapping_list_new();
-    atomic_store(&s.total_size, ram_size);
-    s.out = dump_output_new_fd(fd, false);
-    ok = dump_elf_writer.prepare(&s, &err) && dump_elf_writer.write(&s, &err);
-    dump_elf_writer.cleanup(&s);
+    s.list = dump_mapping_list_new();
+    s.total_size = ram_size;
+    atomic_store(&job.total_size, ram_size);
+    job.out = dump_output_new_fd(fd, false);
+    ok = dump_elf_writer.prepare(&job, &err) && dump_elf_writer.write(&job, &err);
+    dump_elf_writer.cleanup(&job);
     if (!ok) {
         g_error("ELF dump: %s", error_get_pretty(err));
     }
-    g_assert_true(dump_output_finish(s.out));
-    memory_mapping_list_free(s.list);
+    g_assert_true(dump_output_finish(job.out));
+    dump_mapping_list_free(s.list);
     return ram_size + 64 + 56 + 2 * 64 + sizeof("\0.shstrtab");
 }
 

@@ -1,6 +1,6 @@
-/* Guest-physical blocks to dump and the virtual -> physical mappings built from them. */
-#ifndef SYSEMU_MEMORY_MAPPING_H
-#define SYSEMU_MEMORY_MAPPING_H
+/* The dump module's guest-physical blocks and the virtual -> physical mappings. */
+#ifndef SYSEMU_DUMP_MEMORY_H
+#define SYSEMU_DUMP_MEMORY_H
 
 #include <stdatomic.h>
 #include <stdbool.h>
@@ -8,47 +8,54 @@
 #include <stdint.h>
 
 #include "qapi/error.h"
+#include "sysemu/dump-host.h"
 
 /*
- * A guest-physically contiguous run of RAM with one host mapping. Blocks
- * are sorted, never overlap, and may start or end mid-page.
+ * The module's names differ from QEMU's sysemu/dump-memory.h
+ * (DumpGuestBlockList, DumpMappingList, dump_get_guest_memory_mapping ...)
+ * because inside QEMU both exist: QEMU's own code and the glue keep using
+ * QEMU's. DumpGuestBlock (sysemu/dump-host.h) is what the host reports.
  */
-typedef struct GuestPhysBlock {
-    uint64_t target_start;
-    uint64_t target_end;          /* exclusive */
-    uint8_t *host_addr;           /* host address of target_start */
-} GuestPhysBlock;
-
-typedef struct GuestPhysBlockList {
+typedef struct DumpGuestBlockList {
     size_t num;
-    GuestPhysBlock *blocks;       /* num entries, ascending */
-} GuestPhysBlockList;
+    DumpGuestBlock *blocks;       /* num entries, ascending */
+} DumpGuestBlockList;
 
-/* Snapshot of the machine's RAM blocks, merged as QEMU 7.2 merges them. */
-void guest_phys_blocks_collect(GuestPhysBlockList *list);
-void guest_phys_blocks_free(GuestPhysBlockList *list);
+/* Snapshot of the host's RAM blocks (dump_host_guest_blocks). */
+void dump_guest_blocks_collect(DumpGuestBlockList *list);
+void dump_guest_blocks_free(DumpGuestBlockList *list);
 
-typedef struct MemoryMapping {
+/* The block holding gpa, or NULL (a hole, MMIO). */
+const DumpGuestBlock *dump_guest_blocks_find(const DumpGuestBlockList *list,
+                                             uint64_t gpa);
+/* Host pointer for [gpa, gpa+len) when it lies inside one block, else NULL. */
+uint8_t *dump_guest_blocks_host_ptr(const DumpGuestBlockList *list, uint64_t gpa,
+                                    uint64_t len);
+/* True when [gpa, gpa+len) is entirely in blocks (it may span several). */
+bool dump_guest_blocks_is_ram(const DumpGuestBlockList *list, uint64_t gpa,
+                              uint64_t len);
+
+typedef struct DumpMapping {
     uint64_t phys_addr;
     uint64_t virt_addr;           /* 0: reported as p_vaddr = p_paddr */
     uint64_t length;
-} MemoryMapping;
+} DumpMapping;
 
 /* Mappings sorted by phys_addr (newest first among equal phys_addr). */
-typedef struct MemoryMappingList MemoryMappingList;
+typedef struct DumpMappingList DumpMappingList;
 
-MemoryMappingList *memory_mapping_list_new(void);
-void memory_mapping_list_free(MemoryMappingList *list);
-size_t memory_mapping_list_count(const MemoryMappingList *list);
+DumpMappingList *dump_mapping_list_new(void);
+void dump_mapping_list_free(DumpMappingList *list);
+size_t dump_mapping_list_count(const DumpMappingList *list);
 /*
  * Iteration in list order: start with NULL, returns NULL after the last.
  */
-const MemoryMapping *memory_mapping_list_next(const MemoryMappingList *list,
-                                              const MemoryMapping *prev);
+const DumpMapping *dump_mapping_list_next(const DumpMappingList *list,
+                                          const DumpMapping *prev);
 
 /* paging=false: one mapping per block, virt 0. */
-void qemu_get_guest_simple_memory_mapping(MemoryMappingList *list,
-                                          const GuestPhysBlockList *blocks);
+void dump_get_guest_simple_memory_mapping(DumpMappingList *list,
+                                          const DumpGuestBlockList *blocks);
 /*
  * paging=true: walk the page tables of every vCPU from the first with paging
  * enabled; falls back to identity mappings when none has paging on. vCPUs
@@ -56,29 +63,30 @@ void qemu_get_guest_simple_memory_mapping(MemoryMappingList *list,
  * again: the same tables give the same leaves (docs/compat.md difference 7).
  * Work and memory are bounded per dump whatever the guest's tables claim.
  */
-bool qemu_get_guest_memory_mapping(MemoryMappingList *list,
-                                   const GuestPhysBlockList *blocks,
+bool dump_get_guest_memory_mapping(DumpMappingList *list,
+                                   const DumpGuestBlockList *blocks,
+                                   const DumpX86CPUState *cpus, int nr_cpus,
                                    Error **errp);
 /*
  * The walk fails with "dump: cancelled" soon after *cancel becomes true
  * (it is checked for every page table), so a signal can end a long walk.
  */
-void memory_mapping_list_set_cancel(MemoryMappingList *list,
+void dump_mapping_list_set_cancel(DumpMappingList *list,
                                     const atomic_bool *cancel);
 /*
  * Takes n page-table entries from the dump's walk budget (shared by all
  * vCPUs). False with errp set when the budget is spent or the walk was
  * cancelled.
  */
-bool memory_mapping_walk_spend(MemoryMappingList *list, uint64_t n, Error **errp);
+bool dump_mapping_walk_spend(DumpMappingList *list, uint64_t n, Error **errp);
 /*
  * One guest-virtual address through the page tables env describes (its
  * cr0/cr3/cr4/efer select the mode, as for the walk). False when not
  * mapped or a table lies outside RAM. win-dmp reads guest-virtual memory
  * with this, using a copy of vCPU 0's state with the header's cr3.
  */
-struct CPUX86State;
-bool x86_virt_to_phys(const struct CPUX86State *env, uint64_t vaddr, uint64_t *paddr);
+bool x86_virt_to_phys(const DumpGuestBlockList *blocks, const DumpX86CPUState *env,
+                      uint64_t vaddr, uint64_t *paddr);
 
 /*
  * Bounds of the paging=true walk, whatever the guest's tables claim: at most
@@ -97,13 +105,14 @@ bool x86_virt_to_phys(const struct CPUX86State *env, uint64_t vaddr, uint64_t *p
  * or overlaps with the same virt-phys offset, else inserts a new one.
  * False (errp set) when a bound above is exceeded.
  */
-bool memory_mapping_list_add_merge_sorted(MemoryMappingList *list, uint64_t phys,
+bool dump_mapping_list_add_merge_sorted(DumpMappingList *list, uint64_t phys,
                                           uint64_t virt, uint64_t len,
                                           Error **errp);
 
 /* Adds the leaves of env's page tables (nothing when CR0.PG is clear). */
-bool x86_cpu_get_memory_mapping(MemoryMappingList *list,
-                                const struct CPUX86State *env, Error **errp);
+bool x86_dump_get_memory_mapping(DumpMappingList *list,
+                                 const DumpGuestBlockList *blocks,
+                                 const DumpX86CPUState *env, Error **errp);
 
 /*
  * Everything of a vCPU's state that the walk reads besides RAM: two vCPUs
@@ -116,9 +125,9 @@ typedef struct X86WalkKey {
     uint32_t mode;                /* 0: paging off; else which walk, see .c */
 } X86WalkKey;
 
-void x86_cpu_walk_key(const struct CPUX86State *env, X86WalkKey *key);
+void x86_dump_walk_key(const DumpX86CPUState *env, X86WalkKey *key);
 
 /* begin/length filter of the ELF writer (reference 3.3). */
-void memory_mapping_filter(MemoryMappingList *list, int64_t begin, int64_t length);
+void dump_mapping_filter(DumpMappingList *list, int64_t begin, int64_t length);
 
 #endif

@@ -2,52 +2,72 @@
 #include <glib.h>
 #include <string.h>
 
-#include "sysemu/cpus.h"
-#include "sysemu/memory_mapping.h"
-#include "sysemu/physmem.h"
+#include "sysemu/dump-x86.h"
+#include "sysemu/dump-memory.h"
 
 /* ---------------------------------------------------------------------- */
 /* guest_phys_blocks                                                        */
 /* ---------------------------------------------------------------------- */
 
-void guest_phys_blocks_collect(GuestPhysBlockList *list)
+void dump_guest_blocks_collect(DumpGuestBlockList *list)
 {
-    size_t n = physmem_block_count();
-    GArray *arr = g_array_sized_new(FALSE, FALSE, sizeof(GuestPhysBlock), n);
-    unsigned prev_region = 0;
-
-    for (size_t i = 0; i < n; i++) {
-        const RAMBlock *rb = physmem_block(i);
-        GuestPhysBlock *last = arr->len ?
-            &g_array_index(arr, GuestPhysBlock, arr->len - 1) : NULL;
-
-        if (!rb || rb->size == 0) {
-            continue;
-        }
-        /* QEMU merges only when contiguous in both spaces and one region. */
-        if (last && last->target_end == rb->gpa &&
-            last->host_addr + (last->target_end - last->target_start) == rb->host &&
-            prev_region == rb->region) {
-            last->target_end += rb->size;
-        } else {
-            GuestPhysBlock b = {
-                .target_start = rb->gpa,
-                .target_end = rb->gpa + rb->size,
-                .host_addr = rb->host,
-            };
-            g_array_append_val(arr, b);
-        }
-        prev_region = rb->region;
-    }
-    list->num = arr->len;
-    list->blocks = (GuestPhysBlock *)g_array_free(arr, FALSE);
+    list->blocks = dump_host_guest_blocks(&list->num);
 }
 
-void guest_phys_blocks_free(GuestPhysBlockList *list)
+void dump_guest_blocks_free(DumpGuestBlockList *list)
 {
     g_free(list->blocks);
     list->blocks = NULL;
     list->num = 0;
+}
+
+const DumpGuestBlock *dump_guest_blocks_find(const DumpGuestBlockList *list,
+                                             uint64_t gpa)
+{
+    size_t lo = 0, hi = list->num;
+
+    /* Sorted and disjoint: the last block starting at or below gpa. */
+    while (lo < hi) {
+        size_t mid = lo + (hi - lo) / 2;
+
+        if (list->blocks[mid].target_start <= gpa) {
+            lo = mid + 1;
+        } else {
+            hi = mid;
+        }
+    }
+    if (lo == 0 || gpa >= list->blocks[lo - 1].target_end) {
+        return NULL;
+    }
+    return &list->blocks[lo - 1];
+}
+
+uint8_t *dump_guest_blocks_host_ptr(const DumpGuestBlockList *list, uint64_t gpa,
+                                    uint64_t len)
+{
+    const DumpGuestBlock *b = dump_guest_blocks_find(list, gpa);
+
+    if (!b || len > b->target_end - gpa) {
+        return NULL;
+    }
+    return b->host_addr + (gpa - b->target_start);
+}
+
+bool dump_guest_blocks_is_ram(const DumpGuestBlockList *list, uint64_t gpa,
+                              uint64_t len)
+{
+    while (len) {
+        const DumpGuestBlock *b = dump_guest_blocks_find(list, gpa);
+        uint64_t n;
+
+        if (!b) {
+            return false;
+        }
+        n = MIN(len, b->target_end - gpa);
+        gpa += n;
+        len -= n;
+    }
+    return true;
 }
 
 /* ---------------------------------------------------------------------- */
@@ -78,8 +98,8 @@ typedef struct MappingGroup {
 #define SLOT_ENTRY(i) ((((uint32_t)(i)) << 1 | 1) + 1)
 #define SLOT_GROUP(g) ((((uint32_t)(g)) << 1) + 1)
 
-struct MemoryMappingList {
-    MemoryMapping *ents;      /* creation order; once sorted, the final order */
+struct DumpMappingList {
+    DumpMapping *ents;      /* creation order; once sorted, the final order */
     size_t num, cap;
     uint32_t *slots;          /* delta index, a power of two long */
     size_t slot_cap, slot_used;
@@ -101,9 +121,9 @@ static uint32_t delta_hash(uint64_t v)
     return (uint32_t)v;
 }
 
-MemoryMappingList *memory_mapping_list_new(void)
+DumpMappingList *dump_mapping_list_new(void)
 {
-    MemoryMappingList *list = g_new0(MemoryMappingList, 1);
+    DumpMappingList *list = g_new0(DumpMappingList, 1);
 
     list->last = -1;
     list->max_entries = MEMORY_MAPPING_MAX_ENTRIES;
@@ -112,13 +132,13 @@ MemoryMappingList *memory_mapping_list_new(void)
     return list;
 }
 
-void memory_mapping_list_set_cancel(MemoryMappingList *list,
+void dump_mapping_list_set_cancel(DumpMappingList *list,
                                     const atomic_bool *cancel)
 {
     list->cancel = cancel;
 }
 
-bool memory_mapping_walk_spend(MemoryMappingList *list, uint64_t n, Error **errp)
+bool dump_mapping_walk_spend(DumpMappingList *list, uint64_t n, Error **errp)
 {
     if (list->cancel && atomic_load(list->cancel)) {
         error_setg(errp, "dump: cancelled");
@@ -135,7 +155,7 @@ bool memory_mapping_walk_spend(MemoryMappingList *list, uint64_t n, Error **errp
     return true;
 }
 
-static void drop_index(MemoryMappingList *list)
+static void drop_index(DumpMappingList *list)
 {
     for (size_t i = 0; i < list->ngroups; i++) {
         g_free(list->groups[i]);
@@ -148,7 +168,7 @@ static void drop_index(MemoryMappingList *list)
     list->slot_cap = list->slot_used = 0;
 }
 
-void memory_mapping_list_free(MemoryMappingList *list)
+void dump_mapping_list_free(DumpMappingList *list)
 {
     if (!list) {
         return;
@@ -159,16 +179,16 @@ void memory_mapping_list_free(MemoryMappingList *list)
 }
 
 /* Appends without merging; the caller checks max_entries where it must. */
-static uint32_t list_append(MemoryMappingList *list, uint64_t phys, uint64_t virt,
+static uint32_t list_append(DumpMappingList *list, uint64_t phys, uint64_t virt,
                             uint64_t len)
 {
     g_assert(!list->sorted);
     if (list->num == list->cap) {
         /* realloc moves big blocks with mremap: no copy, untouched tail free */
         list->cap = list->cap ? list->cap * 2 : 64;
-        list->ents = g_renew(MemoryMapping, list->ents, list->cap);
+        list->ents = g_renew(DumpMapping, list->ents, list->cap);
     }
-    list->ents[list->num] = (MemoryMapping){
+    list->ents[list->num] = (DumpMapping){
         .phys_addr = phys, .virt_addr = virt, .length = len,
     };
     return list->num++;
@@ -176,7 +196,7 @@ static uint32_t list_append(MemoryMappingList *list, uint64_t phys, uint64_t vir
 
 static int cmp_out(gconstpointer a, gconstpointer b, gpointer opaque)
 {
-    const MemoryMapping *ents = opaque;
+    const DumpMapping *ents = opaque;
     uint32_t ia = *(const uint32_t *)a, ib = *(const uint32_t *)b;
 
     if (ents[ia].phys_addr != ents[ib].phys_addr) {
@@ -186,7 +206,7 @@ static int cmp_out(gconstpointer a, gconstpointer b, gpointer opaque)
 }
 
 /* Freezes the list into its final order; no merges after this. */
-static void list_sort(MemoryMappingList *list)
+static void list_sort(DumpMappingList *list)
 {
     size_t n = list->num;
     g_autofree uint32_t *idx = NULL;
@@ -207,7 +227,7 @@ static void list_sort(MemoryMappingList *list)
      * is reordered in place instead of copied.
      */
     for (size_t start = 0; start < n; start++) {
-        MemoryMapping tmp;
+        DumpMapping tmp;
         size_t j = start;
 
         if (idx[start] & 0x80000000u) {
@@ -228,15 +248,15 @@ static void list_sort(MemoryMappingList *list)
     }
 }
 
-size_t memory_mapping_list_count(const MemoryMappingList *list)
+size_t dump_mapping_list_count(const DumpMappingList *list)
 {
     return list->num;
 }
 
-const MemoryMapping *memory_mapping_list_next(const MemoryMappingList *list,
-                                              const MemoryMapping *prev)
+const DumpMapping *dump_mapping_list_next(const DumpMappingList *list,
+                                              const DumpMapping *prev)
 {
-    MemoryMappingList *l = (MemoryMappingList *)list;
+    DumpMappingList *l = (DumpMappingList *)list;
     size_t i;
 
     list_sort(l);
@@ -244,12 +264,12 @@ const MemoryMapping *memory_mapping_list_next(const MemoryMappingList *list,
     return i < l->num ? &l->ents[i] : NULL;
 }
 
-static MemoryMapping *entry(MemoryMappingList *list, uint32_t i)
+static DumpMapping *entry(DumpMappingList *list, uint32_t i)
 {
     return &list->ents[i];
 }
 
-static bool spend(MemoryMappingList *list, uint64_t work, Error **errp)
+static bool spend(DumpMappingList *list, uint64_t work, Error **errp)
 {
     if (work > list->work_left) {
         list->work_left = 0;
@@ -263,17 +283,17 @@ static bool spend(MemoryMappingList *list, uint64_t work, Error **errp)
 }
 
 /* The delta of the entries a slot stands for. */
-static uint64_t slot_delta(MemoryMappingList *list, uint32_t v)
+static uint64_t slot_delta(DumpMappingList *list, uint32_t v)
 {
     uint32_t code = v - 1;
     uint32_t i = code & 1 ? code >> 1 : list->groups[code >> 1]->items[0];
-    const MemoryMapping *m = entry(list, i);
+    const DumpMapping *m = entry(list, i);
 
     return m->virt_addr - m->phys_addr;
 }
 
 /* The slot for delta: the one holding it, or the empty one it would take. */
-static uint32_t *slot_find(MemoryMappingList *list, uint64_t delta)
+static uint32_t *slot_find(DumpMappingList *list, uint64_t delta)
 {
     size_t mask = list->slot_cap - 1;
     size_t i = delta_hash(delta) & mask;
@@ -285,7 +305,7 @@ static uint32_t *slot_find(MemoryMappingList *list, uint64_t delta)
 }
 
 /* Keeps the table at most half full, so probes stay short. */
-static void slots_reserve(MemoryMappingList *list)
+static void slots_reserve(DumpMappingList *list)
 {
     uint32_t *old = list->slots;
     size_t old_cap = list->slot_cap;
@@ -304,7 +324,7 @@ static void slots_reserve(MemoryMappingList *list)
 }
 
 /* Binary search: first position in g whose entry has phys > key. */
-static uint32_t group_upper(MemoryMappingList *list, MappingGroup *g, uint64_t key)
+static uint32_t group_upper(DumpMappingList *list, MappingGroup *g, uint64_t key)
 {
     uint32_t lo = 0, hi = g->n;
 
@@ -320,10 +340,10 @@ static uint32_t group_upper(MemoryMappingList *list, MappingGroup *g, uint64_t k
     return lo;
 }
 
-static void group_insert(MemoryMappingList *list, uint32_t gi, uint32_t idx)
+static void group_insert(DumpMappingList *list, uint32_t gi, uint32_t idx)
 {
     MappingGroup *g = list->groups[gi];
-    const MemoryMapping *m = entry(list, idx);
+    const DumpMapping *m = entry(list, idx);
     uint32_t pos;
 
     if (g->n == g->cap) {
@@ -339,7 +359,7 @@ static void group_insert(MemoryMappingList *list, uint32_t gi, uint32_t idx)
 }
 
 /* A group of two for a delta that had one entry; its number. */
-static uint32_t group_new(MemoryMappingList *list, uint32_t only)
+static uint32_t group_new(DumpMappingList *list, uint32_t only)
 {
     MappingGroup *g = g_malloc(sizeof(*g) + 2 * sizeof(uint32_t));
 
@@ -356,7 +376,7 @@ static uint32_t group_new(MemoryMappingList *list, uint32_t only)
 }
 
 /* Puts a member whose phys changed back into order. */
-static void group_reposition(MemoryMappingList *list, uint32_t gi, uint32_t idx)
+static void group_reposition(DumpMappingList *list, uint32_t gi, uint32_t idx)
 {
     MappingGroup *g = list->groups[gi];
 
@@ -370,14 +390,14 @@ static void group_reposition(MemoryMappingList *list, uint32_t gi, uint32_t idx)
     group_insert(list, gi, idx);
 }
 
-static bool ranges_touch(const MemoryMapping *m, uint64_t phys, uint64_t len)
+static bool ranges_touch(const DumpMapping *m, uint64_t phys, uint64_t len)
 {
     /* QEMU's two cases: m ends where the range starts, or they share bytes. */
     return m->phys_addr <= phys + len && m->phys_addr + m->length >= phys;
 }
 
 /* Union of m and the range in virtual space; the fix: phys follows virt down. */
-static void merge_into(MemoryMapping *m, uint64_t phys, uint64_t virt, uint64_t len)
+static void merge_into(DumpMapping *m, uint64_t phys, uint64_t virt, uint64_t len)
 {
     if (virt < m->virt_addr) {
         uint64_t grow = m->virt_addr - virt;
@@ -391,7 +411,7 @@ static void merge_into(MemoryMapping *m, uint64_t phys, uint64_t virt, uint64_t 
     }
 }
 
-bool memory_mapping_list_add_merge_sorted(MemoryMappingList *list, uint64_t phys,
+bool dump_mapping_list_add_merge_sorted(DumpMappingList *list, uint64_t phys,
                                           uint64_t virt, uint64_t len,
                                           Error **errp)
 {
@@ -402,7 +422,7 @@ bool memory_mapping_list_add_merge_sorted(MemoryMappingList *list, uint64_t phys
 
     g_assert(!list->sorted);
     if (list->last >= 0) {
-        MemoryMapping *last = entry(list, list->last);
+        DumpMapping *last = entry(list, list->last);
 
         if (phys == last->phys_addr + last->length &&
             virt == last->virt_addr + last->length) {
@@ -421,7 +441,7 @@ bool memory_mapping_list_add_merge_sorted(MemoryMappingList *list, uint64_t phys
     code = *slot - 1;
     if (*slot && (code & 1)) {
         uint32_t only = code >> 1;
-        MemoryMapping *m = entry(list, only);
+        DumpMapping *m = entry(list, only);
 
         if (ranges_touch(m, phys, len)) {
             merge_into(m, phys, virt, len);
@@ -439,7 +459,7 @@ bool memory_mapping_list_add_merge_sorted(MemoryMappingList *list, uint64_t phys
 
         gi = code >> 1;
         while (pos > 0) {
-            MemoryMapping *m = entry(list, g->items[pos - 1]);
+            DumpMapping *m = entry(list, g->items[pos - 1]);
 
             if (m->phys_addr + g->maxlen < phys) {
                 break;
@@ -454,7 +474,7 @@ bool memory_mapping_list_add_merge_sorted(MemoryMappingList *list, uint64_t phys
         }
         if (found >= 0) {
             uint32_t fi = g->items[found];
-            MemoryMapping *m = entry(list, fi);
+            DumpMapping *m = entry(list, fi);
             uint64_t old_phys = m->phys_addr;
 
             merge_into(m, phys, virt, len);
@@ -507,8 +527,8 @@ bool memory_mapping_list_add_merge_sorted(MemoryMappingList *list, uint64_t phys
     return true;
 }
 
-void qemu_get_guest_simple_memory_mapping(MemoryMappingList *list,
-                                          const GuestPhysBlockList *blocks)
+void dump_get_guest_simple_memory_mapping(DumpMappingList *list,
+                                          const DumpGuestBlockList *blocks)
 {
     /* Blocks are sorted and disjoint: appending keeps QEMU's order. */
     for (size_t i = 0; i < blocks->num; i++) {
@@ -517,19 +537,17 @@ void qemu_get_guest_simple_memory_mapping(MemoryMappingList *list,
     }
 }
 
-bool qemu_get_guest_memory_mapping(MemoryMappingList *list,
-                                   const GuestPhysBlockList *blocks,
+bool dump_get_guest_memory_mapping(DumpMappingList *list,
+                                   const DumpGuestBlockList *blocks,
+                                   const DumpX86CPUState *cpus, int nr_cpus,
                                    Error **errp)
 {
-    int n = machine_cpu_count();
     int first = -1;
     GArray *walked;
     bool ok = true;
 
-    for (int i = 0; i < n; i++) {
-        X86CPU *cpu = machine_cpu(i);
-
-        if (cpu && x86_cpu_paging_enabled(&cpu->env)) {
+    for (int i = 0; i < nr_cpus; i++) {
+        if (dump_x86_paging_enabled(&cpus[i])) {
             first = i;
             break;
         }
@@ -537,7 +555,7 @@ bool qemu_get_guest_memory_mapping(MemoryMappingList *list,
     if (first < 0) {
         /* No vCPU pages: one identity mapping per block, never merged (QEMU). */
         for (size_t i = 0; i < blocks->num; i++) {
-            const GuestPhysBlock *b = &blocks->blocks[i];
+            const DumpGuestBlock *b = &blocks->blocks[i];
 
             list_append(list, b->target_start, b->target_start,
                         b->target_end - b->target_start);
@@ -552,15 +570,11 @@ bool qemu_get_guest_memory_mapping(MemoryMappingList *list,
      * distinct key is walked once: 255 vCPUs on one CR3 cost one walk.
      */
     walked = g_array_new(FALSE, FALSE, sizeof(X86WalkKey));
-    for (int i = first; i < n && ok; i++) {
-        X86CPU *cpu = machine_cpu(i);
+    for (int i = first; i < nr_cpus && ok; i++) {
         X86WalkKey key;
         bool seen = false;
 
-        if (!cpu) {
-            continue;
-        }
-        x86_cpu_walk_key(&cpu->env, &key);
+        x86_dump_walk_key(&cpus[i], &key);
         for (guint j = 0; j < walked->len && !seen; j++) {
             const X86WalkKey *k = &g_array_index(walked, X86WalkKey, j);
 
@@ -570,13 +584,13 @@ bool qemu_get_guest_memory_mapping(MemoryMappingList *list,
             continue;
         }
         g_array_append_val(walked, key);
-        ok = x86_cpu_get_memory_mapping(list, &cpu->env, errp);
+        ok = x86_dump_get_memory_mapping(list, blocks, &cpus[i], errp);
     }
     g_array_free(walked, TRUE);
     return ok;
 }
 
-void memory_mapping_filter(MemoryMappingList *list, int64_t begin, int64_t length)
+void dump_mapping_filter(DumpMappingList *list, int64_t begin, int64_t length)
 {
     uint64_t fs = (uint64_t)begin;
     uint64_t fe = fs + (uint64_t)length;
@@ -587,7 +601,7 @@ void memory_mapping_filter(MemoryMappingList *list, int64_t begin, int64_t lengt
     }
     list_sort(list);
     for (size_t i = 0; i < list->num; i++) {
-        MemoryMapping m = list->ents[i];
+        DumpMapping m = list->ents[i];
         uint64_t end = m.phys_addr + m.length;
 
         if (m.length == 0 || end <= fs || m.phys_addr >= fe) {

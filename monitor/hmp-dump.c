@@ -1,4 +1,4 @@
-/* HMP front ends of the dump: dump-guest-memory and info dump. */
+/* guestdump's HMP dump commands (QEMU has its own): dump-guest-memory, info dump */
 #include <glib.h>
 
 #include "monitor/hmp.h"

@@ -1,7 +1,8 @@
-/* The dump core's shared state, the writer interface and the output sink interface. */
-#ifndef SYSEMU_DUMP_H
-#define SYSEMU_DUMP_H
+/* The dump module: plan, job, writer interface, output sinks, format table. */
+#ifndef SYSEMU_DUMP_CORE_H
+#define SYSEMU_DUMP_CORE_H
 
+#include <pthread.h>
 #include <stdatomic.h>
 #include <stdbool.h>
 #include <stddef.h>
@@ -9,9 +10,9 @@
 
 #include "qapi/error.h"
 #include "qapi-types.h"            /* DumpGuestMemoryFormat, DumpStatus */
-#include "sysemu/dump-arch.h"
-#include "sysemu/memory_mapping.h"
-#include "target/i386/cpu.h"
+#include "sysemu/dump-x86.h"
+#include "sysemu/dump-memory.h"
+#include "sysemu/dump-host.h"
 
 /* ---------------------------------------------------------------------- */
 /* Output sinks (dump/dump-output.c)                                       */
@@ -64,22 +65,25 @@ bool dump_output_finish(DumpOutput *out);
 void dump_output_free(DumpOutput *out);
 
 /* ---------------------------------------------------------------------- */
-/* The dump plan                                                            */
+/* The dump plan and the dump job                                           */
 /* ---------------------------------------------------------------------- */
 
-typedef struct DumpState DumpState;
+typedef struct DumpPlan DumpPlan;
+typedef struct DumpJob DumpJob;
 
 /*
  * One table row per format (dump/dump.c): name <-> enum <-> availability <->
  * writer <-> kdump header flag. The writer never learns how it was chosen.
+ * A writer reads job->plan, writes job->out, reports progress and checks
+ * cancel through the job, and keeps its own state in job->writer_state.
  */
 typedef struct DumpWriter {
     /* Computes sizes and layout; runs in dump_init with the guest paused. */
-    bool (*prepare)(DumpState *s, Error **errp);
-    /* Writes the whole dump to s->out. */
-    bool (*write)(DumpState *s, Error **errp);
+    bool (*prepare)(DumpJob *job, Error **errp);
+    /* Writes the whole dump to job->out. */
+    bool (*write)(DumpJob *job, Error **errp);
     /* Frees what prepare allocated; called on success and failure. */
-    void (*cleanup)(DumpState *s);
+    void (*cleanup)(DumpJob *job);
 } DumpWriter;
 
 typedef struct DumpFormatInfo {
@@ -92,7 +96,12 @@ typedef struct DumpFormatInfo {
 
 const DumpFormatInfo *dump_format_info(DumpGuestMemoryFormat format);
 
-struct DumpState {
+/*
+ * What to dump: built once by dump_init with the guest paused, from what
+ * the host reported (sysemu/dump-host.h), then read-only. Writers and the
+ * worker thread only read it, so it needs no lock.
+ */
+struct DumpPlan {
     /* What was asked. */
     const DumpFormatInfo *fmt;
     bool paging;
@@ -100,12 +109,11 @@ struct DumpState {
     int64_t begin;
     int64_t length;
 
-    /* Built once by dump_init, read-only for the writers. */
-    GuestPhysBlockList guest_phys_blocks;
-    MemoryMappingList *list;      /* ELF only */
-    ArchDumpInfo dump_info;
+    DumpGuestBlockList guest_phys_blocks;
+    DumpMappingList *list;        /* filtered when has_filter (ELF only) */
+    DumpArchInfo dump_info;
     int nr_cpus;
-    X86CPU **cpus;                /* nr_cpus vCPUs in CPU-list order */
+    DumpX86CPUState *cpus;        /* nr_cpus vCPUs in CPU-list order */
 
     /*
      * The whole note area, exactly as the ELF PT_NOTE and the kdump note
@@ -117,9 +125,32 @@ struct DumpState {
     const uint8_t *guest_note;
     size_t guest_note_size;
 
-    uint64_t max_mapnr;           /* pfn of the end of the last block */
-    uint64_t len_dump_bitmap;
+    /* Bytes of guest memory the dump covers (inside the filter). */
+    uint64_t total_size;
+};
 
+/*
+ * Guest-physical memory of the plan's blocks: true and len bytes in buf
+ * when [gpa, gpa+len) is all RAM (it may span blocks), else false and
+ * nothing copied.
+ */
+bool dump_plan_read_phys(const DumpPlan *plan, uint64_t gpa, void *buf, size_t len);
+/*
+ * Guest-virtual memory through the page tables env describes (a vCPU of
+ * the plan, or a copy with another cr3), page by page: false when a page
+ * is not mapped or not RAM.
+ */
+bool dump_plan_read_virt(const DumpPlan *plan, const DumpX86CPUState *env,
+                         uint64_t vaddr, void *buf, size_t len);
+
+/*
+ * One run of a dump: the plan it writes, the sink, the progress query-dump
+ * reads and the cancel flag, shared by the caller and the worker thread.
+ * The fields after "dump.c's" belong to dump/dump.c (the thread, what the
+ * end of the dump must undo); writers do not touch them.
+ */
+struct DumpJob {
+    const DumpPlan *plan;
     DumpOutput *out;
 
     /* Progress, read by query-dump from any thread. */
@@ -130,16 +161,28 @@ struct DumpState {
     atomic_bool cancel;
 
     void *writer_state;           /* private to the writer */
+
+    /* dump.c's */
+    GThread *thread;              /* detach=true: the worker */
+    Error *thread_err;            /* the worker's result, taken on the main thread */
+    atomic_bool worker_running;
+    atomic_bool worker_tid_set;
+    pthread_t worker_tid;         /* to interrupt a write blocked on a pipe */
+    bool resume;                  /* the guest ran before the dump */
+    char *created_path;           /* unlinked if the dump fails */
+    int fdset_dup;                /* from /dev/fdset/N, or -1 */
+    bool started;                 /* reached the writing phase: emit the event */
+    bool prepared;                /* the writer's cleanup is owed */
 };
 
 /* Adds to written_size (query-dump's "completed"). */
-static inline void dump_progress_add(DumpState *s, int64_t bytes)
+static inline void dump_progress_add(DumpJob *job, int64_t bytes)
 {
-    atomic_fetch_add_explicit(&s->written_size, bytes, memory_order_relaxed);
+    atomic_fetch_add_explicit(&job->written_size, bytes, memory_order_relaxed);
 }
 
 /* True (with "dump: cancelled" in errp) when the dump should stop now. */
-bool dump_check_cancel(DumpState *s, Error **errp);
+bool dump_check_cancel(DumpJob *job, Error **errp);
 
 /*
  * Threads for page compression: the number of online CPUs unless set by
@@ -152,6 +195,13 @@ void dump_set_thread_count(int n);
 extern const DumpWriter dump_elf_writer;
 extern const DumpWriter dump_kdump_writer;
 extern const DumpWriter dump_win_dmp_writer;
+
+/*
+ * True while a dump is active: the host's stop and cont refuse then with
+ * "There is a dump in process, please wait." (QEMU's name for it is
+ * qemu_system_dump_in_progress).
+ */
+bool dump_in_progress(void);
 
 /* Ends a running dump at exit: cancels it and joins the worker. */
 void dump_shutdown(void);
