@@ -39,7 +39,58 @@ typedef struct ElfLayout {
     uint64_t ehdr_size, phdr_size, shdr_size;
     uint64_t phdr_offset, shdr_offset, note_offset, memory_offset;
     uint64_t section_offset;
+    const DumpMapping *last;  /* written after all others (compat.md row 8) */
 } ElfLayout;
+
+/*
+ * makedumpfile 1.7.2 takes an x86-64 kernel's direct-map base (PAGE_OFFSET)
+ * from the last PT_LOAD whose p_vaddr lies below the kernel image mapping
+ * (0xffffffff80000000, Linux's __START_KERNEL_map): p_vaddr - p_paddr. Linux's
+ * own vmcores end with the direct map. QEMU's physical order usually ends
+ * with a vmalloc or vmemmap page instead, and makedumpfile fails ("Could not
+ * validate mem_section"). So the largest mapping in the kernel half below the
+ * image, in a Linux guest the direct map of its largest RAM range, is written
+ * last, unless it already is the last one makedumpfile considers.
+ */
+#define X86_64_KERNEL_IMAGE_BASE 0xffffffff80000000ull
+
+static const DumpMapping *direct_map_mapping(const DumpPlan *s)
+{
+    const DumpMapping *m = NULL, *best = NULL;
+    bool others_after = false;
+
+    if (!s->paging || s->dump_info.d_machine != EM_X86_64) {
+        return NULL;
+    }
+    while ((m = dump_mapping_list_next(s->list, m))) {
+        /* Same as the p_vaddr written (virtual 0 is reported as phys). */
+        uint64_t va = m->virt_addr ? m->virt_addr : m->phys_addr;
+
+        if (va >= X86_64_KERNEL_IMAGE_BASE) {
+            continue;
+        }
+        if ((va >> 63) && (!best || m->length > best->length)) {
+            best = m;
+            others_after = false;
+        } else {
+            others_after = true;
+        }
+    }
+    return others_after ? best : NULL;
+}
+
+/* The mapping after prev in PT_LOAD order: the list's, with l->last moved last. */
+static const DumpMapping *next_load(const DumpPlan *s, const ElfLayout *l,
+                                    const DumpMapping *prev)
+{
+    if (prev && prev == l->last) {
+        return NULL;
+    }
+    do {
+        prev = dump_mapping_list_next(s->list, prev);
+    } while (prev && prev == l->last);
+    return prev ? prev : l->last;
+}
 
 static bool elf_prepare(DumpJob *job, Error **errp)
 {
@@ -57,6 +108,7 @@ static bool elf_prepare(DumpJob *job, Error **errp)
     l->note_offset = l->shdr_offset + l->shdr_size * SHDR_NUM;
     l->memory_offset = l->note_offset + s->note_size;
     l->section_offset = l->memory_offset + s->total_size;
+    l->last = direct_map_mapping(s);
     job->writer_state = l;
     return true;
 }
@@ -198,7 +250,7 @@ static bool write_phdrs(DumpJob *job, const ElfLayout *l, Error **errp)
 
     used = fill_phdr(l, buf, PT_NOTE, l->note_offset, 0, 0, s->note_size,
                      s->note_size);
-    while (index < l->phdr_num && (m = dump_mapping_list_next(s->list, m))) {
+    while (index < l->phdr_num && (m = next_load(s, l, m))) {
         uint64_t off, filesz;
 
         offset_range(s, l, m, &off, &filesz);

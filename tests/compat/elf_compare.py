@@ -3,7 +3,8 @@
 
 Equal in structure and content except the corrections listed in
 docs/compat.md (ELF section): e_ehsize, header order, canonical virtual
-addresses, PTE bits 52-62, merge-downward phys. Exit status 0 when equal.
+addresses, PTE bits 52-62, merge-downward phys, the direct map's PT_LOAD
+last. Exit status 0 when equal.
 
     elf_compare.py QEMU.elf OURS.elf [--extra-va START:LEN ...]
 
@@ -14,6 +15,7 @@ its p_paddr (correction 5): there guestdump's p_paddr must be lower by less
 than the segment's size, and is taken as the reference.
 """
 import argparse
+import bisect
 import hashlib
 import mmap
 import struct
@@ -126,6 +128,54 @@ def loads(elf, fix_va, la57=False):
     return out
 
 
+# Linux x86-64's __START_KERNEL_map: makedumpfile ignores PT_LOADs from here
+# up when it guesses PAGE_OFFSET from the last one below (correction 8).
+KERNEL_IMAGE_BASE = 0xFFFFFFFF80000000
+
+
+def direct_map_last(lst):
+    """Correction 7 applied to QEMU's list: the largest PT_LOAD in the kernel
+    half below KERNEL_IMAGE_BASE (the first of equal ones) moves to the end,
+    unless no PT_LOAD below KERNEL_IMAGE_BASE follows it."""
+    best = None
+    for i, t in enumerate(lst):
+        if t[0] == PT_LOAD and 1 << 63 <= t[2] < KERNEL_IMAGE_BASE and (
+                best is None or t[3] > lst[best][3]):
+            best = i
+    if best is None or not any(t[0] == PT_LOAD and t[2] < KERNEL_IMAGE_BASE
+                               for t in lst[best + 1:]):
+        return lst
+    return lst[:best] + lst[best + 1:] + [lst[best]]
+
+
+def makedumpfile_page_offset_ok(lst):
+    """Whether the last PT_LOAD below KERNEL_IMAGE_BASE, where makedumpfile
+    1.7.2 takes PAGE_OFFSET from, is the largest one in the kernel half."""
+    below = [t for t in lst if t[0] == PT_LOAD and t[2] < KERNEL_IMAGE_BASE]
+    kernel = [t for t in below if t[2] >= 1 << 63]
+    if not kernel:
+        return True
+    return below[-1] in kernel and below[-1][3] == max(t[3] for t in kernel)
+
+
+def order_ok(lst):
+    """QEMU's order (phys ascending) but for correction 8's one move: for
+    lists the page comparison checks, where QEMU's own order differs."""
+    if lst == direct_map_last(lst) and all(
+            a[1] <= b[1] for a, b in zip(lst, lst[1:])):
+        return True
+    # Put the last PT_LOAD back where phys order has it; the rule must move it.
+    *rest, last = lst
+    if not all(a[1] <= b[1] for a, b in zip(rest, rest[1:])):
+        return False
+    keys = [t[1] for t in rest]
+    for i in range(bisect.bisect_left(keys, last[1]),
+                   bisect.bisect_right(keys, last[1]) + 1):
+        if direct_map_last(rest[:i] + [last] + rest[i:]) == lst:
+            return True
+    return False
+
+
 def pages(lst):
     s = set()
     for _, pa, va, ms, _, _, _, _ in lst:
@@ -208,6 +258,13 @@ def compare(q, o, extra_va, la57=None, stale_phys=()):
         lq.sort(key=lambda t: t[1])
         if lq == sorted(lo, key=lambda t: t[1]):
             lq = lo
+    x86_64_paging = o.machine == EM_X86_64 and o.is64
+    if x86_64_paging:
+        # Correction 7: where makedumpfile finds the direct map.
+        lq = direct_map_last(lq)
+        if not makedumpfile_page_offset_ok(lo):
+            errs.append('guestdump: the last PT_LOAD below 0xffffffff80000000 is not '
+                        'the largest kernel-half mapping (correction 8)')
     if lq == lo:
         eq('e_phnum', q.phnum, o.phnum)
     else:
@@ -233,6 +290,9 @@ def compare(q, o, extra_va, la57=None, stale_phys=()):
             if bad_extra:
                 errs.append(f'{len(bad_extra)} unexplained extra pages, e.g. '
                             f'{[hex(x) for x in sorted(bad_extra)[0]]}')
+        if not order_ok(lo):
+            errs.append('guestdump: PT_LOADs are not in phys order, with at most '
+                        'the direct map moved last (correction 8)')
         # File placement must agree wherever both map a page.
         qoff = page_offsets(lq)
         ooff = page_offsets(lo)

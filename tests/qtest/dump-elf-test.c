@@ -202,9 +202,10 @@ static void test_long5(void)
         { "cr0", 0x80000011 }, { NULL, 0 },
     };
     static const Load exp[] = {
-        { 0x400000, 0xff00000000000000ull, 0x2000, 0x2000 },   /* shared: merged */
         { 0x500000, 0x0000000000001000ull, 0x1000, 0x1000 },   /* vCPU 1's user page */
         { 0x600000, 0x0000000000001000ull, 0x1000, 0x1000 },   /* vCPU 0's */
+        /* shared: merged; the largest kernel-half mapping goes last (compat.md 8) */
+        { 0x400000, 0xff00000000000000ull, 0x2000, 0x2000 },
     };
 
     /* Kernel subtree at PML5[256] -> PML4 0x21000 -> PDPT -> PD -> PT. */

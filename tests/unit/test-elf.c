@@ -377,6 +377,94 @@ static void test_paging_offsets(void)
     fixture_free(&f);
 }
 
+typedef struct Map {
+    uint64_t phys, virt, len;
+} Map;
+
+/*
+ * Dumps maps (added in this order) with paging=true and checks the PT_LOADs'
+ * virtual addresses against want, in program-header order.
+ */
+static void check_load_order(int d_machine, const Map *maps, size_t n,
+                             const uint64_t *want)
+{
+    Fixture f;
+    Parsed p;
+    Error *err = NULL;
+
+    fixture_init(&f, ELFCLASS64, d_machine);
+    f.s.paging = true;
+    for (size_t i = 0; i < n; i++) {
+        g_assert_true(dump_mapping_list_add_merge_sorted(f.s.list, maps[i].phys,
+                      maps[i].virt, maps[i].len, NULL));
+    }
+    g_assert_true(fixture_dump(&f, &err));
+    parse(f.path, &p);
+    g_assert_cmpuint(p.real_phnum, ==, n + 1);
+    for (size_t i = 0; i < n; i++) {
+        g_assert_cmphex(p.ph[i + 1].vaddr, ==, want[i]);
+    }
+    check_loads(&p);
+    check_readelf(f.path);
+    parsed_free(&p);
+    fixture_free(&f);
+}
+
+#define DIRECT 0xffff888000000000ull
+#define VMALLOC 0xffffc90000000000ull
+#define KTEXT 0xffffffff81000000ull
+#define MODULES 0xffffffffc0000000ull
+
+/*
+ * docs/compat.md ELF row 8: in an x86-64 paging dump the largest mapping in
+ * the kernel half below 0xffffffff80000000 (a Linux guest's direct map) is
+ * the last PT_LOAD below that address, where makedumpfile takes PAGE_OFFSET
+ * from; everything else keeps QEMU's order (phys ascending).
+ */
+static void test_direct_map_last(void)
+{
+    /* A vmalloc page, a user page and a vmemmap page sort after phys 0. */
+    static const Map linux_like[] = {
+        { 0, DIRECT, 0x300000 },
+        { 0x100000, KTEXT, 0x2000 },
+        { 0x301000, VMALLOC + 0x5000, 0x1000 },
+        { 0x302000, 0x400000, 0x1000 },
+        { 0x3fe000, 0xffffea0000000000ull, 0x2000 },
+        { 0x3ff000, MODULES, 0x1000 },
+    };
+    static const uint64_t moved[] = {
+        KTEXT, VMALLOC + 0x5000, 0x400000, 0xffffea0000000000ull, MODULES, DIRECT,
+    };
+    /* 32-bit machine (EM_386): makedumpfile's x86-64 guess is not used. */
+    static const uint64_t as_qemu[] = {
+        DIRECT, KTEXT, VMALLOC + 0x5000, 0x400000, 0xffffea0000000000ull, MODULES,
+    };
+    /* Only kernel image and module mappings follow: QEMU's order stays. */
+    static const Map already_last[] = {
+        { 0x1000, VMALLOC, 0x1000 },
+        { 0x100000, DIRECT + 0x100000, 0x200000 },
+        { 0x300000, KTEXT, 0x1000 },
+        { 0x3ff000, MODULES, 0x1000 },
+    };
+    static const uint64_t kept[] = {
+        VMALLOC, DIRECT + 0x100000, KTEXT, MODULES,
+    };
+    /* Equal sizes: the first in QEMU's order moves. */
+    static const Map tie[] = {
+        { 0x1000, DIRECT + 0x1000, 0x1000 },
+        { 0x3000, VMALLOC, 0x1000 },
+        { 0x5000, DIRECT + 0x5000, 0x1000 },
+    };
+    static const uint64_t tie_want[] = {
+        VMALLOC, DIRECT + 0x5000, DIRECT + 0x1000,
+    };
+
+    check_load_order(EM_X86_64, linux_like, G_N_ELEMENTS(linux_like), moved);
+    check_load_order(EM_386, linux_like, G_N_ELEMENTS(linux_like), as_qemu);
+    check_load_order(EM_X86_64, already_last, G_N_ELEMENTS(already_last), kept);
+    check_load_order(EM_X86_64, tie, G_N_ELEMENTS(tie), tie_want);
+}
+
 /* 70000 PT_LOADs: e_phnum = PN_XNUM and the count in section 0's sh_info. */
 static void test_pn_xnum(void)
 {
@@ -518,6 +606,7 @@ int main(int argc, char **argv)
     g_test_add_func("/elf/elf32", test_elf32);
     g_test_add_func("/elf/filter", test_filter);
     g_test_add_func("/elf/paging-offsets", test_paging_offsets);
+    g_test_add_func("/elf/direct-map-last", test_direct_map_last);
     g_test_add_func("/elf/pn-xnum", test_pn_xnum);
     g_test_add_func("/elf/write-failure", test_write_failure);
     g_test_add_func("/elf/cancel", test_cancel);

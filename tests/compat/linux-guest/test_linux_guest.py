@@ -383,7 +383,10 @@ def run_checks(a, t, work, kver, vmci, q_elf, q_pelf, q_kdump):
         ours = raws.get("kdump-raw-zlib") or raws.get("kdump-zlib")
         if ours and os.path.exists(q_raw):
             check_kdump_vs_qemu(t, q_raw, ours, kver)
-        logs = [("ELF", elf)] + [(f, raws[f]) for f in sorted(raws)]
+        # The paging=true ELF reads only with the direct map's PT_LOAD last
+        # (docs/compat.md ELF row 8): makedumpfile takes PAGE_OFFSET from it.
+        logs = [("ELF", elf), ("paging=true ELF", pelf)]
+        logs += [(f, raws[f]) for f in sorted(raws)]
         for what, path in logs:
             if not path:
                 continue
