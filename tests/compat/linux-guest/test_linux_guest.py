@@ -8,13 +8,15 @@ under real QEMU 7.2, takes its ELF (paging off and on) and kdump-zlib dumps,
 restores the ELF into guestdump, dumps every format guestdump offers and
 checks the outputs with makedumpfile, libkdumpfile, drgn and crash, against
 what the same tools read from QEMU's dumps. The kernel, the initramfs and
-QEMU's dumps are cached in DIR. Output is TAP; a missing tool skips the
+QEMU's dumps are cached in DIR; the debug vmlinux crash needs in
+$GUESTDUMP_CACHE (get-kernel-dbg.sh). Output is TAP; a missing tool skips the
 checks that need it, and a missing QEMU or kernel package skips everything.
 """
 import argparse
 import hashlib
 import json
 import os
+import re
 import shutil
 import subprocess
 import sys
@@ -492,20 +494,99 @@ def run_checks(a, t, work, kver, vmci, q_elf, q_pelf, q_kdump):
                      fmt, "" if fmt.startswith("kdump-raw-") else " (reassembled)"),
                  json.dumps(res)[:600] if res else tail(out))
 
-    # crash needs a vmlinux with debug info; the -dbg package is 5 GB, not in CI.
-    vmlinux = "/usr/lib/debug/boot/vmlinux-" + kver
+    # crash: the kernel's debug vmlinux, from Debian's -dbg package (cached).
     if not shutil.which("crash"):
         t.skip("crash reads guestdump's dumps", "crash not installed")
-    elif not os.path.exists(vmlinux):
-        t.skip("crash reads guestdump's dumps",
-               "needs %s (linux-image-amd64-dbg, not installed)" % vmlinux)
-    else:
-        for what, path in [("ELF", elf)] + sorted(kdumps.items()):
-            if not path:
-                continue
-            rc, out = run(["crash", "-s", vmlinux, path], input="sys\nlog\nquit\n")
-            t.ok(rc == 0 and mk_initramfs.KMSG_MARKER in out,
-                 "crash reads the kernel log from guestdump's %s" % what, tail(out))
+        return
+    vmlinux = prepare_vmlinux(t, kver, vmci, os.path.dirname(q_elf))
+    if not vmlinux:
+        return
+    for what, path in (("ELF", elf), ("paging=true ELF", pelf),
+                       ("kdump-zlib", kdumps.get("kdump-zlib"))):
+        if path:
+            check_crash(t, vmlinux, what, path, kver)
+
+
+def booted_debian_version(qdir):
+    """The Debian version in the guest's "Linux version" banner, if printed."""
+    try:
+        with open(os.path.join(qdir, "serial.log"), errors="replace") as f:
+            m = re.search(r"Linux version \S+ .* Debian (\S+) \(", f.read())
+    except OSError:
+        return None
+    return m.group(1) if m else None
+
+
+def gnu_build_id(path):
+    for name, desc in elf_compare.Elf(path).notes():
+        if name == b"GNU" and len(desc) == 20:
+            return desc.hex()
+    return None
+
+
+def prepare_vmlinux(t, kver, vmci, qdir):
+    """An installed debug vmlinux, else the one get-kernel-dbg.sh caches
+    (downloading linux-image-KVER-dbg once). It must be the booted kernel's."""
+    vmlinux = "/usr/lib/debug/boot/vmlinux-" + kver
+    if not os.path.exists(vmlinux):
+        deb_ver = booted_debian_version(qdir)
+        t1 = time.monotonic()
+        p = subprocess.run(["sh", os.path.join(HERE, "get-kernel-dbg.sh"), kver]
+                           + ([deb_ver] if deb_ver else []),
+                           capture_output=True, text=True, timeout=1800)
+        if p.returncode == 77:
+            t.skip("crash reads guestdump's dumps",
+                   "no debug vmlinux: " + tail(p.stderr, 2).replace("\n", " "))
+            return None
+        if not t.ok(p.returncode == 0 and p.stdout.strip(),
+                    "get-kernel-dbg.sh provides the debug vmlinux of %s%s (%.1f s)" % (
+                        kver, " (Debian %s)" % deb_ver if deb_ver else "",
+                        time.monotonic() - t1), tail(p.stderr)):
+            return None
+        vmlinux = p.stdout.split()[-1]
+    want, got = vmci.get("BUILD-ID"), gnu_build_id(vmlinux)
+    if not t.ok(want is not None and got == want,
+                "the debug vmlinux is the booted kernel's build (%s)" % want,
+                "%s has build ID %s; the guest's VMCOREINFO says %s" % (
+                    vmlinux, got, want)):
+        return None
+    return vmlinux
+
+
+FRAME = re.compile(r" *#\d+ \[[0-9a-f]+\] \w+ at [0-9a-f]+")
+
+
+def check_crash(t, vmlinux, what, path, kver):
+    """crash's sys, bt -a and log on one dump: the guest's release and vCPU
+    count, a backtrace with frames for every vCPU, the boot banner and our
+    marker in the log."""
+    t1 = time.monotonic()
+    rc, out = run(["crash", "-s", vmlinux, path], input="sys\nbt -a\nlog\nquit\n",
+                  timeout=600)
+    secs = time.monotonic() - t1
+    if not t.ok(rc == 0, "crash opens guestdump's %s (%.1f s)" % (what, secs),
+                tail(out)):
+        return
+    sysinfo = dict(re.findall(r"^ *([A-Z ]+?): (.*)$", out, re.M))
+    t.ok(sysinfo.get("RELEASE") == kver and sysinfo.get("CPUS") == str(SMP),
+         "crash sys on guestdump's %s: RELEASE %s, CPUS %d" % (what, kver, SMP),
+         "sys said RELEASE=%r CPUS=%r" % (sysinfo.get("RELEASE"), sysinfo.get("CPUS")))
+    # bt -a: "PID: ... CPU: n ..." then frames " #0 [addr] function at addr".
+    frames = {}
+    cpu = None
+    for line in out.splitlines():
+        m = re.match(r"PID: +\d+ +TASK: +[0-9a-f]+ +CPU: +(\d+)", line)
+        if m:
+            cpu = int(m.group(1))
+            frames.setdefault(cpu, 0)
+        elif cpu is not None and FRAME.match(line):
+            frames[cpu] += 1
+    t.ok(sorted(frames) == list(range(SMP)) and all(frames.values()),
+         "crash bt -a on guestdump's %s: a backtrace for each of the %d vCPUs" % (
+             what, SMP), "frames per CPU: %r" % frames)
+    t.ok("] Linux version %s " % kver in out and mk_initramfs.KMSG_MARKER in out,
+         "crash log on guestdump's %s: the boot banner and the marker" % what,
+         tail(out))
 
 
 # disk_dump_header: signature[8], header_version (int), then new_utsname,
