@@ -9,8 +9,9 @@
 # only usr/lib/debug/boot/vmlinux-KVER (~630 MB) in
 # ${GUESTDUMP_CACHE:-/var/cache/guestdump}/kernel-dbg, outside any build dir,
 # so every checkout on a machine shares one download. DEBIAN_VERSION (the
-# booted kernel's, e.g. 6.1.192-3) pins the download; a cached .deb of another
-# version is an error, since its vmlinux would not describe the guest.
+# booted kernel's, e.g. 6.1.192-3) pins the download and which cached .deb is
+# used: another version's vmlinux would not describe the guest. The caller
+# checks the vmlinux's build ID against the guest's.
 # Prints the vmlinux path on stdout. Exit status 77 (meson's "skipped") when
 # apt cannot fetch the package (no package list or network); 1 on other
 # failures.
@@ -44,10 +45,20 @@ if [ -s "$out" ]; then
     echo "$out"
     exit 0
 fi
+# Leftovers of a killed run; nobody else writes here while we hold the lock.
+rm -rf "$dir"/.tmp-*
 tmp=$(mktemp -d "$dir/.tmp-XXXXXX")
 trap 'rm -rf "$tmp"' EXIT
+trap 'exit 1' HUP INT TERM
 
-deb=$(ls "$dir/${pkg}_"*.deb 2>/dev/null | head -n 1 || true)
+# Debian names the file PKG_VERSION_ARCH.deb; with a version, only that one will do.
+if [ -n "$want" ]; then
+    set -- "$dir/${pkg}_${want}_"*.deb
+else
+    set -- "$dir/${pkg}_"*.deb
+fi
+deb=
+[ -f "$1" ] && deb=$1
 if [ -z "$deb" ]; then
     command -v apt-get >/dev/null 2>&1 || skip "no apt-get (not a Debian host)"
     spec=$pkg${want:+=$want}
@@ -66,8 +77,7 @@ name=$(dpkg-deb -f "$deb" Package) || fail "$deb is not a Debian package"
 ver=$(dpkg-deb -f "$deb" Version)
 [ "$name" = "$pkg" ] || fail "$deb holds $name, not $pkg"
 if [ -n "$want" ] && [ "$ver" != "$want" ]; then
-    fail "$deb is version $ver but the booted kernel is $want; remove the .deb" \
-         "to fetch the matching one"
+    fail "$deb is version $ver but the booted kernel is $want"
 fi
 
 # Only the one member is written; tar reads the rest of the archive past it.

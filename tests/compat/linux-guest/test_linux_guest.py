@@ -578,7 +578,8 @@ def prepare_vmlinux(t, kver, vmci, qdir):
     want, got = vmci.get("BUILD-ID"), gnu_build_id(vmlinux)
     if not t.ok(want is not None and got == want,
                 "the debug vmlinux is the booted kernel's build (%s)" % want,
-                "%s has build ID %s; the guest's VMCOREINFO says %s" % (
+                "%s has build ID %s; the guest's VMCOREINFO says %s (a cached "
+                "vmlinux of another build: remove it to fetch the right one)" % (
                     vmlinux, got, want)):
         return None
     return vmlinux
