@@ -440,7 +440,7 @@ def run_checks(a, t, work, kver, vmci, q_elf, q_pelf, q_kdump):
                              mk_initramfs.KMSG_MARKER in text),
                      "the converted -d 31 dump holds the same kernel log", tail(text))
         if pelf:
-            # Why compat.md ELF row 7 exists: the same file with its PT_LOADs
+            # Why compat.md ELF row 8 exists: the same file with its PT_LOADs
             # in QEMU's physical order does not read.
             qorder = os.path.join(work, "ours-paging-qemu-order.elf")
             moved = copy_in_phys_order(pelf, qorder)
