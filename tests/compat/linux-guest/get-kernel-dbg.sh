@@ -34,7 +34,8 @@ fi
 for tool in dpkg-deb tar flock; do
     command -v "$tool" >/dev/null 2>&1 || fail "$tool not found"
 done
-mkdir -p "$dir"
+{ mkdir -p "$dir" 2>/dev/null && [ -w "$dir" ]; } ||
+    fail "cannot write $dir; point GUESTDUMP_CACHE at a writable folder"
 dir=$(cd "$dir" && pwd)
 out=$dir/vmlinux-$kver
 
