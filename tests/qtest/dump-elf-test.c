@@ -15,6 +15,13 @@
 #define RW 0x2ull
 #define PS 0x80ull
 #define MiB (1ull << 20)
+/*
+ * Bounds on wall time that catch a regression (the unbounded walks took 87 s
+ * and more) without failing on a loaded 2-core CI machine: the measured times
+ * (0.3 s here) are printed, and the targets (2 s, 1 s) are the benchmarks' job.
+ */
+#define WALK_BOUND_US (10 * G_USEC_PER_SEC)
+#define EXIT_BOUND_US (3 * G_USEC_PER_SEC)
 
 typedef struct Load {
     uint64_t paddr, vaddr, memsz, filesz;
@@ -445,7 +452,7 @@ static void test_hostile(void)
     peak = host_status_kib(s, "VmHWM:");
     g_test_message("refused after %.2f s, host peak %.1f MiB over its RSS before",
                    (g_get_monotonic_time() - t0) / 1e6, (peak - rss0) / 1024.0);
-    g_assert_cmpint(g_get_monotonic_time() - t0, <, 2 * G_USEC_PER_SEC);
+    g_assert_cmpint(g_get_monotonic_time() - t0, <, WALK_BOUND_US);
     g_assert_cmpint(rss0, >, 0);
     g_assert_cmpint(peak - rss0, <, 64 * 1024);
     g_assert_false(g_file_test(f, G_FILE_TEST_EXISTS));
@@ -510,8 +517,8 @@ static void test_shared_cr3(void)
     g_assert_true(json_object_has_member(rsp, "return"));
     json_object_unref(rsp);
     json_object_unref(qtest_qmp_event_wait(s, "DUMP_COMPLETED"));
-    g_assert_cmpint(t_other, <, 2 * G_USEC_PER_SEC);
-    g_assert_cmpint(t_dump, <, 2 * G_USEC_PER_SEC);
+    g_assert_cmpint(t_other, <, WALK_BOUND_US);
+    g_assert_cmpint(t_dump, <, WALK_BOUND_US);
     unlink(f);
     plain = dump_file(s, "after-shared.elf", false);
     check_readelf(plain);
@@ -539,7 +546,7 @@ static void test_shared_cr3_sigterm(void)
     status = qtest_wait_exit(s, 5000);
     g_test_message("exited %.2f s after SIGTERM",
                    (g_get_monotonic_time() - t0) / 1e6);
-    g_assert_cmpint(g_get_monotonic_time() - t0, <, G_USEC_PER_SEC);
+    g_assert_cmpint(g_get_monotonic_time() - t0, <, EXIT_BOUND_US);
     g_assert_true(WIFEXITED(status));
     g_assert_cmpint(WEXITSTATUS(status), ==, 0);
     g_assert_false(g_file_test(f, G_FILE_TEST_EXISTS));

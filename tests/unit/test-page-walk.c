@@ -686,7 +686,7 @@ static void test_merge_work_bound(void)
     g_test_message("%s after %" G_GUINT64_FORMAT " more, %.2f s",
                    error_get_pretty(err), adds, (g_get_monotonic_time() - t0) / 1e6);
     g_assert_nonnull(strstr(error_get_pretty(err), "merge steps"));
-    g_assert_cmpint(g_get_monotonic_time() - t0, <, 2 * G_USEC_PER_SEC);
+    g_assert_cmpint(g_get_monotonic_time() - t0, <, 20 * G_USEC_PER_SEC);
     error_free(err);
     dump_mapping_list_free(list);
 }
