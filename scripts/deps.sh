@@ -3,17 +3,23 @@
 #   deps.sh build   what building needs
 #   deps.sh test    that, plus the independent readers, real QEMU and clang (libFuzzer)
 #                   the tests use
+#   deps.sh qemu    what scripts/qemu/build.sh needs to build QEMU 7.2 from Debian's
+#                   source (and the firmware the built binary loads)
 # As root it installs what is missing; otherwise it prints the apt-get line.
 set -e
 build_pkgs="meson ninja-build pkg-config gcc libc6-dev python3 libglib2.0-dev libjson-glib-dev
 zlib1g-dev liblzo2-dev libsnappy-dev libzstd-dev"
 test_pkgs="binutils gdb socat qemu-system-x86 makedumpfile crash python3-libkdumpfile
 python3-drgn busybox-static cpio clang libclang-rt-14-dev"
+qemu_pkgs="dpkg-dev xz-utils ccache gcc make ninja-build meson python3 pkg-config
+libglib2.0-dev libpixman-1-dev zlib1g-dev liblzo2-dev libsnappy-dev libzstd-dev
+qemu-system-data seabios ipxe-qemu"
 
 case "${1:-build}" in
 build) pkgs=$build_pkgs ;;
 test) pkgs="$build_pkgs $test_pkgs" ;;
-*) echo "usage: $0 build|test" >&2; exit 2 ;;
+qemu) pkgs=$qemu_pkgs ;;
+*) echo "usage: $0 build|test|qemu" >&2; exit 2 ;;
 esac
 
 missing=""

@@ -1,0 +1,127 @@
+#!/bin/sh
+# Builds Debian 12's QEMU 7.2 with guestdump's dump module in place of QEMU's dump code.
+#   build.sh DESTDIR            DESTDIR/qemu-system-x86_64 (x86_64-softmmu, TCG + KVM)
+#   build.sh --qtests DESTDIR   that, then QEMU's own qtests of this area against it
+#   build.sh --stock DESTDIR    QEMU's own dump code (a reference build; warms ccache)
+# Source, build tree and ccache live under $GUESTDUMP_CACHE/qemu
+# (default /var/cache/guestdump/qemu) so a second run only recompiles what changed;
+# the module's files are copied from this tree into the source on every run.
+set -eu
+
+mode=module
+qtests=no
+while [ $# -gt 0 ]; do
+    case "$1" in
+    --qtests) qtests=yes; shift ;;
+    --stock) mode=stock; shift ;;
+    -*) echo "usage: $0 [--qtests] [--stock] DESTDIR" >&2; exit 2 ;;
+    *) break ;;
+    esac
+done
+[ $# -eq 1 ] || { echo "usage: $0 [--qtests] [--stock] DESTDIR" >&2; exit 2; }
+dest=$1
+tree=$(cd "$(dirname "$0")/../.." && pwd)
+cache=${GUESTDUMP_CACHE:-/var/cache/guestdump}/qemu
+# The source package matching Debian 12's qemu-system-x86 that the compat tests use.
+srcver=1:7.2+dfsg-7+deb12u18
+srcdir=$cache/src/qemu-7.2+dfsg
+builddir=$cache/build-$mode
+
+step_start=0
+step() {
+    now=$(date +%s)
+    [ "$step_start" -gt 0 ] && echo "build.sh: $step_name took $((now - step_start)) s"
+    step_name=$1
+    step_start=$now
+    [ -n "$1" ] && echo "build.sh: $1..."
+    return 0
+}
+
+step "installing build dependencies"
+sh "$tree/scripts/deps.sh" qemu
+mkdir -p "$cache"
+
+# apt-get source with a private sources list and private apt state, derived from
+# the machine's own Debian entries: the system's apt configuration is not touched.
+if [ ! -f "$srcdir/.guestdump-unpacked" ]; then
+    step "fetching QEMU's Debian source package ($srcver)"
+    apt=$cache/apt
+    rm -rf "$apt" "$cache/src"
+    mkdir -p "$apt/parts" "$apt/lists/partial" "$apt/cache/archives/partial" "$cache/src"
+    found=no
+    for f in /etc/apt/sources.list.d/*.sources; do
+        [ -f "$f" ] || continue
+        # deb822 stanzas: the binary entries become source entries.
+        sed -n '/^Types:/s/^Types:.*/Types: deb-src/p;/^Types:/!p' "$f" \
+            > "$apt/parts/$(basename "$f")"
+        found=yes
+    done
+    for f in /etc/apt/sources.list /etc/apt/sources.list.d/*.list; do
+        [ -f "$f" ] || continue
+        sed -n 's/^deb \(.*\)/deb-src \1/p' "$f" >> "$apt/parts/from-lists.list"
+        found=yes
+    done
+    [ "$found" = yes ] || { echo "build.sh: no apt sources configured" >&2; exit 1; }
+    set -- -o Dir::Etc::sourcelist=/dev/null -o "Dir::Etc::sourceparts=$apt/parts" \
+        -o "Dir::State::Lists=$apt/lists" -o "Dir::Cache=$apt/cache" \
+        -o Debug::NoLocking=1 -o APT::Sandbox::User=root
+    apt-get "$@" -qq update
+    # apt-get source unpacks and applies Debian's patches (dpkg-source -x).
+    (cd "$cache/src" && apt-get "$@" -qq source "qemu=$srcver" >/dev/null)
+    touch "$srcdir/.guestdump-unpacked"
+fi
+
+# Copies $1 to $2 only when it differs, so unchanged files keep their mtime
+# and ninja does not rebuild what depends on them.
+put() {
+    mkdir -p "$(dirname "$2")"
+    cmp -s "$1" "$2" || cp "$1" "$2"
+}
+
+if [ "$mode" = module ]; then
+    step "putting guestdump's module into the QEMU source"
+    sh "$tree/scripts/qemu/install-module.sh" "$tree" "$srcdir"
+fi
+
+export CCACHE_DIR="$cache/ccache" CCACHE_BASEDIR="$cache" CCACHE_MAXSIZE=3G
+if command -v ccache >/dev/null; then
+    # Debian's ccache wrappers: configure and meson find "gcc" there.
+    export PATH="/usr/lib/ccache:$PATH"
+fi
+
+# Only what x86 machine types and libvirt's probing need: no UI, audio, network
+# back ends or storage protocols. The compression libraries match the module's
+# CONFIG_LZO/SNAPPY/ZSTD; the firmware path is Debian's, so Debian's
+# seabios/ipxe/qemu-system-data blobs are found without -L.
+opts="--prefix=/usr --sysconfdir=/etc --libexecdir=/usr/lib/qemu --localstatedir=/var
+--firmwarepath=/usr/share/qemu:/usr/share/seabios:/usr/lib/ipxe/qemu
+--target-list=x86_64-softmmu --without-default-features --disable-docs --disable-user
+--disable-tools --disable-werror --disable-install-blobs --disable-debug-info
+--enable-system --enable-tcg --enable-kvm --enable-lzo --enable-snappy --enable-zstd
+--audio-drv-list="
+stamp="$builddir/.guestdump-configure-opts"
+if [ ! -f "$builddir/build.ninja" ] || [ "$(cat "$stamp" 2>/dev/null)" != "$opts" ]; then
+    step "configuring QEMU ($mode)"
+    rm -rf "$builddir"
+    mkdir -p "$builddir"
+    # shellcheck disable=SC2086
+    (cd "$builddir" && "$srcdir/configure" $opts >configure.log 2>&1) || {
+        tail -n 30 "$builddir/configure.log" >&2
+        echo "build.sh: configure failed (log: $builddir/configure.log)" >&2
+        exit 1
+    }
+    echo "$opts" > "$stamp"
+fi
+
+step "compiling QEMU ($mode)"
+ninja -C "$builddir" qemu-system-x86_64
+mkdir -p "$dest"
+put "$builddir/qemu-system-x86_64" "$dest/qemu-system-x86_64"
+command -v ccache >/dev/null && ccache -s | grep -E 'Hits|Misses|hit rate' || true
+
+if [ "$qtests" = yes ]; then
+    step "running QEMU's qtests of this area"
+    sh "$tree/scripts/qemu/qtests.sh" "$builddir"
+fi
+step ""
+echo "build.sh: $dest/qemu-system-x86_64"
