@@ -24,8 +24,17 @@ tree=$(cd "$(dirname "$0")/../.." && pwd)
 cache=${GUESTDUMP_CACHE:-/var/cache/guestdump}/qemu
 # The source package matching Debian 12's qemu-system-x86 that the compat tests use.
 srcver=1:7.2+dfsg-7+deb12u18
-srcdir=$cache/src/qemu-7.2+dfsg
-builddir=$cache/build-$mode
+pristine=$cache/src/qemu-7.2+dfsg
+# The stock build uses the pristine source; the module build a copy of it.
+# Both keep their build tree at ../src/qemu-7.2+dfsg from the build tree,
+# so with CCACHE_BASEDIR the same compile lines hit the same ccache entries.
+if [ "$mode" = stock ]; then
+    srcdir=$pristine
+    builddir=$cache/build-stock
+else
+    srcdir=$cache/module/src/qemu-7.2+dfsg
+    builddir=$cache/module/build
+fi
 
 step_start=0
 step() {
@@ -43,10 +52,10 @@ mkdir -p "$cache"
 
 # apt-get source with a private sources list and private apt state, derived from
 # the machine's own Debian entries: the system's apt configuration is not touched.
-if [ ! -f "$srcdir/.guestdump-unpacked" ]; then
+if [ ! -f "$pristine/.guestdump-unpacked" ]; then
     step "fetching QEMU's Debian source package ($srcver)"
     apt=$cache/apt
-    rm -rf "$apt" "$cache/src"
+    rm -rf "$apt" "$cache/src" "$cache/module"
     mkdir -p "$apt/parts" "$apt/lists/partial" "$apt/cache/archives/partial" "$cache/src"
     found=no
     for f in /etc/apt/sources.list.d/*.sources; do
@@ -68,7 +77,14 @@ if [ ! -f "$srcdir/.guestdump-unpacked" ]; then
     apt-get "$@" -qq update
     # apt-get source unpacks and applies Debian's patches (dpkg-source -x).
     (cd "$cache/src" && apt-get "$@" -qq source "qemu=$srcver" >/dev/null)
-    touch "$srcdir/.guestdump-unpacked"
+    touch "$pristine/.guestdump-unpacked"
+fi
+if [ "$mode" = module ] && [ ! -f "$srcdir/.guestdump-copied" ]; then
+    step "copying the source for the module build"
+    rm -rf "$cache/module"
+    mkdir -p "$cache/module/src"
+    cp -a "$pristine" "$srcdir"
+    touch "$srcdir/.guestdump-copied"
 fi
 
 # Copies $1 to $2 only when it differs, so unchanged files keep their mtime
@@ -83,7 +99,8 @@ if [ "$mode" = module ]; then
     sh "$tree/scripts/qemu/install-module.sh" "$tree" "$srcdir"
 fi
 
-export CCACHE_DIR="$cache/ccache" CCACHE_BASEDIR="$cache" CCACHE_MAXSIZE=3G
+export CCACHE_DIR="$cache/ccache" CCACHE_BASEDIR="$cache" CCACHE_MAXSIZE=3G \
+    CCACHE_NOHASHDIR=1
 if command -v ccache >/dev/null; then
     # Debian's ccache wrappers: configure and meson find "gcc" there.
     export PATH="/usr/lib/ccache:$PATH"

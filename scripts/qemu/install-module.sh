@@ -1,0 +1,75 @@
+#!/bin/sh
+# Puts guestdump's dump module and its QEMU glue into a QEMU 7.2 source tree.
+#   install-module.sh TREE QEMU_SRC
+# Idempotent, and copies a file only when it changed (ninja rebuilds only that).
+# What it replaces and why: docs/qemu-integration.md.
+set -eu
+tree=$1
+q=$2
+glue=$tree/scripts/qemu/glue
+
+put() {
+    mkdir -p "$(dirname "$2")"
+    cmp -s "$1" "$2" || cp "$1" "$2"
+}
+
+# Removes the lines matching $1 from file $2, leaving the file untouched
+# (mtime included) when none match.
+drop_lines() {
+    if grep -q -e "$1" "$2"; then
+        grep -v -e "$1" "$2" > "$2.tmp"
+        mv "$2.tmp" "$2"
+    fi
+}
+
+# QEMU's dump code goes; its HMP commands (dump/dump-hmp-cmds.c) stay: they
+# call qmp_dump_guest_memory and qmp_query_dump, which the module defines.
+rm -f "$q/dump/win_dump.h"
+module_c=""
+for f in "$tree"/dump/*.c; do
+    b=$(basename "$f")
+    # guestdump's HMP commands are written for guestdump's monitor.
+    [ "$b" = dump-hmp-cmds.c ] && continue
+    put "$f" "$q/dump/$b"
+    module_c="$module_c 'dump/$b',"
+done
+for f in "$tree"/dump/*.h; do
+    put "$f" "$q/dump/$(basename "$f")"
+done
+for b in arch_dump.c arch_memory_mapping.c; do
+    put "$tree/target/i386/$b" "$q/target/i386/$b"
+    module_c="$module_c 'target/i386/$b',"
+done
+put "$tree/system/memory_mapping.c" "$q/softmmu/memory_mapping.c"
+module_c="$module_c 'softmmu/memory_mapping.c',"
+for f in "$tree"/include/sysemu/dump*.h "$tree/include/sysemu/memory_mapping.h"; do
+    put "$f" "$q/include/sysemu/$(basename "$f")"
+done
+
+# The glue: QEMU's implementation of sysemu/dump-host.h, and the headers
+# that map the module's generated-QAPI includes to QEMU's generated files.
+put "$glue/dump-host-qemu.c" "$q/dump/dump-host-qemu.c"
+for f in "$glue"/include/*.h; do
+    put "$f" "$q/dump/guestdump-include/$(basename "$f")"
+done
+
+# dump/meson.build builds the module as one library, each file with
+# QEMU's osdep.h forced in first (QEMU's rule for every .c, which the
+# module's files, shared with guestdump, cannot follow by themselves).
+sed "s|@MODULE_SOURCES@|$module_c|" "$glue/meson.build.in" > "$q/dump/meson.build.new"
+if cmp -s "$q/dump/meson.build.new" "$q/dump/meson.build"; then
+    rm "$q/dump/meson.build.new"
+else
+    mv "$q/dump/meson.build.new" "$q/dump/meson.build"
+fi
+
+# The files the module replaces leave QEMU's own lists...
+drop_lines "'arch_dump.c',\|'arch_memory_mapping.c'," "$q/target/i386/meson.build"
+drop_lines "'memory_mapping.c'," "$q/softmmu/meson.build"
+# ...and so do the stubs of QEMU's dump interface, which no one calls now.
+drop_lines "files('dump.c')" "$q/stubs/meson.build"
+# The x86 CPU's dump hooks (QEMU's per-target ELF note writers and page
+# walk) were only called by QEMU's dump.c; the module has its own.
+hooks="\.get_memory_mapping = x86_cpu_get_memory_mapping,"
+hooks="$hooks\\|\.write_elf\\(32\\|64\\)_\\(qemu\\)\\?note = x86_cpu_write_elf"
+drop_lines "$hooks" "$q/target/i386/cpu.c"

@@ -1,0 +1,26 @@
+#!/bin/sh
+# Builds and runs QEMU 7.2's own qtests that reach the dump code, against the built QEMU.
+#   qtests.sh BUILDDIR
+# qmp-test (the QMP protocol), qmp-cmd-test (every query-* command on every
+# machine type, so query-dump and query-dump-guest-memory-capability too)
+# and test-hmp (every HMP command on every machine type, dump-guest-memory
+# included). Prints TAP; exits non-zero when a test fails.
+set -eu
+b=$1
+tests="qmp-test qmp-cmd-test test-hmp"
+targets=""
+for t in $tests; do
+    targets="$targets tests/qtest/$t"
+done
+# shellcheck disable=SC2086
+ninja -C "$b" $targets
+export QTEST_QEMU_BINARY="$b/qemu-system-x86_64"
+status=0
+for t in $tests; do
+    start=$(date +%s)
+    echo "qtests.sh: $t"
+    # QEMU's meson gives test-hmp 120 s on a quiet machine; a shared one is slower.
+    timeout 600 "$b/tests/qtest/$t" --tap -k || { echo "qtests.sh: $t FAILED" >&2; status=1; }
+    echo "qtests.sh: $t took $(($(date +%s) - start)) s"
+done
+exit $status
