@@ -5,6 +5,8 @@
 #                    the fuzz corpus replays
 #   build-libfuzzer  clang: each libFuzzer harness for a bounded time from its seeds
 #                    (skipped when clang's libFuzzer is missing); FUZZ_TIME=N seconds each
+# Before the tests, scripts/qemu/build.sh builds QEMU 7.2 with the module into build/qemu
+# (suite qemu tests it; incremental from /var/cache/guestdump/qemu after the first run).
 # A build that fails counts as one failed test in the summary.
 set -e
 cd "$(dirname "$0")/.."
@@ -14,8 +16,15 @@ status=0
 
 meson setup build >/dev/null
 ninja -C build
+logs=""
+if ! sh scripts/qemu/build.sh build/qemu; then
+    echo "test.sh: the QEMU build failed" >&2
+    status=1
+    # A log that does not exist: test-summary.py counts one failure.
+    logs="build/qemu/build-failed"
+fi
 meson test -C build --num-processes 2 --print-errorlogs "$@" || status=$?
-logs="build/meson-logs/testlog.json"
+logs="$logs build/meson-logs/testlog.json"
 
 # Sanitizers over everything that parses untrusted input in-process.
 if meson setup build-asan -Db_sanitize=address,undefined -Db_lundef=false >/dev/null &&

@@ -134,6 +134,8 @@ step "compiling QEMU ($mode)"
 ninja -C "$builddir" qemu-system-x86_64
 mkdir -p "$dest"
 put "$builddir/qemu-system-x86_64" "$dest/qemu-system-x86_64"
+# For the qemu-qtests test, which builds and runs QEMU's qtests in that tree.
+echo "$builddir" > "$dest/qemu-build-dir"
 command -v ccache >/dev/null && ccache -s | grep -E 'Hits|Misses|hit rate' || true
 
 if [ "$qtests" = yes ]; then

@@ -1,12 +1,26 @@
 #!/bin/sh
 # Builds and runs QEMU 7.2's own qtests that reach the dump code, against the built QEMU.
-#   qtests.sh BUILDDIR
+#   qtests.sh BUILDDIR        QEMU's build tree (build.sh's, under the cache)
+#   qtests.sh --dest DESTDIR  the tree that built DESTDIR/qemu-system-x86_64 (the test
+#                             suite's way); missing: skip (exit 77), or fail when CI=true
 # qmp-test (the QMP protocol), qmp-cmd-test (every query-* command on every
 # machine type, so query-dump and query-dump-guest-memory-capability too)
 # and test-hmp (every HMP command on every machine type, dump-guest-memory
 # included). Prints TAP; exits non-zero when a test fails.
 set -eu
-b=$1
+if [ "$1" = --dest ]; then
+    b=$(cat "$2/qemu-build-dir" 2>/dev/null) || b=""
+    if [ -z "$b" ] || [ ! -f "$b/build.ninja" ]; then
+        echo "qtests.sh: no QEMU build behind $2 (sh scripts/qemu/build.sh $2)" >&2
+        [ "${CI:-}" = true ] && exit 1
+        exit 77
+    fi
+else
+    b=$1
+fi
+cache=${GUESTDUMP_CACHE:-/var/cache/guestdump}/qemu
+export CCACHE_DIR="$cache/ccache" CCACHE_BASEDIR="$cache" CCACHE_NOHASHDIR=1
+command -v ccache >/dev/null && export PATH="/usr/lib/ccache:$PATH"
 tests="qmp-test qmp-cmd-test test-hmp"
 targets=""
 for t in $tests; do
