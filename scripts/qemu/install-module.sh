@@ -40,9 +40,9 @@ for b in arch_dump.c arch_memory_mapping.c; do
     put "$tree/target/i386/$b" "$q/target/i386/$b"
     module_c="$module_c 'target/i386/$b',"
 done
-put "$tree/system/memory_mapping.c" "$q/softmmu/memory_mapping.c"
-module_c="$module_c 'softmmu/memory_mapping.c',"
-for f in "$tree"/include/sysemu/dump*.h "$tree/include/sysemu/memory_mapping.h"; do
+# QEMU's sysemu/memory_mapping.h stays (its names are QEMU's; the module's
+# memory map code is dump/dump-memory.c with sysemu/dump-memory.h).
+for f in "$tree"/include/sysemu/dump*.h; do
     put "$f" "$q/include/sysemu/$(basename "$f")"
 done
 
@@ -65,6 +65,9 @@ fi
 
 # The files the module replaces leave QEMU's own lists...
 drop_lines "'arch_dump.c',\|'arch_memory_mapping.c'," "$q/target/i386/meson.build"
+# softmmu/memory_mapping.c served QEMU's dump.c (and the TPM PPI and s390
+# storage keys, not in this x86 build without TPM); dump/dump-memory.c
+# replaces it.
 drop_lines "'memory_mapping.c'," "$q/softmmu/meson.build"
 # ...and so do the stubs of QEMU's dump interface, which no one calls now.
 drop_lines "files('dump.c')" "$q/stubs/meson.build"
