@@ -46,6 +46,9 @@ for f in "$tree"/include/sysemu/dump*.h; do
     put "$f" "$q/include/sysemu/$(basename "$f")"
 done
 
+# The dump schema goes through QEMU's own QAPI generator.
+put "$tree/qapi/dump.json" "$q/qapi/dump.json"
+
 # The glue: QEMU's implementation of sysemu/dump-host.h, and the headers
 # that map the module's generated-QAPI includes to QEMU's generated files.
 put "$glue/dump-host-qemu.c" "$q/dump/dump-host-qemu.c"
