@@ -22,8 +22,10 @@ done
 dest=$1
 tree=$(cd "$(dirname "$0")/../.." && pwd)
 cache=${GUESTDUMP_CACHE:-/var/cache/guestdump}/qemu
-# The source package matching Debian 12's qemu-system-x86 that the compat tests use.
-srcver=1:7.2+dfsg-7+deb12u18
+# The source of the installed qemu-system-x86 (the QEMU the compat tests compare
+# with), else the one this was written against.
+srcver=$(dpkg-query -W -f='${source:Version}' qemu-system-x86 2>/dev/null) || srcver=""
+[ -n "$srcver" ] || srcver=1:7.2+dfsg-7+deb12u18
 pristine=$cache/src/qemu-7.2+dfsg
 # The stock build uses the pristine source; the module build a copy of it.
 # Both keep their build tree at ../src/qemu-7.2+dfsg from the build tree,
@@ -52,7 +54,7 @@ mkdir -p "$cache"
 
 # apt-get source with a private sources list and private apt state, derived from
 # the machine's own Debian entries: the system's apt configuration is not touched.
-if [ ! -f "$pristine/.guestdump-unpacked" ]; then
+if [ "$(cat "$pristine/.guestdump-unpacked" 2>/dev/null)" != "$srcver" ]; then
     step "fetching QEMU's Debian source package ($srcver)"
     apt=$cache/apt
     rm -rf "$apt" "$cache/src" "$cache/module"
@@ -76,8 +78,13 @@ if [ ! -f "$pristine/.guestdump-unpacked" ]; then
         -o Debug::NoLocking=1 -o APT::Sandbox::User=root
     apt-get "$@" -qq update
     # apt-get source unpacks and applies Debian's patches (dpkg-source -x).
-    (cd "$cache/src" && apt-get "$@" -qq source "qemu=$srcver" >/dev/null)
-    touch "$pristine/.guestdump-unpacked"
+    # A mirror keeps only the newest revision: fall back to that.
+    (cd "$cache/src" && apt-get "$@" -qq source "qemu=$srcver" >/dev/null) || {
+        echo "build.sh: qemu $srcver is not available; taking the newest 7.2" >&2
+        (cd "$cache/src" && apt-get "$@" -qq source qemu >/dev/null)
+    }
+    [ -d "$pristine" ] || { echo "build.sh: no $pristine after apt-get source" >&2; exit 1; }
+    echo "$srcver" > "$pristine/.guestdump-unpacked"
 fi
 if [ "$mode" = module ] && [ ! -f "$srcdir/.guestdump-copied" ]; then
     step "copying the source for the module build"
