@@ -141,13 +141,21 @@ step "compiling QEMU ($mode)"
 ninja -C "$builddir" qemu-system-x86_64
 mkdir -p "$dest"
 put "$builddir/qemu-system-x86_64" "$dest/qemu-system-x86_64"
+# QEMU 7.2 relocates its configured paths (firmware, data) relative to the
+# executable: from DESTDIR/qemu-system-x86_64, /usr/share/qemu would become
+# DESTDIR/../share/qemu. A "qemu-bundle" next to the executable is its install
+# root instead; pointing it at / makes the binary use Debian's firmware paths
+# exactly as configured, as if it were installed in /usr/bin.
+if [ ! -e "$dest/qemu-bundle" ] || [ -L "$dest/qemu-bundle" ]; then
+    ln -sfn / "$dest/qemu-bundle"
+fi
 # For the qemu-qtests test, which builds and runs QEMU's qtests in that tree.
 echo "$builddir" > "$dest/qemu-build-dir"
 command -v ccache >/dev/null && ccache -s | grep -E 'Hits|Misses|hit rate' || true
 
 if [ "$qtests" = yes ]; then
     step "running QEMU's qtests of this area"
-    sh "$tree/scripts/qemu/qtests.sh" "$builddir"
+    sh "$tree/scripts/qemu/qtests.sh" "$builddir" "$dest/qemu-system-x86_64"
 fi
 step ""
 echo "build.sh: $dest/qemu-system-x86_64"

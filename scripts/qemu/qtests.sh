@@ -1,6 +1,8 @@
 #!/bin/sh
 # Builds and runs QEMU 7.2's own qtests that reach the dump code, against the built QEMU.
-#   qtests.sh BUILDDIR        QEMU's build tree (build.sh's, under the cache)
+#   qtests.sh BUILDDIR QEMU   QEMU's build tree (build.sh's, under the cache) and the
+#                             installed binary (which finds the firmware; the build
+#                             tree's own qemu-bundle has no Debian firmware)
 #   qtests.sh --dest DESTDIR  the tree that built DESTDIR/qemu-system-x86_64 (the test
 #                             suite's way); missing: skip (exit 77), or fail when CI=true
 # qmp-test (the QMP protocol), qmp-cmd-test (every query-* command on every
@@ -10,13 +12,15 @@
 set -eu
 if [ "$1" = --dest ]; then
     b=$(cat "$2/qemu-build-dir" 2>/dev/null) || b=""
-    if [ -z "$b" ] || [ ! -f "$b/build.ninja" ]; then
+    if [ -z "$b" ] || [ ! -f "$b/build.ninja" ] || [ ! -x "$2/qemu-system-x86_64" ]; then
         echo "qtests.sh: no QEMU build behind $2 (sh scripts/qemu/build.sh $2)" >&2
         [ "${CI:-}" = true ] && exit 1
         exit 77
     fi
+    qemu=$2/qemu-system-x86_64
 else
     b=$1
+    qemu=$2
 fi
 cache=${GUESTDUMP_CACHE:-/var/cache/guestdump}/qemu
 export CCACHE_DIR="$cache/ccache" CCACHE_BASEDIR="$cache" CCACHE_NOHASHDIR=1
@@ -28,7 +32,7 @@ for t in $tests; do
 done
 # shellcheck disable=SC2086
 ninja -C "$b" $targets
-export QTEST_QEMU_BINARY="$b/qemu-system-x86_64"
+export QTEST_QEMU_BINARY="$qemu"
 status=0
 for t in $tests; do
     start=$(date +%s)
