@@ -83,7 +83,10 @@ if [ "$(cat "$pristine/.guestdump-unpacked" 2>/dev/null)" != "$srcver" ]; then
         echo "build.sh: qemu $srcver is not available; taking the newest 7.2" >&2
         (cd "$cache/src" && apt-get "$@" -qq source qemu >/dev/null)
     }
-    [ -d "$pristine" ] || { echo "build.sh: no $pristine after apt-get source" >&2; exit 1; }
+    if [ ! -d "$pristine" ]; then
+        echo "build.sh: no $pristine after apt-get source" >&2
+        exit 1
+    fi
     echo "$srcver" > "$pristine/.guestdump-unpacked"
 fi
 if [ "$mode" = module ] && [ ! -f "$srcdir/.guestdump-copied" ]; then

@@ -38,7 +38,10 @@ for t in $tests; do
     start=$(date +%s)
     echo "qtests.sh: $t"
     # QEMU's meson gives test-hmp 120 s on a quiet machine; a shared one is slower.
-    timeout 600 "$b/tests/qtest/$t" --tap -k || { echo "qtests.sh: $t FAILED" >&2; status=1; }
+    if ! timeout 600 "$b/tests/qtest/$t" --tap -k; then
+        echo "qtests.sh: $t FAILED" >&2
+        status=1
+    fi
     echo "qtests.sh: $t took $(($(date +%s) - start)) s"
 done
 exit $status
