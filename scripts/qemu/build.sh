@@ -106,7 +106,7 @@ put() {
 
 if [ "$mode" = module ]; then
     step "putting guestdump's module into the QEMU source"
-    sh "$tree/scripts/qemu/install-module.sh" "$tree" "$srcdir"
+    sh "$tree/scripts/qemu/install-module.sh" "$tree" "$pristine" "$srcdir"
 fi
 
 export CCACHE_DIR="$cache/ccache" CCACHE_BASEDIR="$cache" CCACHE_MAXSIZE=3G \

@@ -1,26 +1,34 @@
 #!/bin/sh
 # Puts guestdump's dump module and its QEMU glue into a QEMU 7.2 source tree.
-#   install-module.sh TREE QEMU_SRC
-# Idempotent, and copies a file only when it changed (ninja rebuilds only that).
+#   install-module.sh TREE PRISTINE_QEMU_SRC QEMU_SRC
+# Every QEMU file it edits is derived from the pristine source again, so a run
+# gives the same tree whatever earlier runs did; a file is written only when
+# its content changes (ninja rebuilds only what depends on it).
 # What it replaces and why: docs/qemu-integration.md.
 set -eu
 tree=$1
-q=$2
+p=$2
+q=$3
 glue=$tree/scripts/qemu/glue
+tmp=$(mktemp -d)
+trap 'rm -rf "$tmp"' EXIT
 
 put() {
     mkdir -p "$(dirname "$2")"
     cmp -s "$1" "$2" || cp "$1" "$2"
 }
 
-# Removes the lines matching $1 from file $2, leaving the file untouched
-# (mtime included) when none match.
+# QEMU's file $2 without the lines matching $1.
 drop_lines() {
-    if grep -q -e "$1" "$2"; then
-        grep -v -e "$1" "$2" > "$2.tmp"
-        mv "$2.tmp" "$2"
-    fi
+    grep -v -e "$1" "$p/$2" > "$tmp/edit" || true
+    put "$tmp/edit" "$q/$2"
 }
+
+# QEMU's own files that earlier versions of this script replaced or edited.
+for f in include/sysemu/dump.h include/sysemu/dump-arch.h \
+         include/sysemu/memory_mapping.h stubs/meson.build; do
+    put "$p/$f" "$q/$f"
+done
 
 # QEMU's dump code goes; its HMP commands (dump/dump-hmp-cmds.c) stay: they
 # call qmp_dump_guest_memory and qmp_query_dump, which the module defines.
@@ -40,9 +48,10 @@ for b in arch_dump.c arch_memory_mapping.c; do
     put "$tree/target/i386/$b" "$q/target/i386/$b"
     module_c="$module_c 'target/i386/$b',"
 done
-# QEMU's sysemu/memory_mapping.h stays (its names are QEMU's; the module's
-# memory map code is dump/dump-memory.c with sysemu/dump-memory.h).
-for f in "$tree"/include/sysemu/dump*.h; do
+# The module's headers have names QEMU does not use (sysemu/dump-core.h,
+# dump-x86.h, dump-memory.h, dump-host.h): QEMU's sysemu/dump.h, dump-arch.h
+# and memory_mapping.h stay, for stubs/dump.c and the other targets.
+for f in "$tree"/include/sysemu/dump-*.h; do
     put "$f" "$q/include/sysemu/$(basename "$f")"
 done
 
@@ -59,23 +68,17 @@ done
 # dump/meson.build builds the module as one library, each file with
 # QEMU's osdep.h forced in first (QEMU's rule for every .c, which the
 # module's files, shared with guestdump, cannot follow by themselves).
-sed "s|@MODULE_SOURCES@|$module_c|" "$glue/meson.build.in" > "$q/dump/meson.build.new"
-if cmp -s "$q/dump/meson.build.new" "$q/dump/meson.build"; then
-    rm "$q/dump/meson.build.new"
-else
-    mv "$q/dump/meson.build.new" "$q/dump/meson.build"
-fi
+sed "s|@MODULE_SOURCES@|$module_c|" "$glue/meson.build.in" > "$tmp/meson.build"
+put "$tmp/meson.build" "$q/dump/meson.build"
 
 # The files the module replaces leave QEMU's own lists...
-drop_lines "'arch_dump.c',\|'arch_memory_mapping.c'," "$q/target/i386/meson.build"
+drop_lines "'arch_dump.c',\|'arch_memory_mapping.c'," target/i386/meson.build
 # softmmu/memory_mapping.c served QEMU's dump.c (and the TPM PPI and s390
 # storage keys, not in this x86 build without TPM); dump/dump-memory.c
 # replaces it.
-drop_lines "'memory_mapping.c'," "$q/softmmu/meson.build"
-# ...and so do the stubs of QEMU's dump interface, which no one calls now.
-drop_lines "files('dump.c')" "$q/stubs/meson.build"
+drop_lines "'memory_mapping.c'," softmmu/meson.build
 # The x86 CPU's dump hooks (QEMU's per-target ELF note writers and page
 # walk) were only called by QEMU's dump.c; the module has its own.
 hooks="\.get_memory_mapping = x86_cpu_get_memory_mapping,"
 hooks="$hooks\\|\.write_elf\\(32\\|64\\)_\\(qemu\\)\\?note = x86_cpu_write_elf"
-drop_lines "$hooks" "$q/target/i386/cpu.c"
+drop_lines "$hooks" target/i386/cpu.c
