@@ -15,6 +15,13 @@
 #include "sysemu/dump-host.h"
 
 /*
+ * From the module's sysemu/dump-core.h, which the glue cannot include: it
+ * needs the module's QAPI shim headers, which only the module's own files
+ * are compiled with.
+ */
+bool dump_in_progress(void);
+
+/*
  * Guest RAM. A memory listener registered on address_space_memory is
  * replayed every section at once; RAM sections are kept and merged as
  * QEMU 7.2's own dump merges them: only when the new section starts where
@@ -243,4 +250,13 @@ void dump_host_run_on_main(void (*fn)(void *opaque), void *opaque)
 {
     /* A one-shot bottom half runs in the main loop, with the BQL held. */
     aio_bh_schedule_oneshot(qemu_get_aio_context(), fn, opaque);
+}
+
+/*
+ * QEMU's stop and cont refuse during a dump ("There is a dump in process,
+ * please wait."); they ask under this name, which QEMU's dump.c defined.
+ */
+bool qemu_system_dump_in_progress(void)
+{
+    return dump_in_progress();
 }
