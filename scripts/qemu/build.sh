@@ -154,7 +154,9 @@ if [ ! -e "$dest/qemu-bundle" ] || [ -L "$dest/qemu-bundle" ]; then
 fi
 # For the qemu-qtests test, which builds and runs QEMU's qtests in that tree.
 echo "$builddir" > "$dest/qemu-build-dir"
-command -v ccache >/dev/null && ccache -s | grep -E 'Hits|Misses|hit rate' || true
+if command -v ccache >/dev/null; then
+    ccache -s | grep -E 'Hits|Misses' || true
+fi
 
 if [ "$qtests" = yes ]; then
     step "running QEMU's qtests of this area"
