@@ -141,6 +141,8 @@ if [ ! -f "$builddir/build.ninja" ] || [ "$(cat "$stamp" 2>/dev/null)" != "$opts
 fi
 
 step "compiling QEMU ($mode)"
+# Zeroed so the summary below counts this run's hits and misses only.
+command -v ccache >/dev/null && ccache -z >/dev/null
 ninja -C "$builddir" qemu-system-x86_64
 mkdir -p "$dest"
 put "$builddir/qemu-system-x86_64" "$dest/qemu-system-x86_64"
