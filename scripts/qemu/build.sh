@@ -51,6 +51,12 @@ step() {
 step "installing build dependencies"
 sh "$tree/scripts/deps.sh" qemu
 mkdir -p "$cache"
+# One build at a time per cache: other worktrees on the machine share it.
+exec 9>"$cache/.lock"
+if ! flock -n 9; then
+    echo "build.sh: waiting for another build.sh using $cache" >&2
+    flock 9
+fi
 
 # apt-get source with a private sources list and private apt state, derived from
 # the machine's own Debian entries: the system's apt configuration is not touched.
@@ -162,7 +168,9 @@ fi
 
 if [ "$qtests" = yes ]; then
     step "running QEMU's qtests of this area"
-    sh "$tree/scripts/qemu/qtests.sh" "$builddir" "$dest/qemu-system-x86_64"
+    # The lock is held already (fd 9, inherited).
+    GUESTDUMP_QEMU_LOCKED=1 sh "$tree/scripts/qemu/qtests.sh" "$builddir" \
+        "$dest/qemu-system-x86_64"
 fi
 step ""
 echo "build.sh: $dest/qemu-system-x86_64"

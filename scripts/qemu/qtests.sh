@@ -23,6 +23,11 @@ else
     qemu=$2
 fi
 cache=${GUESTDUMP_CACHE:-/var/cache/guestdump}/qemu
+# Builds in the shared tree wait for a build.sh that runs there.
+if [ -z "${GUESTDUMP_QEMU_LOCKED:-}" ]; then
+    exec 9>"$cache/.lock"
+    flock 9
+fi
 export CCACHE_DIR="$cache/ccache" CCACHE_BASEDIR="$cache" CCACHE_NOHASHDIR=1
 command -v ccache >/dev/null && export PATH="/usr/lib/ccache:$PATH"
 tests="qmp-test qmp-cmd-test test-hmp"
