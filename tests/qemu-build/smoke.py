@@ -6,9 +6,11 @@
 Starts the binary paused (-S -nodefaults -machine pc -device vmcoreinfo),
 checks that query-dump-guest-memory-capability lists what the module adds
 (kdump-raw-*, kdump-zstd), dumps ELF and kdump-zlib and checks both files,
-query-dump and DUMP_COMPLETED. With STOCK_QEMU (Debian's 7.2) present, the
-same machine is dumped there too and the ELF's memory segments must agree:
-that checks the glue's RAM listener merges blocks as QEMU 7.2's dump does.
+query-dump and DUMP_COMPLETED; then lets the guest run and dumps it
+detached (STOP, RESUME, still running afterwards). With STOCK_QEMU
+(Debian's 7.2) present, the same machine is dumped there too and the ELF's
+memory segments must agree: that checks the glue's RAM listener merges
+blocks as QEMU 7.2's dump does.
 
 TAP output. A missing binary fails under CI=true, else skips (a TAP "1..0 # SKIP").
 """
@@ -191,6 +193,24 @@ def main():
         with open(kd, "rb") as f:
             f.seek(4096 + 16)
             check(f.read(8) == b"KDUMP   ", "its first block is the KDUMP disk header")
+
+        # A running guest (its BIOS under TCG): the dump pauses it and, from
+        # the glue's bottom half, resumes it and sends the event.
+        q.cmd("cont")
+        q.wait_event("RESUME")
+        raw = os.path.join(tmp, "smoke.kdump-raw")
+        q.cmd("dump-guest-memory", paging=False, protocol="file:" + raw,
+              format="kdump-raw-zstd", detach=True)
+        ev = q.wait_event("DUMP_COMPLETED")["data"]
+        check(ev["result"]["status"] == "completed",
+              "detached kdump-raw-zstd of a running guest completes")
+        q.wait_event("STOP")
+        q.wait_event("RESUME")
+        st = q.cmd("query-status")
+        check(st["running"] and st["status"] == "running",
+              "the dump paused the guest and resumed it (STOP, RESUME, running)")
+        with open(raw, "rb") as f:
+            check(f.read(8) == b"KDUMP   ", "kdump-raw-zstd starts with the disk header")
 
         try:
             q.cmd("dump-guest-memory", paging=False, protocol="file:" + elf,
