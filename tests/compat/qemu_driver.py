@@ -103,11 +103,18 @@ class Qmp:
             raise DriverError("QMP connection closed")
         return json.loads(line)
 
-    def command(self, name, **args):
+    def command(self, name, fds=(), **args):
+        """Runs a command; fds go with it over SCM_RIGHTS (getfd, add-fd)."""
         msg = {"execute": name}
         if args:
             msg["arguments"] = args
-        self.sock.sendall(json.dumps(msg).encode() + b"\n")
+        data = json.dumps(msg).encode() + b"\n"
+        if fds:
+            # One message carries the fds; QEMU takes them with its first read.
+            n = socket.send_fds(self.sock, [data], list(fds))
+            data = data[n:]
+        if data:
+            self.sock.sendall(data)
         while True:
             r = self._read()
             if "event" in r:
@@ -115,8 +122,8 @@ class Qmp:
             else:
                 return r
 
-    def execute(self, name, **args):
-        r = self.command(name, **args)
+    def execute(self, name, fds=(), **args):
+        r = self.command(name, fds, **args)
         if "error" in r:
             raise DriverError("%s: %s" % (name, r["error"].get("desc")))
         return r["return"]
