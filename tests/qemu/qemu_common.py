@@ -7,11 +7,8 @@ integrated QEMU (guestdump's module inside) can pass are chosen by what
 `query-dump-guest-memory-capability` lists. A missing binary or tool fails
 under CI=true and skips, with the reason, anywhere else.
 """
-import hashlib
-import json
 import os
 import shutil
-import socket
 import subprocess
 import sys
 import tempfile
@@ -212,9 +209,6 @@ class LiveGuest:
     def status(self):
         return self.qmp.execute("query-status")
 
-    def events_named(self, *names):
-        return [e["event"] for e in self.qmp.events if e["event"] in names]
-
     def close(self):
         if self.qmp:
             try:
@@ -234,11 +228,6 @@ class LiveGuest:
         shutil.rmtree(self.tmp, ignore_errors=True)
 
 
-def kdump_page_digest(path):
-    """libkdumpfile's view of a plain kdump file: JSON from readers.py, or None."""
-    return tlg.reader("kdumpfile", path)
-
-
 def file_magic(path, n=16):
     with open(path, "rb") as f:
         return f.read(n)
@@ -246,10 +235,6 @@ def file_magic(path, n=16):
 
 def flattened(path):
     return file_magic(path, 12) == b"makedumpfile"
-
-
-def digest_json(obj):
-    return hashlib.sha256(json.dumps(obj, sort_keys=True).encode()).hexdigest()
 
 
 def send_pipe_fd(qmp, command, **args):
@@ -260,7 +245,3 @@ def send_pipe_fd(qmp, command, **args):
     finally:
         os.close(w)
     return r, reply
-
-
-def socket_ok():
-    return hasattr(socket, "send_fds")

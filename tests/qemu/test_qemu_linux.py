@@ -106,7 +106,7 @@ def dmesg_check(t, path, what, integrated):
          tail(text))
 
 
-def live_dumps(t, g, work, fmts, integrated, have_mdf):
+def live_dumps(t, g, work, fmts):
     """Each format of the running guest: STOP, DUMP_COMPLETED, RESUME, running."""
     plan = [("elf", False), ("elf", True)] + [
         (f, False) for f in fmts if f.startswith("kdump")]
@@ -295,7 +295,7 @@ def hmp_dumps(t, g, work, fmts):
     for flags, fmt in cases:
         path = os.path.join(work, "hmp%s.%s" % (flags.replace(" ", ""), fmt))
         try:
-            out = g.qmp.hmp(("dump-guest-memory %s %s" % (flags, path)).replace("  ", " "))
+            out = g.qmp.hmp(" ".join(["dump-guest-memory"] + flags.split() + [path]))
             ev = events_until(g.qmp, "RESUME")
             magic = qc.file_magic(path, 12) if os.path.exists(path) else b""
             want = {"elf": b"\x7fELF", "kdump-raw-zlib": b"KDUMP   "}.get(
@@ -493,7 +493,7 @@ def main(argv=None):
         fmts = g.qmp.execute("query-dump-guest-memory-capability")["formats"]
         integrated = qc.is_integrated(fmts)
         qc.check_formats(t, fmts)
-        live = live_dumps(t, g, work, fmts, integrated, have_mdf)
+        live = live_dumps(t, g, work, fmts)
         pipes = [pipe_dump(t, g, work, "kdump-zlib"), pipe_dump(t, g, work, "elf"),
                  fdset_hmp_dump(t, g, work)]
         fdset_elf = fdset_file_dump(t, g, work)

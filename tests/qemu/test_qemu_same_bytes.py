@@ -17,7 +17,6 @@ synthetic Windows state) in both QEMUs: byte-identical files or the same
 error, and the binary leaves guest RAM as it was (pmemsave before and after).
 """
 import argparse
-import hashlib
 import json
 import os
 import shutil
