@@ -10,7 +10,7 @@ set -e
 build_pkgs="meson ninja-build pkg-config gcc libc6-dev python3 libglib2.0-dev libjson-glib-dev
 zlib1g-dev liblzo2-dev libsnappy-dev libzstd-dev"
 test_pkgs="binutils gdb socat qemu-system-x86 makedumpfile crash python3-libkdumpfile
-python3-drgn busybox-static cpio clang libclang-rt-14-dev"
+python3-drgn busybox-static cpio clang libclang-rt-14-dev libvirt-daemon-system libvirt-clients"
 qemu_pkgs="dpkg-dev xz-utils ccache gcc make ninja-build meson python3 pkg-config
 libglib2.0-dev libpixman-1-dev zlib1g-dev liblzo2-dev libsnappy-dev libzstd-dev
 qemu-system-data seabios ipxe-qemu"
