@@ -32,6 +32,8 @@ import elf_compat  # noqa: E402
 import win_compare  # noqa: E402
 import guests  # noqa: E402
 
+# The win-dmp case also dumped through HMP's -w flag.
+HMP_CASE = "long4-smp2"
 # disk_dump_header's utsname (docs/compat.md K1), in a reassembled kdump file.
 UTS = (12, 12 + 6 * 65)
 
@@ -182,8 +184,9 @@ def pmem_digest(q, mem, path):
     return h
 
 
-def win_run(qemu, work, guest, gdir, note):
-    """win_compare's QEMU run, with pmemsave of all RAM around the dump."""
+def win_run(qemu, work, guest, gdir, note, hmp=False):
+    """win_compare's QEMU run, with pmemsave of all RAM around the dump; with hmp,
+    the dump is HMP's dump-guest-memory -w."""
     with qc.qemu_driver.QemuGuest(mem="%dM" % (guest["mem"] >> 20), smp=guest["smp"],
                                   qemu=qemu) as q:
         for ld in guest["loads"]:
@@ -197,10 +200,17 @@ def win_run(qemu, work, guest, gdir, note):
         ram = os.path.join(work, "ram.bin")
         before = pmem_digest(q, guest["mem"], ram)
         out = os.path.join(work, os.path.basename(qemu) + ".dmp")
-        r = q.dump(out, fmt="win-dmp")
-        ev = r["event"] or q.qmp.wait_event("DUMP_COMPLETED", timeout=60)
+        if hmp:
+            said = q.qmp.hmp("dump-guest-memory -w " + out)
+            reply = {"error": {"desc": said.strip()}} if said.strip() else \
+                {"return": {}}
+            ev = q.qmp.wait_event("DUMP_COMPLETED", timeout=60)
+        else:
+            r = q.dump(out, fmt="win-dmp")
+            reply = r["reply"]
+            ev = r["event"] or q.qmp.wait_event("DUMP_COMPLETED", timeout=60)
         after = pmem_digest(q, guest["mem"], ram)
-        return out, r["reply"], ev, before == after
+        return out, reply, ev, before == after
 
 
 def win_cases(t, qemu, integrated, gen, top):
@@ -222,6 +232,10 @@ def win_cases(t, qemu, integrated, gen, top):
             os.makedirs(sw)
             mf, mr, mev, m_ram = win_run(qemu, bw, guest, gdir, note)
             sf, sr, sev, _ = win_run(qc.STOCK, sw, guest, gdir, note)
+            if name == HMP_CASE:
+                hw = os.path.join(work, "binary-hmp")
+                os.makedirs(hw)
+                hf, hr, hev, h_ram = win_run(qemu, hw, guest, gdir, note, hmp=True)
         except Exception as e:
             t.ok(False, "win-dmp %s in both QEMUs" % name, repr(e))
             continue
@@ -238,6 +252,13 @@ def win_cases(t, qemu, integrated, gen, top):
                  "win-dmp %s: the binary's file is byte-identical to stock 7.2's "
                  "(%d bytes)" % (name, len(mb)),
                  win_compare.first_difference(sb, mb) + " %r %r" % (mr, mev))
+        if name == HMP_CASE:
+            same = os.path.exists(hf) and os.path.exists(sf) and \
+                qc.sha256_file(hf) == qc.sha256_file(sf)
+            t.ok("return" in hr and same and h_ram and
+                 hev["data"]["result"]["status"] == "completed",
+                 "win-dmp %s: HMP dump-guest-memory -w writes stock 7.2's bytes, "
+                 "guest RAM unchanged" % name, "HMP %r, event %r" % (hr, hev))
         desc = "win-dmp %s: guest RAM unchanged by the binary's dump" % name
         if not m_ram and not integrated:
             t.skip(desc, "stock 7.2 writes the CONTEXTs into guest RAM and may not "
