@@ -123,11 +123,16 @@ def debug_vmlinux(kver):
             return p
     script = os.path.join(LINUX, "get-kernel-dbg.sh")
     if os.path.exists(script):
-        p = subprocess.run(["sh", script], capture_output=True, text=True,
-                           timeout=1200)
-        path = p.stdout.strip().splitlines()[-1] if p.stdout.strip() else ""
-        if p.returncode == 0 and os.path.isfile(path):
-            return path
+        # tests/compat/linux-guest's fetcher, once it is there: it prints the
+        # vmlinux (or a folder holding it); take whichever it gives.
+        p = subprocess.run(["sh", script, "/var/cache/guestdump/kernel-dbg"],
+                           capture_output=True, text=True, timeout=1800)
+        for tok in reversed(p.stdout.split()):
+            for cand in (tok, os.path.join(tok, "vmlinux-" + kver),
+                         os.path.join(tok, "usr/lib/debug/boot/vmlinux-" + kver)):
+                if p.returncode == 0 and os.path.isfile(cand) and \
+                        os.path.basename(cand).startswith("vmlinux"):
+                    return cand
     return None
 
 
