@@ -8,7 +8,7 @@ put in with -device loader and the gdbstub, VMCOREINFO through fw_cfg) goes
 into $GUESTDUMP_QEMU (default BUILD/qemu/qemu-system-x86_64) and into stock
 Debian QEMU 7.2; their dumps (paging off and on, with and without a filter,
 every kdump format the binary lists) must be equal except the corrections of
-docs/compat.md (elf_compare.py; K1's utsname and K2's phys_base for kdump). Then guestdump
+docs/compat.md (elf_compare.py; for kdump K1 utsname, K2 phys_base). Then guestdump
 -restores the binary's paging=false ELF and dumps again: for the integrated
 QEMU the bytes must be identical, for stock 7.2 equal except the corrections.
 
