@@ -377,8 +377,7 @@ def page_digests(t, outs, integrated, have_mdf):
         if not fmt.startswith("kdump"):
             continue
         if qc.flattened(path):
-            if not have_mdf:
-                t.skip("pages of %s" % fmt, NO_MDF)
+            if not qc.need(t, have_mdf, "pages of %s" % fmt, NO_MDF):
                 continue
             plain, err = reassemble(path)
             if not plain:
