@@ -115,24 +115,17 @@ def kernel_and_initrd(cache, t):
 
 
 def debug_vmlinux(kver):
-    """The vmlinux with debug info crash needs: installed, or unpacked from the
-    -dbg package into the shared cache."""
-    for p in ("/usr/lib/debug/boot/vmlinux-" + kver,
-              "/var/cache/guestdump/kernel-dbg/vmlinux-" + kver):
-        if os.path.isfile(p):
-            return p
-    script = os.path.join(LINUX, "get-kernel-dbg.sh")
-    if os.path.exists(script):
-        # tests/compat/linux-guest's fetcher, once it is there: it prints the
-        # vmlinux (or a folder holding it); take whichever it gives.
-        p = subprocess.run(["sh", script, "/var/cache/guestdump/kernel-dbg"],
-                           capture_output=True, text=True, timeout=1800)
-        for tok in reversed(p.stdout.split()):
-            for cand in (tok, os.path.join(tok, "vmlinux-" + kver),
-                         os.path.join(tok, "usr/lib/debug/boot/vmlinux-" + kver)):
-                if p.returncode == 0 and os.path.isfile(cand) and \
-                        os.path.basename(cand).startswith("vmlinux"):
-                    return cand
+    """The vmlinux with debug info crash needs: installed, or fetched once into
+    the shared cache by tests/compat/linux-guest's get-kernel-dbg.sh."""
+    installed = "/usr/lib/debug/boot/vmlinux-" + kver
+    if os.path.isfile(installed):
+        return installed
+    p = subprocess.run(["sh", os.path.join(LINUX, "get-kernel-dbg.sh"), kver],
+                       capture_output=True, text=True, timeout=1800)
+    path = p.stdout.strip()
+    if p.returncode == 0 and os.path.isfile(path):
+        return path
+    sys.stderr.write(p.stderr)
     return None
 
 
