@@ -255,14 +255,12 @@ static void patch_header(WinDump *w)
         uint64_t space = WIN_DUMP_HDR32_SIZE + (pages << WIN_PAGE_SHIFT);
 
         /*
-         * QEMU stores the low 32 bits only, so a 4 GiB guest wraps; we keep
-         * its bytes when the value fits and complete the LARGE_INTEGER when
-         * it does not (docs/compat.md).
+         * QEMU stores the low 32 bits only: the high half keeps whatever the
+         * guest left there and a 4 GiB guest wraps. Readers take the whole
+         * LARGE_INTEGER, so we write both halves (docs/compat.md W7).
          */
         put_le(&H32(w)->RequiredDumpSpace, 4, space);
-        if (space >> 32) {
-            put_le(&H32(w)->RequiredDumpSpaceHigh, 4, space >> 32);
-        }
+        put_le(&H32(w)->RequiredDumpSpaceHigh, 4, space >> 32);
     }
 
     /* Straight into the header field, partial reads included, as QEMU. */

@@ -7,8 +7,11 @@
 #include <netdb.h>
 #include <poll.h>
 #include <stdio.h>
+#include <limits.h>
+#include <stdlib.h>
 #include <string.h>
 #include <sys/socket.h>
+#include <sys/stat.h>
 #include <sys/un.h>
 #include <unistd.h>
 
@@ -27,6 +30,8 @@ struct MonitorServer {
     int listen_fd;
     guint watch;
     bool created_socket;      /* we bound path, so we unlink it */
+    char *fd_str;             /* fd=N as given: a socket inherited from our parent */
+    int inherited_fd;         /* that socket, checked; -1 if none */
 };
 
 enum { MODE_NONE, MODE_QMP, MODE_HMP };
@@ -539,6 +544,9 @@ static bool parse_socket_opts(MonitorServer *srv, char **opts, bool *server,
         } else if (!strcmp(key, "id") && val) {
             g_free(srv->id);
             srv->id = g_strdup(val);
+        } else if (!strcmp(key, "fd") && val) {
+            g_free(srv->fd_str);
+            srv->fd_str = g_strdup(val);
         } else if (!strcmp(key, "ipv4") || !strcmp(key, "ipv6") ||
                    !strcmp(key, "telnet") || !strcmp(key, "nodelay") ||
                    !strcmp(key, "mux") || !strcmp(key, "signal") ||
@@ -552,8 +560,67 @@ static bool parse_socket_opts(MonitorServer *srv, char **opts, bool *server,
     return true;
 }
 
+/*
+ * fd=N names a socket our parent left open for us: libvirt passes a listening
+ * one, QEMU's python QEMUMachine one end of a socketpair. QEMU 7.2 parses the
+ * number with qemu_strtoi (decimal, whole string, int range; only a range
+ * error adds errno's text) and then wants a socket; the texts are its.
+ */
+static bool server_take_fd(MonitorServer *srv, Error **errp)
+{
+    const char *s = srv->fd_str;
+    char *end;
+    long long v;
+    struct stat st;
+
+    errno = 0;
+    v = strtoll(s, &end, 10);
+    if (v > INT_MAX || v < INT_MIN) {
+        errno = ERANGE;
+    }
+    if (end == s || *end || errno) {
+        if (errno) {
+            error_setg_errno(errp, errno, "Unable to parse FD number %s", s);
+        } else {
+            error_setg(errp, "Unable to parse FD number %s", s);
+        }
+        return false;
+    }
+    if (v < 0 || fstat((int)v, &st) < 0 || !S_ISSOCK(st.st_mode)) {
+        error_setg(errp, "File descriptor '%s' is not a socket", s);
+        return false;
+    }
+    srv->inherited_fd = (int)v;
+    /* Ours now: children we might start must not inherit it. */
+    fcntl(srv->inherited_fd, F_SETFD, FD_CLOEXEC);
+    struct sockaddr_storage ss;
+    socklen_t len = sizeof(ss);
+    /* Only a unix socket can carry fds (getfd, add-fd). */
+    srv->is_unix = getsockname(srv->inherited_fd, (struct sockaddr *)&ss, &len) == 0 &&
+                   ss.ss_family == AF_UNIX;
+    return true;
+}
+
+/* After the options: at most one address, and an fd= must be a socket. */
+static bool server_check_address(MonitorServer *srv, Error **errp)
+{
+    if (srv->is_stdio) {
+        if (srv->fd_str) {
+            error_setg(errp, "Invalid parameter 'fd'");
+            return false;
+        }
+        return true;
+    }
+    if (!!srv->path + !!srv->fd_str + !!srv->host > 1) {
+        error_setg(errp, "None or one of 'path', 'fd' or 'host' option required.");
+        return false;
+    }
+    return !srv->fd_str || server_take_fd(srv, errp);
+}
+
 static void server_free(MonitorServer *srv)
 {
+    g_free(srv->fd_str);
     g_free(srv->id);
     g_free(srv->path);
     g_free(srv->host);
@@ -568,6 +635,7 @@ static MonitorServer *server_parse(const char *spec, Error **errp)
     bool server = false;
 
     srv->listen_fd = -1;
+    srv->inherited_fd = -1;
     srv->wait = true;
     if (!parts[0]) {
         error_setg(errp, "chardev: no backend given");
@@ -601,7 +669,10 @@ static MonitorServer *server_parse(const char *spec, Error **errp)
         goto fail;
     }
     srv->client = !server;
-    if (srv->is_unix && (!srv->path || !*srv->path)) {
+    if (!server_check_address(srv, errp)) {
+        goto fail;
+    }
+    if (srv->is_unix && !srv->fd_str && (!srv->path || !*srv->path)) {
         error_setg(errp, "chardev: socket path not given");
         goto fail;
     }
@@ -647,6 +718,7 @@ bool monitor_chardev_add(const char *opts, Error **errp)
     }
     srv = g_new0(MonitorServer, 1);
     srv->listen_fd = -1;
+    srv->inherited_fd = -1;
     srv->wait = true;
     bool server = false;
     g_auto(GStrv) rest = g_strsplit(parts[1] ? parts[1] : "", ",", -1);
@@ -663,8 +735,12 @@ bool monitor_chardev_add(const char *opts, Error **errp)
         server_free(srv);
         return false;
     }
-    if (!srv->is_stdio && !srv->is_unix && !srv->port) {
-        error_setg(errp, "chardev: socket needs path= or host=/port=");
+    if (!server_check_address(srv, errp)) {
+        server_free(srv);
+        return false;
+    }
+    if (!srv->is_stdio && !srv->fd_str && !srv->is_unix && !srv->port) {
+        error_setg(errp, "chardev: socket needs path=, host=/port= or fd=");
         server_free(srv);
         return false;
     }
@@ -793,6 +869,17 @@ static bool server_listen(MonitorServer *srv, Error **errp)
 {
     int fd;
 
+    if (srv->inherited_fd >= 0) {
+        /* As QEMU: the parent may pass a bound socket not yet listening. */
+        if (listen(srv->inherited_fd, 16) < 0) {
+            error_setg_errno(errp, errno, "Failed to listen on fd socket");
+            return false;
+        }
+        /* Its path (if any) is the parent's to remove: created_socket stays off. */
+        srv->listen_fd = srv->inherited_fd;
+        srv->inherited_fd = -1;
+        return true;
+    }
     if (srv->is_unix) {
         struct sockaddr_un sa = { .sun_family = AF_UNIX };
         if (strlen(srv->path) >= sizeof(sa.sun_path)) {
@@ -865,6 +952,12 @@ bool monitor_start(Error **errp)
             monitor_new(srv, STDIN_FILENO, STDOUT_FILENO, false);
             continue;
         }
+        if (srv->client && srv->inherited_fd >= 0) {
+            /* A connected socket (a socketpair's end): the one client. */
+            server_accept_one(srv, srv->inherited_fd);
+            srv->inherited_fd = -1;
+            continue;
+        }
         if (srv->client) {
             int fd = server_connect(srv, errp);
             if (fd < 0) {
@@ -877,10 +970,15 @@ bool monitor_start(Error **errp)
             return false;
         }
         if (srv->wait) {
-            fprintf(stderr, "guestdump: waiting for connection on: %s%s%s%s\n",
-                    srv->is_unix ? "unix:" : "tcp:",
-                    srv->is_unix ? srv->path : (srv->host ? srv->host : ""),
-                    srv->is_unix ? "" : ":", srv->is_unix ? "" : srv->port);
+            if (srv->fd_str) {
+                fprintf(stderr, "guestdump: waiting for connection on: fd:%s\n",
+                        srv->fd_str);
+            } else {
+                fprintf(stderr, "guestdump: waiting for connection on: %s%s%s%s\n",
+                        srv->is_unix ? "unix:" : "tcp:",
+                        srv->is_unix ? srv->path : (srv->host ? srv->host : ""),
+                        srv->is_unix ? "" : ":", srv->is_unix ? "" : srv->port);
+            }
             int fd;
             do {
                 fd = accept4(srv->listen_fd, NULL, NULL, SOCK_CLOEXEC);
@@ -931,6 +1029,10 @@ void monitor_cleanup(void)
         }
         if (srv->listen_fd >= 0) {
             close(srv->listen_fd);
+        }
+        if (srv->inherited_fd >= 0) {
+            /* A -chardev no monitor used: the fd was still handed to us. */
+            close(srv->inherited_fd);
         }
         if (srv->created_socket) {
             unlink(srv->path);

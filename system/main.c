@@ -41,6 +41,8 @@ static const char usage_text[] =
     "                      tcp:[HOST]:PORT,server=on,wait=off\n"
     "  -monitor DEV        HMP on DEV (same forms)\n"
     "  -chardev socket,id=ID,path=PATH,server=on,wait=off | stdio,id=ID\n"
+    "  -chardev socket,id=ID,fd=N[,server=on,wait=off]  a socket inherited from\n"
+    "                      the parent: connected, or listening with server=on\n"
     "  -mon chardev=ID[,mode=control|readline]\n"
     "\n"
     "Dump:\n"

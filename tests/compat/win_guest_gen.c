@@ -65,6 +65,11 @@ static bool apply_tweak(WinGuest *g, const char *t)
         uint64_t v = GUINT64_TO_LE(g->cr3 | 0x002);
 
         win_guest_write(g, hdr + 0x10, &v, g->x64 ? 8 : 4);
+    } else if (!strcmp(t, "space-high-garbage") && !g->x64) {
+        /* RequiredDumpSpace's high half as a guest may leave it (compat.md W7). */
+        uint32_t v = GUINT32_TO_LE(0xdeadbeef);
+
+        win_guest_write(g, hdr + 0xfa4, &v, 4);
     } else if (!strcmp(t, "bad-signature")) {
         win_guest_write(g, hdr, "PAGX", 4);
     } else if (!strcmp(t, "bad-validdump")) {

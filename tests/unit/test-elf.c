@@ -124,7 +124,8 @@ static void check_readelf_allow(const char *path, const char *allowed)
     int status;
 
     if (!readelf) {
-        g_test_message("readelf not installed: structure not cross-checked");
+        /* The rest of the test ran; it still shows as skipped, naming the tool. */
+        g_test_skip("readelf not installed");
         return;
     }
     argv[0] = readelf;

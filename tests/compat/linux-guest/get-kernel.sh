@@ -12,6 +12,10 @@ set -eu
 cache=${1:?usage: get-kernel.sh CACHE_DIR}
 mkdir -p "$cache"
 cache=$(cd "$cache" && pwd)
+# linux-guest and kdump-compare may ask at the same time: one fetches and
+# unpacks, the other waits for it (bounded) and then finds the tree complete.
+exec 9>"$cache/.get-kernel.lock"
+flock -w 600 9 || { echo "get-kernel: $cache stayed locked for 10 minutes" >&2; exit 1; }
 
 skip() { echo "get-kernel: $*" >&2; exit 77; }
 
