@@ -414,12 +414,12 @@ def run_checks(a, t, work, kver, vmci, q_elf, q_pelf, q_kdump):
                 continue
             ok, text = dmesg(path, work)
             if not ok and "compression unsupported" in text:
-                # Debian builds makedumpfile without snappy and zstd; the page-by-page
-                # libkdumpfile check below still covers these outputs.
-                t.skip("makedumpfile --dump-dmesg of guestdump's %s" % what,
-                       "this makedumpfile cannot decompress it: %s" % text.splitlines()[
-                           next(i for i, x in enumerate(text.splitlines())
-                                if "unsupported" in x)].strip())
+                # Debian builds makedumpfile without snappy and zstd. What it must
+                # do then is recognise the codec our header names and refuse it;
+                # the page-by-page libkdumpfile check below reads these outputs.
+                t.ok(what.endswith(("snappy", "zstd")),
+                     "makedumpfile names the codec of guestdump's %s, which Debian "
+                     "builds it without" % what, text)
                 continue
             if ref_log is None:
                 t.ok(ok and mk_initramfs.KMSG_MARKER in text,
