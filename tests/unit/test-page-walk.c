@@ -615,12 +615,6 @@ static void test_list_peak_memory(void)
 {
     static const unsigned per_delta[] = { 1, 2, 3 };
 
-    if (running_under_asan()) {
-        g_test_skip("ASan's redzones and quarantine inflate RSS: measured "
-                    "without sanitizers only");
-        return;
-    }
-
     for (size_t s = 0; s < G_N_ELEMENTS(per_delta); s++) {
         DumpMappingList *list = dump_mapping_list_new();
         const DumpMapping *m = NULL;
@@ -756,7 +750,14 @@ int main(int argc, char **argv)
     g_test_add_func("/page-walk/hostile-walk", test_hostile_walk);
     g_test_add_func("/page-walk/dedup-same-result", test_dedup_same_result);
     g_test_add_func("/page-walk/cancel", test_walk_cancel);
-    g_test_add_func("/mapping/peak-memory", test_list_peak_memory);
+    /*
+     * ASan's redzones and quarantine inflate RSS, so the bound is a fact of
+     * the plain build only: the sanitizer build does not register it (a skip
+     * would read as a missing tool).
+     */
+    if (!running_under_asan()) {
+        g_test_add_func("/mapping/peak-memory", test_list_peak_memory);
+    }
     g_test_add_func("/page-walk/plan-reads", test_plan_reads);
     return g_test_run();
 }
