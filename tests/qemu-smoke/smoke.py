@@ -14,10 +14,8 @@ blocks as QEMU 7.2's dump does.
 
 TAP output. A missing binary fails under CI=true, else skips (a TAP "1..0 # SKIP").
 """
-import json
 import os
 import shutil
-import socket
 import struct
 import subprocess
 import sys
@@ -26,61 +24,10 @@ import time
 
 TIMEOUT = 60
 
-
-class Qmp:
-    """A minimal QMP client over a unix socket, collecting events."""
-
-    def __init__(self, path):
-        deadline = time.monotonic() + TIMEOUT
-        while True:
-            try:
-                self.sock = socket.socket(socket.AF_UNIX)
-                self.sock.settimeout(TIMEOUT)
-                self.sock.connect(path)
-                break
-            except OSError:
-                self.sock.close()
-                if time.monotonic() > deadline:
-                    raise
-                time.sleep(0.05)
-        self.buf = b""
-        self.events = []
-        self.read()                                  # greeting
-        self.cmd("qmp_capabilities")
-
-    def read(self):
-        while b"\n" not in self.buf:
-            data = self.sock.recv(65536)
-            if not data:
-                raise EOFError("QMP connection closed")
-            self.buf += data
-        line, self.buf = self.buf.split(b"\n", 1)
-        return json.loads(line)
-
-    def cmd(self, name, **args):
-        msg = {"execute": name}
-        if args:
-            msg["arguments"] = args
-        self.sock.sendall(json.dumps(msg).encode() + b"\n")
-        while True:
-            reply = self.read()
-            if "event" in reply:
-                self.events.append(reply)
-                continue
-            if "error" in reply:
-                raise RuntimeError("%s: %s" % (name, reply["error"]["desc"]))
-            return reply["return"]
-
-    def wait_event(self, name):
-        deadline = time.monotonic() + TIMEOUT
-        while True:
-            for e in self.events:
-                if e["event"] == name:
-                    self.events.remove(e)
-                    return e
-            if time.monotonic() > deadline:
-                raise TimeoutError("no %s event" % name)
-            self.events.append(self.read())
+sys.dont_write_bytecode = True      # keep the source tree clean when meson runs us
+sys.path.insert(0, os.path.join(os.path.dirname(os.path.abspath(__file__)),
+                                "..", "compat"))
+from qemu_driver import DriverError, Qmp  # noqa: E402
 
 
 class Guest:
@@ -94,7 +41,7 @@ class Guest:
              "-qmp", "unix:%s,server=on,wait=off" % self.sock_path],
             stdin=subprocess.DEVNULL, stderr=subprocess.PIPE)
         try:
-            self.qmp = Qmp(self.sock_path)
+            self.qmp = Qmp(self.sock_path, timeout=TIMEOUT)
         except Exception:
             self.close()
             raise
@@ -156,7 +103,7 @@ def main():
     try:
         guest = Guest(binary, tmp, "integrated")
         q = guest.qmp
-        formats = q.cmd("query-dump-guest-memory-capability")["formats"]
+        formats = q.execute("query-dump-guest-memory-capability")["formats"]
         print("# formats: %s" % " ".join(formats))
         for f in ("elf", "kdump-zlib", "kdump-lzo", "kdump-snappy", "kdump-zstd",
                   "kdump-raw-zlib", "kdump-raw-lzo", "kdump-raw-snappy",
@@ -164,7 +111,7 @@ def main():
             check(f in formats, "capability lists %s" % f)
 
         elf = os.path.join(tmp, "smoke.elf")
-        q.cmd("dump-guest-memory", paging=False, protocol="file:" + elf)
+        q.execute("dump-guest-memory", paging=False, protocol="file:" + elf)
         ev = q.wait_event("DUMP_COMPLETED")["data"]
         check(ev["result"]["status"] == "completed" and "error" not in ev,
               "ELF dump completes, DUMP_COMPLETED says so")
@@ -175,12 +122,12 @@ def main():
         # 64 MiB of RAM plus the BIOS ROM images, which QEMU dumps as RAM.
         check(64 << 20 <= ram < (64 << 20) + (2 << 20),
               "ELF segments cover the guest's RAM (%d bytes)" % ram)
-        st = q.cmd("query-dump")
+        st = q.execute("query-dump")
         check(st["status"] == "completed" and st["completed"] == st["total"] > 0,
               "query-dump reports the finished dump")
 
         kd = os.path.join(tmp, "smoke.kdump")
-        q.cmd("dump-guest-memory", paging=False, protocol="file:" + kd,
+        q.execute("dump-guest-memory", paging=False, protocol="file:" + kd,
               format="kdump-zlib", detach=True)
         ev = q.wait_event("DUMP_COMPLETED")["data"]
         check(ev["result"]["status"] == "completed", "detached kdump-zlib completes")
@@ -196,27 +143,27 @@ def main():
 
         # A running guest (its BIOS under TCG): the dump pauses it and, from
         # the glue's bottom half, resumes it and sends the event.
-        q.cmd("cont")
+        q.execute("cont")
         q.wait_event("RESUME")
         raw = os.path.join(tmp, "smoke.kdump-raw")
-        q.cmd("dump-guest-memory", paging=False, protocol="file:" + raw,
+        q.execute("dump-guest-memory", paging=False, protocol="file:" + raw,
               format="kdump-raw-zstd", detach=True)
         ev = q.wait_event("DUMP_COMPLETED")["data"]
         check(ev["result"]["status"] == "completed",
               "detached kdump-raw-zstd of a running guest completes")
         q.wait_event("STOP")
         q.wait_event("RESUME")
-        st = q.cmd("query-status")
+        st = q.execute("query-status")
         check(st["running"] and st["status"] == "running",
               "the dump paused the guest and resumed it (STOP, RESUME, running)")
         with open(raw, "rb") as f:
             check(f.read(8) == b"KDUMP   ", "kdump-raw-zstd starts with the disk header")
 
         try:
-            q.cmd("dump-guest-memory", paging=False, protocol="file:" + elf,
+            q.execute("dump-guest-memory", paging=False, protocol="file:" + elf,
                   format="kdump-zstd", begin=0, length=4096)
             check(False, "a format with begin/length is refused")
-        except RuntimeError as e:
+        except DriverError as e:
             check("kdump-compressed format doesn't support paging or filter" in str(e),
                   "a kdump format with begin/length is refused with 7.2's text")
 
@@ -224,7 +171,7 @@ def main():
             ref = Guest(stock, tmp, "stock")
             try:
                 ref_elf = os.path.join(tmp, "stock.elf")
-                ref.qmp.cmd("dump-guest-memory", paging=False,
+                ref.qmp.execute("dump-guest-memory", paging=False,
                             protocol="file:" + ref_elf)
                 ref.qmp.wait_event("DUMP_COMPLETED")
             finally:
@@ -234,7 +181,7 @@ def main():
                   "PT_LOAD segments equal stock QEMU 7.2's (RAM blocks merged alike)")
         else:
             print("# stock QEMU not installed: segment comparison skipped")
-        q.cmd("quit")
+        q.execute("quit")
     except Exception as e:                     # a crash of the binary ends here
         check(False, "%s: %s" % (type(e).__name__, e))
     finally:
