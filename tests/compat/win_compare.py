@@ -167,16 +167,22 @@ def gdb_registers(regs):
     return out
 
 
+def load_guest(q, guest, gdir, program_note):
+    """The generated guest into a started QemuGuest: RAM blobs, the vmcoreinfo
+    note's address (when the guest driver would program it) and registers."""
+    for ld in guest["loads"]:
+        q.load_file(os.path.join(gdir, ld["file"]), ld["addr"])
+    q.start()
+    if program_note:
+        q.set_vmcoreinfo(guest["vmcoreinfo"]["addr"], guest["vmcoreinfo"]["size"],
+                         scratch=SCRATCH)
+    q.set_registers({i: gdb_registers(r) for i, r in enumerate(guest["cpus"])})
+
+
 def run_qemu(qemu, work, guest, gdir, program_note):
     with qemu_driver.QemuGuest(mem="%dM" % (guest["mem"] >> 20), smp=guest["smp"],
                                qemu=qemu) as q:
-        for ld in guest["loads"]:
-            q.load_file(os.path.join(gdir, ld["file"]), ld["addr"])
-        q.start()
-        if program_note:
-            q.set_vmcoreinfo(guest["vmcoreinfo"]["addr"], guest["vmcoreinfo"]["size"],
-                             scratch=SCRATCH)
-        q.set_registers({i: gdb_registers(r) for i, r in enumerate(guest["cpus"])})
+        load_guest(q, guest, gdir, program_note)
         out = os.path.join(work, "qemu.dmp")
         r = q.dump(out, fmt="win-dmp")
         # A failing dump's event came before the reply; the driver keeps it.

@@ -197,14 +197,7 @@ def win_run(qemu, work, guest, gdir, note, hmp=False):
     the dump is HMP's dump-guest-memory -w."""
     with qc.qemu_driver.QemuGuest(mem="%dM" % (guest["mem"] >> 20), smp=guest["smp"],
                                   qemu=qemu) as q:
-        for ld in guest["loads"]:
-            q.load_file(os.path.join(gdir, ld["file"]), ld["addr"])
-        q.start()
-        if note:
-            q.set_vmcoreinfo(guest["vmcoreinfo"]["addr"], guest["vmcoreinfo"]["size"],
-                             scratch=win_compare.SCRATCH)
-        q.set_registers({i: win_compare.gdb_registers(r)
-                         for i, r in enumerate(guest["cpus"])})
+        win_compare.load_guest(q, guest, gdir, note)
         ram = os.path.join(work, "ram.bin")
         before = pmem_digest(q, guest["mem"], ram)
         out = os.path.join(work, os.path.basename(qemu) + ".dmp")
