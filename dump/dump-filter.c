@@ -181,7 +181,7 @@ static unsigned parse_release(const char *s, size_t len)
         size_t start = i;
 
         while (i < len && s[i] >= '0' && s[i] <= '9' && i - start < 6) {
-            part[p] = part[p] * 10 + (s[i] - '0');
+            part[p] = MIN(part[p] * 10 + (s[i] - '0'), 255u);
             i++;
         }
         if (i == start) {
@@ -194,7 +194,7 @@ static unsigned parse_release(const char *s, size_t len)
             i++;
         }
     }
-    return KERNEL_VERSION(part[0], MIN(part[1], 255u), MIN(part[2], 255u));
+    return KERNEL_VERSION(part[0], part[1], part[2]);
 }
 
 /* One pass over the text; the first line of each key wins, as in makedumpfile. */
