@@ -270,6 +270,13 @@ static bool write_all_vec(const DumpOutput *out, struct iovec *iov, int iovcnt)
         if (iovcnt > 0) {
             iov->iov_base = (uint8_t *)iov->iov_base + n;
             iov->iov_len -= n;
+            /*
+             * A short non-blocking write filled the pipe or socket: wait
+             * for room now rather than learn it from an EAGAIN.
+             */
+            if (out->waits && !wait_writable(out)) {
+                return false;
+            }
         }
     }
 }
