@@ -645,16 +645,6 @@ void dump_shutdown(void)
     }
 }
 
-void qmp_dump_cancel(Error **errp)
-{
-    /* A dump without detach runs in the monitor: no command arrives meanwhile. */
-    if (!dump_in_progress() || !dump_job.thread) {
-        error_setg(errp, "There is no dump in progress");
-        return;
-    }
-    dump_cancel_worker(&dump_job, true);
-}
-
 /* ---------------------------------------------------------------------- */
 /* The commands                                                             */
 /* ---------------------------------------------------------------------- */
@@ -926,6 +916,17 @@ DumpQueryResult *qmp_query_dump(Error **errp)
     r->completed = atomic_load(&dump_job.written_size);
     r->total = atomic_load(&dump_job.total_size);
     return r;
+}
+
+/* A guestdump extension (docs/compat.md). */
+void qmp_dump_cancel(Error **errp)
+{
+    /* A dump without detach runs in the monitor: no command arrives meanwhile. */
+    if (!dump_in_progress() || !dump_job.thread) {
+        error_setg(errp, "There is no dump in progress");
+        return;
+    }
+    dump_cancel_worker(&dump_job, true);
 }
 
 DumpGuestMemoryCapability *qmp_query_dump_guest_memory_capability(Error **errp)

@@ -24,9 +24,11 @@ drop_lines() {
     put "$tmp/edit" "$q/$2"
 }
 
-# QEMU's own files that earlier versions of this script replaced or edited.
+# QEMU's own files that earlier versions of this script replaced or edited,
+# or that other branches' versions edit in the shared build tree (the live
+# dump work passes its argument in dump/dump-hmp-cmds.c).
 for f in include/sysemu/dump.h include/sysemu/dump-arch.h \
-         include/sysemu/memory_mapping.h stubs/meson.build; do
+         include/sysemu/memory_mapping.h stubs/meson.build dump/dump-hmp-cmds.c; do
     put "$p/$f" "$q/$f"
 done
 
