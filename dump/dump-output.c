@@ -186,7 +186,8 @@ static bool retry_eintr(const DumpOutput *out)
 /*
  * After EAGAIN: true once the fd has room (or an error the next write will
  * report), false with ECANCELED when the dump is cancelled meanwhile. No
- * cancel fd (it could not be made): the flag is looked at every 100 ms.
+ * cancel fd (a dump in the monitor, which only a signal ends, or no eventfd
+ * could be made): the flag is looked at every 100 ms.
  */
 static bool wait_writable(const DumpOutput *out)
 {
