@@ -1,5 +1,6 @@
 /* kdump page codecs (zlib, lzo, snappy, zstd) and the worker pool that runs them. */
 #include <glib.h>
+#include <stdatomic.h>
 #include <string.h>
 #include <zlib.h>
 
@@ -370,12 +371,17 @@ const uint8_t *dump_page_batch_data(const DumpPageBatch *b, size_t i)
     return b->src[i];
 }
 
-static void batch_compress(DumpCodec *c, DumpPageBatch *b)
+/* Stops early (the batch is then garbage) once *abandon is set. */
+static void batch_compress(DumpCodec *c, DumpPageBatch *b,
+                           const atomic_bool *abandon)
 {
     for (size_t i = 0; i < b->count; i++) {
         const uint8_t *src = b->src[i];
         size_t n;
 
+        if (atomic_load_explicit(abandon, memory_order_relaxed)) {
+            return;
+        }
         if (dump_page_is_zero(src, b->page_size)) {
             b->kind[i] = DUMP_PAGE_ZERO;
             b->len[i] = 0;
@@ -428,6 +434,12 @@ typedef struct DumpPool {
     GAsyncQueue *jobs;
     GMutex lock;
     GCond cond;
+    /*
+     * Set after a failure (a cancelled dump's write, for one): the batches
+     * still in flight are only waited for, so workers drop them at once
+     * instead of compressing pages nobody will write.
+     */
+    atomic_bool abandon;
 } DumpPool;
 
 typedef struct DumpWorker {
@@ -449,7 +461,7 @@ static gpointer worker_main(gpointer opaque)
         if (b == &pool_stop) {
             return NULL;
         }
-        batch_compress(w->codec, b);
+        batch_compress(w->codec, b, &w->pool->abandon);
         g_mutex_lock(&w->pool->lock);
         b->done = true;
         g_cond_broadcast(&w->pool->cond);
@@ -545,13 +557,16 @@ bool dump_compress_pages(uint32_t flag, size_t page_size, int threads,
             if (nworkers) {
                 g_async_queue_push(pool.jobs, b);
             } else {
-                batch_compress(inline_codec, b);
+                batch_compress(inline_codec, b, &pool.abandon);
                 b->done = true;
             }
         }
         b = g_queue_pop_head(&busy_q);
         if (!b) {
             break;
+        }
+        if (!ok) {
+            atomic_store(&pool.abandon, true);
         }
         if (nworkers) {
             g_mutex_lock(&pool.lock);
@@ -566,6 +581,9 @@ bool dump_compress_pages(uint32_t flag, size_t page_size, int threads,
          */
         if (ok && !consume(opaque, b, errp)) {
             ok = false;
+        }
+        if (!ok) {
+            atomic_store(&pool.abandon, true);
         }
         g_queue_push_tail(&free_q, b);
     }

@@ -2,6 +2,7 @@
 #include <errno.h>
 #include <fcntl.h>
 #include <glib.h>
+#include <poll.h>
 #include <stdio.h>
 #include <string.h>
 #include <sys/mman.h>
@@ -57,6 +58,16 @@ struct DumpOutput {
     /* Logical position of the next dump_output_write(). */
     uint64_t pos;
     atomic_bool *cancel;
+    /* Readable once the dump is cancelled (dump_output_set_cancel), or -1. */
+    int cancel_fd;
+    /*
+     * A pipe or socket that the sink made non-blocking itself: a full one
+     * is waited for with poll(), which a cancel interrupts. restore_flags
+     * are its file status flags before, put back before the fd is closed
+     * (the open file description may be shared with the client).
+     */
+    bool waits;
+    int restore_flags;
 };
 
 /* Larger pipes are of no further use: the writer then runs a 1 MiB write ahead. */
@@ -109,35 +120,109 @@ static bool can_leave_holes(int fd)
            S_ISREG(st.st_mode) && st.st_size == 0 && lseek(fd, 0, SEEK_CUR) == 0;
 }
 
+/*
+ * A write to a full pipe or socket blocks until the reader makes room,
+ * which a reader that stopped never does; cancel must still end the dump.
+ * So such a sink writes non-blocking and waits in poll() for room or for
+ * the cancel fd. A client that handed over an already non-blocking fd gets
+ * QEMU's behaviour: EAGAIN fails the dump.
+ */
+static void make_waitable(DumpOutput *out)
+{
+    struct stat st;
+    int fl;
+
+    if (fstat(out->fd, &st) < 0 || !(S_ISFIFO(st.st_mode) || S_ISSOCK(st.st_mode))) {
+        return;
+    }
+    fl = fcntl(out->fd, F_GETFL);
+    if (fl < 0 || (fl & O_NONBLOCK) ||
+        fcntl(out->fd, F_SETFL, fl | O_NONBLOCK) < 0) {
+        return;
+    }
+    out->waits = true;
+    out->restore_flags = fl;
+}
+
 DumpOutput *dump_output_new_fd(int fd, bool seekable)
 {
     DumpOutput *out = g_new0(DumpOutput, 1);
 
     out->fd = fd;
     out->seekable = seekable;
+    out->cancel_fd = -1;
     if (!seekable && fd >= 0) {
         out->pipe = enlarge_pipe(fd);
         out->sparse = can_leave_holes(fd);
+        make_waitable(out);
     }
     return out;
 }
 
-void dump_output_set_cancel(DumpOutput *out, atomic_bool *cancel)
+void dump_output_set_cancel(DumpOutput *out, atomic_bool *cancel, int cancel_fd)
 {
     out->cancel = cancel;
+    out->cancel_fd = cancel_fd;
     if (out->stream) {
-        out->stream->cancel = cancel;
+        dump_output_set_cancel(out->stream, cancel, cancel_fd);
     }
 }
 
-/* EINTR: retry, unless the dump is being cancelled (dump_shutdown's signal). */
-static bool retry_eintr(const DumpOutput *out)
+static bool cancelled(const DumpOutput *out)
 {
     if (out->cancel && atomic_load(out->cancel)) {
         errno = ECANCELED;
-        return false;
+        return true;
     }
-    return true;
+    return false;
+}
+
+/* EINTR: retry, unless the dump is being cancelled. */
+static bool retry_eintr(const DumpOutput *out)
+{
+    return !cancelled(out);
+}
+
+/*
+ * After EAGAIN: true once the fd has room (or an error the next write will
+ * report), false with ECANCELED when the dump is cancelled meanwhile. No
+ * cancel fd (a dump in the monitor, which only a signal ends, or no eventfd
+ * could be made): the flag is looked at every 100 ms.
+ */
+static bool wait_writable(const DumpOutput *out)
+{
+    if (!out->waits) {
+        return false;               /* the client's own non-blocking fd */
+    }
+    for (;;) {
+        struct pollfd p[2] = {
+            { .fd = out->fd, .events = POLLOUT },
+            { .fd = out->cancel_fd, .events = POLLIN },
+        };
+        int n;
+
+        if (cancelled(out)) {
+            return false;
+        }
+        n = poll(p, 2, out->cancel_fd >= 0 ? -1 : 100);
+        if (cancelled(out)) {
+            return false;
+        }
+        if (n < 0 && errno != EINTR) {
+            return false;
+        }
+        if (n > 0 && p[0].revents) {
+            return true;
+        }
+    }
+}
+
+/* Puts back the client's file status flags before the fd goes. */
+static void restore_fd_flags(const DumpOutput *out)
+{
+    if (out->waits) {
+        (void)fcntl(out->fd, F_SETFL, out->restore_flags);
+    }
 }
 
 bool dump_output_is_seekable(const DumpOutput *out)
@@ -169,6 +254,9 @@ static bool write_all_vec(const DumpOutput *out, struct iovec *iov, int iovcnt)
             if (errno == EINTR && retry_eintr(out)) {
                 continue;
             }
+            if (errno == EAGAIN && wait_writable(out)) {
+                continue;
+            }
             return false;
         }
         if (n == 0) {
@@ -183,6 +271,13 @@ static bool write_all_vec(const DumpOutput *out, struct iovec *iov, int iovcnt)
         if (iovcnt > 0) {
             iov->iov_base = (uint8_t *)iov->iov_base + n;
             iov->iov_len -= n;
+            /*
+             * A short non-blocking write filled the pipe or socket: wait
+             * for room now rather than learn it from an EAGAIN.
+             */
+            if (out->waits && !wait_writable(out)) {
+                return false;
+            }
         }
     }
 }
@@ -265,10 +360,14 @@ static bool pipe_zeros(const DumpOutput *out, size_t len)
     while (len > 0 && zeros) {
         struct iovec iov = { .iov_base = (void *)zeros,
                              .iov_len = MIN(len, (size_t)ZERO_REGION) };
-        ssize_t n = vmsplice(out->fd, &iov, 1, 0);
+        ssize_t n = vmsplice(out->fd, &iov, 1,
+                             out->waits ? SPLICE_F_NONBLOCK : 0);
 
         if (n < 0) {
             if (errno == EINTR && retry_eintr(out)) {
+                continue;
+            }
+            if (errno == EAGAIN && wait_writable(out)) {
                 continue;
             }
             if (errno == EINVAL || errno == ENOSYS) {
@@ -383,6 +482,7 @@ DumpOutput *dump_output_new_flattened(DumpOutput *stream, Error **errp)
     stream->sparse = false;
     out = g_new0(DumpOutput, 1);
     out->fd = -1;
+    out->cancel_fd = -1;
     out->stream = stream;
     out->header_pending = true;
     /* Positioned writes are possible: each becomes a record. */
@@ -472,6 +572,7 @@ bool dump_output_finish(DumpOutput *out)
         ok = false;
     }
     saved = errno;
+    restore_fd_flags(out);
     /* close() can be the first to report a deferred write error (NFS, EIO). */
     if (out->fd >= 0 && close(out->fd) < 0 && errno != EINTR && ok) {
         ok = false;
@@ -492,6 +593,7 @@ void dump_output_free(DumpOutput *out)
     if (out->stream) {
         dump_output_free(out->stream);
     } else if (out->fd >= 0) {
+        restore_fd_flags(out);
         close(out->fd);
     }
     g_free(out);

@@ -3,11 +3,11 @@
 #include <fcntl.h>
 #include <inttypes.h>
 #include <glib.h>
-#include <pthread.h>
 #include <signal.h>
 #include <stdatomic.h>
 #include <stdio.h>
 #include <string.h>
+#include <sys/eventfd.h>
 #include <sys/stat.h>
 #include <unistd.h>
 
@@ -107,10 +107,19 @@ static DumpJob dump_job = { .plan = &dump_plan, .fdset_dup = -1 };
 static _Atomic DumpStatus dump_status = DUMP_STATUS_NONE;
 
 /*
- * dump_shutdown interrupts a write blocked on a full pipe with this signal;
- * its handler does nothing, the EINTR is what matters (dump_output_set_cancel).
+ * A detached dump's eventfd, written on the main thread after job->cancel
+ * is set: a sink waiting for room in a full pipe polls it
+ * (dump_output_set_cancel). -1 for a dump in the monitor, which only a
+ * signal can cancel (the sink then looks at the flag every 100 ms), or if
+ * it could not be made. Closed when the dump ends.
  */
-#define DUMP_CANCEL_SIGNAL (SIGRTMIN + 5)
+static int dump_cancel_fd = -1;
+
+/*
+ * Bumped for each detached dump: the worker's "done" callback, queued on
+ * the main loop, ignores a worker that dump-cancel has already ended.
+ */
+static unsigned dump_worker_gen;
 
 static _Atomic int dump_threads_wanted;   /* -dump-threads, set before any dump */
 static atomic_bool dump_exit_requested;   /* dump_cancel_async: no new dump runs */
@@ -543,6 +552,10 @@ static void dump_finish(DumpJob *job, Error *err, Error **errp)
 
     dump_job_release(job);
     dump_release_fdset_dup(job);
+    if (dump_cancel_fd >= 0) {
+        close(dump_cancel_fd);
+        dump_cancel_fd = -1;
+    }
     if (err && job->created_path) {
         unlink(job->created_path);
     }
@@ -567,11 +580,11 @@ static void dump_finish(DumpJob *job, Error *err, Error **errp)
 
 static void dump_worker_done(void *opaque)
 {
-    DumpJob *job = opaque;
+    DumpJob *job = &dump_job;
     Error *err;
 
-    if (!job->thread) {
-        return;                     /* dump_shutdown already finished it */
+    if (!job->thread || GPOINTER_TO_UINT(opaque) != dump_worker_gen) {
+        return;                     /* dump-cancel or dump_shutdown ended it */
     }
     g_thread_join(job->thread);
     job->thread = NULL;
@@ -582,20 +595,48 @@ static void dump_worker_done(void *opaque)
 
 static gpointer dump_worker(gpointer opaque)
 {
-    DumpJob *job = opaque;
+    DumpJob *job = &dump_job;
     Error *err = NULL;
-
-    job->worker_tid = pthread_self();
-    atomic_store(&job->worker_tid_set, true);
 
     dump_run(job, &err);
     job->thread_err = err;
-    atomic_store(&job->worker_running, false);
     /* Resume and the event happen on the main loop, never on this thread. */
-    dump_host_run_on_main(dump_worker_done, job);
+    dump_host_run_on_main(dump_worker_done, opaque);
     return NULL;
 }
 
+/* Sets the flag, then wakes a sink waiting on a full pipe (main thread). */
+static void dump_job_cancel(DumpJob *job)
+{
+    uint64_t one = 1;
+
+    atomic_store(&job->cancel, true);
+    if (dump_cancel_fd >= 0) {
+        (void)!write(dump_cancel_fd, &one, sizeof(one));
+    }
+}
+
+/*
+ * The one way a detached dump is ended early (dump-cancel, quit): the
+ * worker stops at its next batch or wait, and the dump ends here as a
+ * failed one ("dump: cancelled"), unless it had already succeeded.
+ */
+static void dump_cancel_worker(DumpJob *job, bool resume)
+{
+    Error *err;
+
+    dump_job_cancel(job);
+    g_thread_join(job->thread);
+    job->thread = NULL;
+    err = job->thread_err;
+    job->thread_err = NULL;
+    if (!resume) {
+        job->resume = false;
+    }
+    dump_finish(job, err, NULL);
+}
+
+/* The flag only: dump_shutdown, on the main thread, wakes a waiting sink. */
 void dump_cancel_async(void)
 {
     atomic_store(&dump_exit_requested, true);
@@ -604,50 +645,23 @@ void dump_cancel_async(void)
 
 void dump_shutdown(void)
 {
-    DumpJob *job = &dump_job;
-    Error *err;
-
-    if (!job->thread) {
-        return;
+    if (dump_job.thread) {
+        /* The process is exiting: no point restarting the guest. */
+        dump_cancel_worker(&dump_job, false);
     }
-    atomic_store(&job->cancel, true);
-    /* Batches check the flag; a write stuck on a pipe needs the signal. */
-    while (atomic_load(&job->worker_running)) {
-        if (atomic_load(&job->worker_tid_set)) {
-            pthread_kill(job->worker_tid, DUMP_CANCEL_SIGNAL);
-        }
-        g_usleep(10 * 1000);
-    }
-    atomic_store(&job->worker_tid_set, false);
-    g_thread_join(job->thread);
-    job->thread = NULL;
-    err = job->thread_err;
-    job->thread_err = NULL;
-    /* The process is exiting: no point restarting the guest. */
-    job->resume = false;
-    dump_finish(job, err, NULL);
 }
 
 /* ---------------------------------------------------------------------- */
 /* The commands                                                             */
 /* ---------------------------------------------------------------------- */
 
-static void dump_cancel_signal_handler(int sig)
-{
-}
-
 static void dump_signals_once(void)
 {
     static gsize done;
 
     if (g_once_init_enter(&done)) {
-        struct sigaction sa = { .sa_handler = dump_cancel_signal_handler };
-
         /* A reader that goes away must fail the dump with EPIPE, not kill us. */
         signal(SIGPIPE, SIG_IGN);
-        /* No SA_RESTART: the blocked write must return EINTR. */
-        sigemptyset(&sa.sa_mask);
-        sigaction(DUMP_CANCEL_SIGNAL, &sa, NULL);
         g_once_init_leave(&done, 1);
     }
 }
@@ -890,7 +904,10 @@ void qmp_dump_guest_memory(bool paging, const char *protocol, bool has_detach,
         job->out = dump_output_new_fd(fd, s->fmt->kdump_raw);
     }
     if (job->out) {
-        dump_output_set_cancel(job->out, &job->cancel);
+        if (has_detach && detach) {
+            dump_cancel_fd = eventfd(0, EFD_CLOEXEC | EFD_NONBLOCK);
+        }
+        dump_output_set_cancel(job->out, &job->cancel, dump_cancel_fd);
     }
     if (!job->out || !dump_init(job, s, paging, &err)) {
         /* Init failures: status failed, no event (reference 2.4). */
@@ -900,9 +917,9 @@ void qmp_dump_guest_memory(bool paging, const char *protocol, bool has_detach,
 
     job->started = true;
     if (has_detach && detach) {
-        atomic_store(&job->worker_running, true);
-        atomic_store(&job->worker_tid_set, false);
-        job->thread = g_thread_new("dump_thread", dump_worker, job);
+        dump_worker_gen++;
+        job->thread = g_thread_new("dump_thread", dump_worker,
+                                   GUINT_TO_POINTER(dump_worker_gen));
         return;
     }
     dump_run(job, &err);
@@ -917,6 +934,17 @@ DumpQueryResult *qmp_query_dump(Error **errp)
     r->completed = atomic_load(&dump_job.written_size);
     r->total = atomic_load(&dump_job.total_size);
     return r;
+}
+
+/* A guestdump extension (docs/compat.md). */
+void qmp_dump_cancel(Error **errp)
+{
+    /* A dump without detach runs in the monitor: no command arrives meanwhile. */
+    if (!dump_in_progress() || !dump_job.thread) {
+        error_setg(errp, "There is no dump in progress");
+        return;
+    }
+    dump_cancel_worker(&dump_job, true);
 }
 
 DumpGuestMemoryCapability *qmp_query_dump_guest_memory_capability(Error **errp)

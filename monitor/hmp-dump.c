@@ -1,4 +1,4 @@
-/* guestdump's HMP dump commands (QEMU has its own): dump-guest-memory, info dump */
+/* guestdump's HMP dump commands: dump-guest-memory, info dump, dump-cancel */
 #include <glib.h>
 
 #include "monitor/hmp.h"
@@ -60,4 +60,12 @@ void hmp_info_dump(Monitor *mon, JsonObject *args)
 
         monitor_printf(mon, "Finished: %.2f %%\n", percent);
     }
+}
+
+void hmp_dump_cancel(Monitor *mon, JsonObject *args)
+{
+    Error *err = NULL;
+
+    qmp_dump_cancel(&err);
+    hmp_handle_error(mon, err);
 }

@@ -15,6 +15,9 @@ const HMPCommand hmp_cmds[] = {
     { "closefd", "fdname:s", "closefd name",
       "close a file descriptor previously passed via SCM rights", hmp_closefd },
     { "cont|c", "", "", "resume emulation", hmp_cont },
+    { "dump-cancel", "", "",
+      "end the detached dump running now (a guestdump extension)",
+      hmp_dump_cancel },
     { "dump-guest-memory",
       "paging:-p,detach:-d,windmp:-w,zlib:-z,lzo:-l,snappy:-s,raw:-R,"
       "dump-level:-Di,filename:F,begin:l?,length:l?",

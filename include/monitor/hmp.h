@@ -81,6 +81,8 @@ void hmp_closefd(Monitor *mon, JsonObject *args);
  */
 void hmp_dump_guest_memory(Monitor *mon, JsonObject *args);
 void hmp_info_dump(Monitor *mon, JsonObject *args);
+/* dump-cancel (a guestdump extension, as its QMP command). */
+void hmp_dump_cancel(Monitor *mon, JsonObject *args);
 
 /* Convenience for handlers: an argument's value, or def when it is absent. */
 bool hmp_arg_bool(JsonObject *args, const char *name);

@@ -2,7 +2,6 @@
 #ifndef SYSEMU_DUMP_CORE_H
 #define SYSEMU_DUMP_CORE_H
 
-#include <pthread.h>
 #include <stdatomic.h>
 #include <stdbool.h>
 #include <stddef.h>
@@ -46,12 +45,13 @@ bool dump_output_start(DumpOutput *out);
 bool dump_output_is_seekable(const DumpOutput *out);
 
 /*
- * Lets a write blocked on a full pipe or socket give up: once *cancel is
- * set, a write interrupted by a signal (dump_shutdown sends one to the
- * worker) fails with ECANCELED instead of retrying. Applies to a flattened
- * sink's stream too.
+ * Lets a write waiting on a full pipe or socket give up: a pipe or socket
+ * sink writes non-blocking and waits in poll() for room or for cancel_fd
+ * to become readable; once *cancel is set (before cancel_fd is made
+ * readable) the write fails with ECANCELED. cancel_fd may be -1: the flag
+ * is then looked at every 100 ms. Applies to a flattened sink's stream too.
  */
-void dump_output_set_cancel(DumpOutput *out, atomic_bool *cancel);
+void dump_output_set_cancel(DumpOutput *out, atomic_bool *cancel, int cancel_fd);
 
 /* Appends at the current sequential position. Sets errno on failure. */
 bool dump_output_write(DumpOutput *out, const void *buf, size_t len);
@@ -166,7 +166,10 @@ struct DumpJob {
     _Atomic int64_t total_size;
     _Atomic int64_t written_size;
 
-    /* Set by quit: writers check it between batches and fail with "dump: cancelled". */
+    /*
+     * Set by dump-cancel and quit: writers check it between batches and fail
+     * with "dump: cancelled"; a sink waiting on a full pipe gives up.
+     */
     atomic_bool cancel;
 
     void *writer_state;           /* private to the writer */
@@ -174,9 +177,6 @@ struct DumpJob {
     /* dump.c's */
     GThread *thread;              /* detach=true: the worker */
     Error *thread_err;            /* the worker's result, taken on the main thread */
-    atomic_bool worker_running;
-    atomic_bool worker_tid_set;
-    pthread_t worker_tid;         /* to interrupt a write blocked on a pipe */
     bool resume;                  /* the guest ran before the dump */
     char *created_path;           /* unlinked if the dump fails */
     int fdset_dup;                /* from /dev/fdset/N, or -1 */

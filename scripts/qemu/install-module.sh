@@ -24,12 +24,12 @@ drop_lines() {
     put "$tmp/edit" "$q/$2"
 }
 
-# QEMU's own files that earlier versions of this script replaced or edited
-# (or a tree of another branch edited in the shared cache: hmp-commands.hx
-# and monitor/hmp.h); a later edit below derives its own copy again.
+# QEMU's own files that earlier versions of this script replaced or edited,
+# or that a tree of another branch edited in the shared cache; a later edit
+# below derives its own copy again from the pristine file.
 for f in include/sysemu/dump.h include/sysemu/dump-arch.h \
          include/sysemu/memory_mapping.h stubs/meson.build \
-         hmp-commands.hx include/monitor/hmp.h; do
+         hmp-commands.hx include/monitor/hmp.h dump/dump-hmp-cmds.c; do
     put "$p/$f" "$q/$f"
 done
 
@@ -73,6 +73,7 @@ put "$tree/qapi/dump.json" "$q/qapi/dump.json"
 # The glue: QEMU's implementation of sysemu/dump-host.h, and the headers
 # that map the module's generated-QAPI includes to QEMU's generated files.
 put "$glue/dump-host-qemu.c" "$q/dump/dump-host-qemu.c"
+put "$glue/dump-hmp-cancel.c" "$q/dump/dump-hmp-cancel.c"
 for f in "$glue"/include/*.h; do
     put "$f" "$q/dump/guestdump-include/$(basename "$f")"
 done
@@ -94,3 +95,33 @@ drop_lines "'memory_mapping.c'," softmmu/meson.build
 hooks="\.get_memory_mapping = x86_cpu_get_memory_mapping,"
 hooks="$hooks\\|\.write_elf\\(32\\|64\\)_\\(qemu\\)\\?note = x86_cpu_write_elf"
 drop_lines "$hooks" target/i386/cpu.c
+
+# HMP dump-cancel (the module's QMP dump-cancel comes with qapi/dump.json):
+# QEMU's HMP table gets a row after dump-guest-memory's documentation, its
+# hmp.h the handler's prototype; the handler is the glue's dump-hmp-cancel.c.
+awk '
+    { print }
+    /\.name *= *"dump-guest-memory"/ { seen = 1 }
+    seen && /^ERST$/ {
+        seen = 0
+        print ""
+        print "    {"
+        print "        .name       = \"dump-cancel\","
+        print "        .args_type  = \"\","
+        print "        .params     = \"\","
+        print "        .help       = \"end the detached dump running now (a guestdump extension)\","
+        print "        .cmd        = hmp_dump_cancel,"
+        print "    },"
+        print ""
+        print "SRST"
+        print "``dump-cancel``"
+        print "  End the dump started with ``dump-guest-memory -d``: a file it created is"
+        print "  removed and the guest runs again if it ran before. A guestdump extension."
+        print "ERST"
+    }' "$p/hmp-commands.hx" > "$tmp/edit"
+grep -q '"dump-cancel"' "$tmp/edit"
+put "$tmp/edit" "$q/hmp-commands.hx"
+sed '/^void hmp_dump_guest_memory(/a void hmp_dump_cancel(Monitor *mon, const QDict *qdict);' \
+    "$p/include/monitor/hmp.h" > "$tmp/edit"
+grep -q '^void hmp_dump_cancel(' "$tmp/edit"
+put "$tmp/edit" "$q/include/monitor/hmp.h"

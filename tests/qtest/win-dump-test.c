@@ -1,7 +1,9 @@
 /* qtests of win-dmp via the host: QMP, HMP, detached progress, events, RAM untouched. */
+#include <fcntl.h>
 #include <glib.h>
 #include <glib/gstdio.h>
 #include <string.h>
+#include <sys/ioctl.h>
 #include <unistd.h>
 
 #include "libqtest.h"
@@ -399,6 +401,68 @@ static void test_failure_keeps_ram(void)
     qtest_quit(s);
 }
 
+/*
+ * dump-cancel while the writer waits on a pipe nobody reads: "dump: cancelled",
+ * the CONTEXTs laid over guest RAM are taken back, the next dump is whole.
+ */
+static void test_cancel(void)
+{
+    g_autoptr(WinGuest) g = make_guest(WIN_GUEST_LONG4, 2);
+    QTestState *s = start_guest(g, true);
+    g_autofree char *path = g_build_filename(qtest_tmpdir(s), "c.dmp", NULL);
+    g_autofree char *before = ram_digest(s), *after = NULL, *data = NULL;
+    int fds[2], queued = 0, still = 0;
+    int64_t last = -1;
+    JsonObject *rsp, *ev, *res;
+    gsize len;
+
+    g_assert_cmpint(pipe(fds), ==, 0);
+    rsp = qtest_qmp_fds(s, &fds[1], 1,
+        "{\"execute\": \"getfd\", \"arguments\": {\"fdname\": \"w\"}}");
+    g_assert_true(json_object_has_member(rsp, "return"));
+    json_object_unref(rsp);
+    close(fds[1]);
+    qtest_qmp_assert_success(s, "{\"execute\": \"dump-guest-memory\", \"arguments\": "
+                             "{\"paging\": false, \"format\": \"win-dmp\", "
+                             "\"protocol\": \"fd:w\", \"detach\": true}}");
+    /* Until the pipe is full and the progress stands still. */
+    for (int i = 0; still < 3; i++) {
+        g_autoptr(JsonNode) q = qtest_qmp_assert_success_ref(
+            s, "{\"execute\": \"query-dump\"}");
+        JsonObject *o = json_node_get_object(q);
+        int64_t now = json_object_get_int_member(o, "completed");
+
+        g_assert_cmpint(i, <, 600);
+        g_assert_cmpstr(json_object_get_string_member(o, "status"), ==, "active");
+        g_assert_cmpint(ioctl(fds[0], FIONREAD, &queued), ==, 0);
+        still = (queued >= fcntl(fds[0], F_GETPIPE_SZ) / 2 && now == last) ? still + 1 : 0;
+        last = now;
+        g_usleep(50 * 1000);
+    }
+    qtest_qmp_assert_success(s, "{\"execute\": \"dump-cancel\"}");
+    ev = qtest_qmp_event_poll(s, "DUMP_COMPLETED", 0);
+    g_assert_nonnull(ev);
+    g_assert_cmpstr(json_object_get_string_member(
+                        json_object_get_object_member(ev, "data"), "error"), ==,
+                    "dump: cancelled");
+    json_object_unref(ev);
+    close(fds[0]);
+    after = ram_digest(s);
+    g_assert_cmpstr(before, ==, after);
+
+    rsp = dump(s, path, true);
+    g_assert_true(json_object_has_member(rsp, "return"));
+    json_object_unref(rsp);
+    ev = qtest_qmp_event_wait(s, "DUMP_COMPLETED");
+    res = json_object_get_object_member(json_object_get_object_member(ev, "data"),
+                                        "result");
+    g_assert_cmpstr(json_object_get_string_member(res, "status"), ==, "completed");
+    json_object_unref(ev);
+    g_assert_true(g_file_get_contents(path, &data, &len, NULL));
+    check_layout(s, g, (const uint8_t *)data, len);
+    qtest_quit(s);
+}
+
 static void test_paging_rejected(void)
 {
     QTestState *s = qtest_init("-S -m 32");
@@ -423,5 +487,6 @@ int main(int argc, char **argv)
     g_test_add_func("/win-dump/no-note", test_no_note);
     g_test_add_func("/win-dump/failure-keeps-ram", test_failure_keeps_ram);
     g_test_add_func("/win-dump/paging-rejected", test_paging_rejected);
+    g_test_add_func("/win-dump/cancel", test_cancel);
     return g_test_run();
 }
