@@ -12,6 +12,7 @@
 void dump_guest_blocks_collect(DumpGuestBlockList *list)
 {
     list->blocks = dump_host_guest_blocks(&list->num);
+    list->live = NULL;
 }
 
 void dump_guest_blocks_free(DumpGuestBlockList *list)
