@@ -19,9 +19,9 @@ const HMPCommand hmp_cmds[] = {
       "end the detached dump running now (a guestdump extension)",
       hmp_dump_cancel },
     { "dump-guest-memory",
-      "paging:-p,detach:-d,windmp:-w,zlib:-z,lzo:-l,snappy:-s,raw:-R,"
+      "paging:-p,detach:-d,windmp:-w,zlib:-z,lzo:-l,snappy:-s,raw:-R,live:-L,"
       "dump-level:-Di,filename:F,begin:l?,length:l?",
-      "[-p] [-d] [-z|-l|-s|-w] [-R] [-D level] filename [begin length]",
+      "[-p] [-d] [-z|-l|-s|-w] [-R] [-L] [-D level] filename [begin length]",
       "write the guest's memory to 'filename' (a vmcore).\n\t\t\t"
       "-p: walk the guest's page tables, so debuggers see virtual addresses.\n\t\t\t"
       "-d: run in the background; follow it with 'info dump'.\n\t\t\t"
@@ -34,6 +34,8 @@ const HMPCommand hmp_cmds[] = {
       "    vmcoreinfo driver supplied a dump header.\n\t\t\t"
       "-D: with -z, -l or -s: leave out the pages makedumpfile's\n\t\t\t"
       "    -d level (0-31) leaves out, for a Linux guest.\n\t\t\t"
+      "-L: live: the guest runs on while the dump is written; the\n\t\t\t"
+      "    dump still holds its memory as it was at the command.\n\t\t\t"
       "begin: first guest-physical address to dump (ELF only).\n\t\t\t"
       "length: number of bytes to dump from begin (ELF only).",
       hmp_dump_guest_memory },

@@ -59,11 +59,12 @@ for f in "$tree"/include/sysemu/dump-*.h; do
 done
 
 # QEMU's HMP dump-guest-memory calls the generated signature, which has
-# guestdump's optional dump-level after format: QEMU's HMP passes it absent
-# (QMP's dump-level works in QEMU through the schema).
-sed 's/has_length, length, true, dump_format, &err);/has_length, length, true, dump_format, false, 0, \&err);/' \
+# guestdump's optional extensions after format (dump-level, live): QEMU's HMP
+# passes them absent, so HMP dumps in QEMU stay what they were (QMP's
+# dump-level and live work in QEMU through the schema).
+sed 's/has_length, length, true, dump_format, &err);/has_length, length, true, dump_format, false, 0, false, false, \&err);/' \
     "$p/dump/dump-hmp-cmds.c" > "$tmp/hmp"
-grep -q 'dump_format, false, 0, &err' "$tmp/hmp" || {
+grep -q 'dump_format, false, 0, false, false, &err' "$tmp/hmp" || {
     echo "install-module.sh: QEMU's dump-hmp-cmds.c call not found" >&2; exit 1; }
 put "$tmp/hmp" "$q/dump/dump-hmp-cmds.c"
 

@@ -84,7 +84,7 @@ int LLVMFuzzerTestOneInput(const uint8_t *data, size_t size)
                               false, 0, false, 0, kdump,
                               kdump ? DUMP_GUEST_MEMORY_FORMAT_KDUMP_ZLIB
                                     : DUMP_GUEST_MEMORY_FORMAT_ELF,
-                              false, 0, &err);
+                              false, 0, false, false, &err);
         /*
          * Paging may hit a walk bound; otherwise whatever a restore accepted
          * must dump (a failure here is a validation the restore missed).

@@ -333,6 +333,7 @@ static void test_query_commands_and_schema(void)
         { "paging", false }, { "protocol", false }, { "detach", true },
         { "begin", true }, { "length", true }, { "format", true },
         { "dump-level", true },     /* guestdump's extension */
+        { "live", true },         /* guestdump's extension: optional, last */
     };
     g_assert_cmpuint(json_array_get_length(members), ==, G_N_ELEMENTS(want));
     for (size_t i = 0; i < G_N_ELEMENTS(want); i++) {

@@ -231,6 +231,61 @@ static void check_layout(QTestState *s, const WinGuest *g, const uint8_t *d, siz
     g_assert_cmpuint(off, ==, len);
 }
 
+/*
+ * live: true: guest RAM written while a pipe holds the dump back (header,
+ * KDBG and CONTEXT reads included, which happen after the command returned)
+ * leaves the dump equal to the paused dump taken before the writes.
+ */
+static void test_live(void)
+{
+    g_autoptr(WinGuest) g = make_guest(WIN_GUEST_LONG4, 2);
+    QTestState *s = start_guest(g, true);
+    g_autofree char *path = g_build_filename(qtest_tmpdir(s), "ref.dmp", NULL);
+    g_autofree char *want = NULL;
+    g_autoptr(GByteArray) got = g_byte_array_new();
+    uint8_t buf[65536], page[4096];
+    JsonObject *rsp, *ev, *res;
+    gsize want_len;
+    ssize_t n;
+    int fds[2];
+
+    rsp = dump(s, path, false);
+    g_assert_true(json_object_has_member(rsp, "return"));
+    json_object_unref(rsp);
+    json_object_unref(qtest_qmp_event_wait(s, "DUMP_COMPLETED"));
+    g_assert_true(g_file_get_contents(path, &want, &want_len, NULL));
+
+    g_assert_cmpint(pipe(fds), ==, 0);
+    rsp = qtest_qmp_fds(s, &fds[1], 1, "{\"execute\": \"getfd\", "
+                        "\"arguments\": {\"fdname\": \"live\"}}");
+    g_assert_true(json_object_has_member(rsp, "return"));
+    json_object_unref(rsp);
+    close(fds[1]);
+    rsp = qtest_qmp(s, "{\"execute\": \"dump-guest-memory\", \"arguments\": "
+                    "{\"paging\": false, \"format\": \"win-dmp\", \"protocol\": "
+                    "\"fd:live\", \"detach\": true, \"live\": true}}");
+    g_assert_true(json_object_has_member(rsp, "return"));
+    json_object_unref(rsp);
+    memset(page, 0xa5, sizeof(page));
+    for (uint64_t a = 0; a < ((uint64_t)MEM_MIB << 20); a += 0x40000) {
+        qtest_bufwrite(s, a, page, sizeof(page));
+    }
+    while ((n = read(fds[0], buf, sizeof(buf))) > 0) {
+        g_byte_array_append(got, buf, n);
+    }
+    close(fds[0]);
+    ev = qtest_qmp_event_wait(s, "DUMP_COMPLETED");
+    res = json_object_get_object_member(json_object_get_object_member(ev, "data"),
+                                        "result");
+    g_assert_cmpstr(json_object_get_string_member(res, "status"), ==, "completed");
+    json_object_unref(ev);
+    g_assert_cmpuint(got->len, ==, want_len);
+    g_assert_true(memcmp(got->data, want, want_len) == 0);
+    qtest_bufread(s, 0x40000, buf, sizeof(page));
+    g_assert_cmpmem(buf, sizeof(page), page, sizeof(page));
+    qtest_quit(s);
+}
+
 static void test_capability(void)
 {
     QTestState *s = qtest_init("-S -m 32");
@@ -488,5 +543,6 @@ int main(int argc, char **argv)
     g_test_add_func("/win-dump/failure-keeps-ram", test_failure_keeps_ram);
     g_test_add_func("/win-dump/paging-rejected", test_paging_rejected);
     g_test_add_func("/win-dump/cancel", test_cancel);
+    g_test_add_func("/win-dump/live", test_live);
     return g_test_run();
 }

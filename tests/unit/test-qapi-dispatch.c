@@ -245,6 +245,8 @@ static void test_introspection(void)
     check_member(h, args, "length", "int", true);
     check_member(h, args, "format", NULL, true);
     check_member(h, args, "dump-level", "int", true);     /* guestdump's */
+    /* guestdump's extension, optional so that a 7.2 client never sees it. */
+    check_member(h, args, "live", "bool", true);
     fmt = g_hash_table_lookup(h, json_object_get_string_member(
         member(args, "format"), "type"));
     g_assert_cmpstr(json_object_get_string_member(fmt, "meta-type"), ==, "enum");
