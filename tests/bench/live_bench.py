@@ -1,0 +1,362 @@
+#!/usr/bin/env python3
+"""Live dumps against paused ones: the guest's pause, the dump's time, the guest's writes.
+
+    live_bench.py --build BUILD [--host qemu,guestdump] [--qemu BIN]
+                  [--sizes 1G,4G,16G] [--formats elf,kdump-zlib] [--modes paused,live]
+                  [--touch SIZE] [--window S] [--reps N] [--out DIR] [--json FILE]
+                  [--markdown] [--smoke]
+
+For each host, guest size, format and mode the guest is running a write load
+while dump-guest-memory (detach: true, into a file; `live: true` for the live
+mode) dumps it:
+
+* qemu: the QEMU with guestdump's module (--qemu, else $GUESTDUMP_QEMU, else
+  BUILD/qemu/qemu-system-x86_64; TCG, one vCPU) boots tests/bench/wload.S, a
+  bare-metal multiboot program that rewrites --touch bytes of RAM in a loop
+  (default: 3/4 of RAM, at most 2 GiB; the rest of a large guest is never
+  touched) and prints a byte on COM1 per 16 MiB written.
+* guestdump: the guestdump host's demo guest (BUILD/guestdump -demo), with
+  --gd-load ARGS added to its command line (its write-load option); the
+  guest's throughput is only reported when that load prints progress.
+
+Measured, per dump:
+* pause: the RESUME event's timestamp minus the STOP event's (both set by the
+  host when it emits them), i.e. how long the guest was stopped;
+* dump: from sending the command to the DUMP_COMPLETED event's timestamp;
+* guest writes: MB/s the guest wrote between the command and DUMP_COMPLETED,
+  from the arrival times of its progress bytes on the serial console, against
+  the --window seconds just before the command (the baseline without a dump,
+  measured on the same guest in the same run).
+A mode the binary does not have (`live` before it exists) is reported as
+skipped with the host's error. A benchmark, not a test: nothing passes or
+fails; --smoke (a 128 MiB guest, ELF, both modes, short windows) only checks
+that the machinery runs, and exits non-zero when a dump fails.
+"""
+import argparse
+import json
+import os
+import shutil
+import statistics
+import subprocess
+import sys
+import tempfile
+import threading
+import time
+
+HERE = os.path.dirname(os.path.abspath(__file__))
+sys.dont_write_bytecode = True
+sys.path.insert(0, os.path.join(os.path.dirname(HERE), "compat"))
+import qemu_driver  # noqa: E402
+
+CHUNK = 16 << 20                # bytes written per progress byte of wload
+WLOAD_AT = 32 << 20             # where wload's buffer starts
+LOWMEM = 3 << 30                # pc: RAM below the PCI hole when -m is 3.5 GiB or more
+
+
+def parse_size(s):
+    units = {"K": 10, "M": 20, "G": 30, "T": 40}
+    s = s.strip().upper()
+    if s and s[-1] in units:
+        return int(float(s[:-1]) * (1 << units[s[-1]]))
+    return int(s)
+
+
+def human(n):
+    for u, sh in (("G", 30), ("M", 20)):
+        if n >= 1 << sh and n % (1 << sh) == 0:
+            return "%d %siB" % (n >> sh, u)
+    return "%d MiB" % (n >> 20)
+
+
+def build_wload(work):
+    """tests/bench/wload.S as a multiboot ELF in work; its path."""
+    obj, elf = os.path.join(work, "wload.o"), os.path.join(work, "wload.elf")
+    subprocess.run(["gcc", "-m32", "-c", "-o", obj, os.path.join(HERE, "wload.S")],
+                   check=True)
+    subprocess.run(["ld", "-m", "elf_i386", "-Ttext=0x100000", "-o", elf, obj],
+                   check=True)
+    return elf
+
+
+class Guest:
+    """A host process with QMP on a unix socket and, where the guest reports its
+    writes, the serial console read by a thread that timestamps each byte."""
+
+    def __init__(self, name, cmd, tmp, serial_path=None, per_byte=CHUNK):
+        self.name, self.tmp, self.per_byte = name, tmp, per_byte
+        self.marks = []                 # (time.time(), progress bytes so far)
+        self.passes = 0
+        self.count = 0
+        self.lock = threading.Lock()
+        self.err = open(os.path.join(tmp, name + ".stderr"), "w+b")
+        self.proc = subprocess.Popen(cmd, stdin=subprocess.DEVNULL,
+                                     stdout=subprocess.DEVNULL, stderr=self.err)
+        self.ser = self.qmp = None
+        try:
+            if serial_path:
+                self.ser = qemu_driver.connect_unix(serial_path, time.monotonic() + 60)
+                threading.Thread(target=self._reader, daemon=True).start()
+            self.qmp = qemu_driver.Qmp(os.path.join(tmp, name + ".qmp"), timeout=120)
+        except Exception:
+            self.close()
+            raise qemu_driver.DriverError("%s did not start: %s" % (name, self.stderr()))
+
+    def _reader(self):
+        while True:
+            try:
+                d = self.ser.recv(4096)
+            except OSError:
+                return
+            if not d:
+                return
+            now = time.time()
+            with self.lock:
+                self.count += d.count(b".")
+                self.passes += d.count(b"\n")
+                self.marks.append((now, self.count))
+
+    def stderr(self):
+        self.err.seek(0)
+        return self.err.read().decode(errors="replace")[-2000:]
+
+    def wait_passes(self, n, timeout):
+        """Waits until the load has completed n more passes (its RAM is populated)."""
+        deadline = time.monotonic() + timeout
+        with self.lock:
+            goal = self.passes + n
+        while time.monotonic() < deadline:
+            with self.lock:
+                if self.passes >= goal:
+                    return True
+            if self.proc.poll() is not None:
+                return False
+            time.sleep(0.05)
+        return False
+
+    def written(self, t):
+        """Progress bytes the guest had reported at wall time t."""
+        with self.lock:
+            n = 0
+            for when, c in self.marks:
+                if when > t:
+                    break
+                n = c
+            return n
+
+    def rate(self, a, b):
+        """MB/s the guest wrote between wall times a and b (None: no progress reports)."""
+        if b <= a or not self.ser:
+            return None
+        return (self.written(b) - self.written(a)) * self.per_byte / 1e6 / (b - a)
+
+    def close(self):
+        if self.qmp:
+            try:
+                self.qmp.command("quit")
+            except (OSError, qemu_driver.DriverError, ValueError):
+                pass
+            self.qmp.close()
+            self.qmp = None
+        if self.proc.poll() is None:
+            try:
+                self.proc.wait(timeout=30)
+            except subprocess.TimeoutExpired:
+                self.proc.kill()
+                self.proc.wait()
+        if self.ser:
+            self.ser.close()
+            self.ser = None
+
+
+def start_qemu(binary, wload, size, touch, tmp):
+    ser = os.path.join(tmp, "qemu.serial")
+    cmd = [binary, "-nodefaults", "-no-user-config", "-display", "none",
+           "-machine", "pc", "-accel", "tcg", "-cpu", "qemu64", "-smp", "1",
+           "-m", "%dM" % (size >> 20), "-kernel", wload,
+           "-append", "mb=%d at=%d" % (touch >> 20, WLOAD_AT >> 20),
+           "-chardev", "socket,id=ser0,path=%s,server=on,wait=on" % ser,
+           "-serial", "chardev:ser0",
+           "-qmp", "unix:%s,server=on,wait=off" % os.path.join(tmp, "qemu.qmp")]
+    return Guest("qemu", cmd, tmp, serial_path=ser)
+
+
+def start_guestdump(build, size, load_args, tmp):
+    cmd = [os.path.join(build, "guestdump"), "-demo", "-smp", "1",
+           "-m", "%dM" % (size >> 20),
+           "-qmp", "unix:%s,server=on,wait=off" % os.path.join(tmp, "guestdump.qmp")]
+    return Guest("guestdump", cmd + load_args, tmp)
+
+
+def ts(ev):
+    return ev["timestamp"]["seconds"] + ev["timestamp"]["microseconds"] / 1e6
+
+
+def one_dump(g, fmt, live, path, window, timeout):
+    """Dumps once; a dict of what was measured, or {"error": text}."""
+    q = g.qmp
+    if os.path.exists(path):
+        os.unlink(path)
+    os.sync()
+    q.events.clear()                        # the last dump's events were all read
+    q.sock.settimeout(timeout)              # a timeout ends the bench (the socket's
+                                            # file cannot read after one)
+    args = {"paging": False, "protocol": "file:" + path, "format": fmt,
+            "detach": True}
+    if live:
+        args["live"] = True
+    time.sleep(window)                      # the baseline window
+    t0 = time.time()
+    r = q.command("dump-guest-memory", **args)
+    if "error" in r:
+        return {"error": r["error"].get("desc")}
+    done = q.wait_event("DUMP_COMPLETED", timeout)
+    t1 = ts(done)
+    # A running guest is stopped and resumed by every dump; RESUME may trail
+    # DUMP_COMPLETED (a paused dump resumes the guest as it ends).
+    got = {"STOP": q.wait_event("STOP", 60), "RESUME": q.wait_event("RESUME", 60)}
+    res = {"dump_s": t1 - t0, "bytes": os.path.getsize(path) if os.path.exists(path)
+           else None}
+    if "error" in done.get("data", {}):
+        res["error"] = done["data"]["error"]
+    res["pause_ms"] = (ts(got["RESUME"]) - ts(got["STOP"])) * 1e3
+    res["stop_after_ms"] = (ts(got["STOP"]) - t0) * 1e3
+    time.sleep(0.2)                         # the console's last bytes before t1
+    res["base_mbs"] = g.rate(t0 - window, t0)
+    res["during_mbs"] = g.rate(t0, t1)
+    if os.path.exists(path):
+        os.unlink(path)
+    return res
+
+
+def summarize(runs):
+    ok = [r for r in runs if "error" not in r]
+    if not ok:
+        return {"error": runs[0]["error"] if runs else "no run"}
+
+    def med(k):
+        v = [r[k] for r in ok if r.get(k) is not None]
+        return statistics.median(v) if v else None
+    out = {k: med(k) for k in ("pause_ms", "dump_s", "base_mbs", "during_mbs", "bytes")}
+    p = [r["pause_ms"] for r in ok if r.get("pause_ms") is not None]
+    out["pause_max_ms"] = max(p) if p else None
+    out["runs"] = runs
+    return out
+
+
+def fmt_num(v, f):
+    return "–" if v is None else f % v
+
+
+def main():
+    ap = argparse.ArgumentParser(description=__doc__,
+                                 formatter_class=argparse.RawDescriptionHelpFormatter)
+    ap.add_argument("--build", required=True)
+    ap.add_argument("--host", default="qemu,guestdump")
+    ap.add_argument("--qemu")
+    ap.add_argument("--sizes", default="1G,4G,16G")
+    ap.add_argument("--formats", default="elf,kdump-zlib")
+    ap.add_argument("--modes", default="paused,live")
+    ap.add_argument("--touch", help="RAM the QEMU guest rewrites (default: 3/4 of "
+                    "RAM, at most 2G)")
+    ap.add_argument("--gd-load", default="", help="extra guestdump arguments: the "
+                    "demo guest's write load")
+    ap.add_argument("--window", type=float, default=2.0,
+                    help="seconds of baseline before each dump")
+    ap.add_argument("--reps", type=int, default=1)
+    ap.add_argument("--timeout", type=float, default=1800)
+    ap.add_argument("--out")
+    ap.add_argument("--json")
+    ap.add_argument("--markdown", action="store_true")
+    ap.add_argument("--smoke", action="store_true",
+                    help="128 MiB, ELF, both modes, 0.3 s windows: the machinery only")
+    a = ap.parse_args()
+    if a.smoke:
+        a.sizes, a.formats, a.window = "128M", "elf", 0.3
+    hosts = [h for h in a.host.split(",") if h]
+    sizes = [parse_size(s) for s in a.sizes.split(",")]
+    formats = a.formats.split(",")
+    modes = a.modes.split(",")
+    for h in hosts:
+        if h not in ("qemu", "guestdump"):
+            ap.error("--host: qemu and/or guestdump")
+    for m in modes:
+        if m not in ("paused", "live"):
+            ap.error("--modes: paused and/or live")
+    binary = a.qemu or os.environ.get("GUESTDUMP_QEMU") or os.path.join(
+        a.build, "qemu", "qemu-system-x86_64")
+    if "qemu" in hosts and not os.access(binary, os.X_OK):
+        ap.error("no QEMU at %s (scripts/qemu/build.sh BUILD/qemu, or --qemu)" % binary)
+    if "guestdump" in hosts and not os.access(os.path.join(a.build, "guestdump"),
+                                              os.X_OK):
+        ap.error("no %s/guestdump" % a.build)
+    work = a.out or tempfile.mkdtemp(prefix="live-bench-", dir="/var/tmp")
+    os.makedirs(work, exist_ok=True)
+    wload = build_wload(work) if "qemu" in hosts else None
+    gd_load = a.gd_load.split()
+
+    results = []
+    failed = False
+    for host in hosts:
+        for size in sizes:
+            if host == "qemu":
+                touch = parse_size(a.touch) if a.touch else min(size * 3 // 4, 2 << 30)
+                touch = min(touch, min(size, LOWMEM) - WLOAD_AT) // CHUNK * CHUNK
+                if touch < CHUNK:
+                    ap.error("guest of %s too small for the load" % human(size))
+                g = start_qemu(binary, wload, size, touch, work)
+            else:
+                touch = None
+                g = start_guestdump(a.build, size, gd_load, work)
+            label = "%s %s" % (host, human(size))
+            try:
+                if g.ser and not g.wait_passes(2, 600):
+                    raise qemu_driver.DriverError("%s: the write load did not run: %s"
+                                                  % (label, g.stderr()))
+                for fmt in formats:
+                    for mode in modes:
+                        path = os.path.join(work, "dump-%s-%s" % (fmt, mode))
+                        runs = [one_dump(g, fmt, mode == "live", path, a.window,
+                                         a.timeout) for _ in range(a.reps)]
+                        s = summarize(runs)
+                        s.update(host=host, size=size, format=fmt, mode=mode,
+                                 touch=touch, load=os.getloadavg()[0])
+                        results.append(s)
+                        if "error" in s:
+                            failed = True
+                            print("%-18s %-10s %-6s error: %s" % (label, fmt, mode,
+                                                                  s["error"]), flush=True)
+                            continue
+                        print("%-18s %-10s %-6s pause %s ms (max %s)  dump %s s  "
+                              "guest %s MB/s during, %s before  (load %.1f)" % (
+                                  label, fmt, mode, fmt_num(s["pause_ms"], "%.1f"),
+                                  fmt_num(s["pause_max_ms"], "%.1f"),
+                                  fmt_num(s["dump_s"], "%.2f"),
+                                  fmt_num(s["during_mbs"], "%.0f"),
+                                  fmt_num(s["base_mbs"], "%.0f"), s["load"]), flush=True)
+            finally:
+                g.close()
+
+    if a.markdown:
+        print("\n| host | guest (touched) | format | mode | pause ms (max) | dump s "
+              "| guest MB/s during / before |")
+        print("| --- | --- | --- | --- | ---: | ---: | ---: |")
+        for s in results:
+            guest = human(s["size"]) + (" (%s)" % human(s["touch"]) if s["touch"] else "")
+            if "error" in s:
+                print("| %s | %s | %s | %s | error: %s | | |" % (
+                    s["host"], guest, s["format"], s["mode"], s["error"]))
+                continue
+            print("| %s | %s | %s | %s | %s (%s) | %s | %s / %s |" % (
+                s["host"], guest, s["format"], s["mode"], fmt_num(s["pause_ms"], "%.1f"),
+                fmt_num(s["pause_max_ms"], "%.1f"), fmt_num(s["dump_s"], "%.2f"),
+                fmt_num(s["during_mbs"], "%.0f"), fmt_num(s["base_mbs"], "%.0f")))
+    if a.json:
+        with open(a.json, "w") as f:
+            json.dump({"qemu": binary, "results": results}, f, indent=1)
+    if not a.out:
+        shutil.rmtree(work, ignore_errors=True)
+    return 1 if failed and a.smoke else 0
+
+
+if __name__ == "__main__":
+    sys.exit(main())
