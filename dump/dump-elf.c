@@ -356,6 +356,8 @@ static bool write_memory(DumpJob *job, Error **errp)
     const DumpPlan *s = job->plan;
     const ElfLayout *l = job->writer_state;
     uint64_t file_off = l->memory_offset;
+    g_autofree uint8_t *bounce = dump_plan_is_live(s) ? g_malloc(MEMORY_CHUNK) : NULL;
+    DumpReleaseCursor rel = { 0 };
 
     for (size_t i = 0; i < s->guest_phys_blocks.num; i++) {
         const DumpGuestBlock *b = &s->guest_phys_blocks.blocks[i];
@@ -367,7 +369,7 @@ static bool write_memory(DumpJob *job, Error **errp)
         for (uint64_t done = 0; done < size;) {
             size_t n = MIN(size - done,
                            MEMORY_CHUNK - file_off % MEMORY_CHUNK);
-            const uint8_t *src = b->host_addr + (start - b->target_start) + done;
+            const uint8_t *src = dump_plan_ram(s, b, start + done, n, bounce);
 
             if (dump_check_cancel(job, errp)) {
                 return false;
@@ -376,6 +378,9 @@ static bool write_memory(DumpJob *job, Error **errp)
                 error_setg_errno(errp, errno, "dump: failed to save memory");
                 return false;
             }
+            /* Blocks ascend and each byte is written once: nothing below is read again. */
+            dump_guest_blocks_release_below(&s->guest_phys_blocks, &rel,
+                                            start + done + n);
             dump_progress_add(job, n);
             done += n;
             file_off += n;

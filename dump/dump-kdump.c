@@ -179,6 +179,7 @@ typedef struct KdumpWriter {
     KdumpPageDesc zero_desc;
     size_t block;                   /* data-pass iterator: current block */
     uint64_t addr;                  /* next guest-physical byte to take */
+    DumpReleaseCursor released;     /* live: where the data pass released up to */
 } KdumpWriter;
 
 static uint32_t dump32(const KdumpWriter *k, uint32_t v)
@@ -248,17 +249,10 @@ static char *vmcoreinfo_value(const char *text, const char *key)
 }
 
 /* len bytes of guest RAM at pa when one block holds them all. */
-static const uint8_t *guest_ram(const DumpPlan *s, uint64_t pa, uint64_t len)
+static bool guest_ram(const DumpPlan *s, uint64_t pa, void *buf, uint64_t len)
 {
-    for (size_t i = 0; i < s->guest_phys_blocks.num; i++) {
-        const DumpGuestBlock *b = &s->guest_phys_blocks.blocks[i];
-
-        if (pa >= b->target_start && pa < b->target_end &&
-            len <= b->target_end - pa) {
-            return b->host_addr + (pa - b->target_start);
-        }
-    }
-    return NULL;
+    return dump_guest_blocks_host_ptr(&s->guest_phys_blocks, pa, len) &&
+           dump_plan_read_phys(s, pa, buf, len);
 }
 
 static bool uts_field_ok(const char *f)
@@ -305,8 +299,9 @@ static bool kdump_guest_utsname(KdumpWriter *k, KdumpUtsname *uts)
     pa = va - 0xffffffff80000000ull + s->dump_info.phys_base;
     /* struct uts_namespace starts with the name since 5.11, after a kref before. */
     for (unsigned off = 0; off <= 4; off += 4) {
-        const KdumpUtsname *g = (const KdumpUtsname *)guest_ram(s, pa + off,
-                                                                sizeof(*g));
+        KdumpUtsname copy;
+        const KdumpUtsname *g = guest_ram(s, pa + off, &copy, sizeof(copy)) ?
+                                &copy : NULL;
 
         if (!g || !uts_field_ok(g->sysname) || !uts_field_ok(g->nodename) ||
             !uts_field_ok(g->release) || !uts_field_ok(g->version) ||
@@ -512,6 +507,7 @@ static bool kdump_fill(void *opaque, DumpPageBatch *b, Error **errp)
     KdumpWriter *k = opaque;
     const DumpGuestBlockList *blocks = &k->s->guest_phys_blocks;
     uint64_t ps = k->page_size;
+    bool live = dump_plan_is_live(k->s);
 
     while (b->count < b->capacity && k->block < blocks->num) {
         const DumpGuestBlock *blk = &blocks->blocks[k->block];
@@ -528,7 +524,9 @@ static bool kdump_fill(void *opaque, DumpPageBatch *b, Error **errp)
         }
         off = k->addr & (ps - 1);
         if (off == 0 && blk->target_end - k->addr >= ps) {
-            b->src[b->count++] = blk->host_addr + (k->addr - blk->target_start);
+            /* A live dump's page is copied now: the batch outlives its release. */
+            page = live ? dump_page_batch_scratch(b) : NULL;
+            b->src[b->count++] = dump_plan_ram(k->s, blk, k->addr, ps, page);
             k->addr += ps;
             continue;
         }
@@ -537,7 +535,7 @@ static bool kdump_fill(void *opaque, DumpPageBatch *b, Error **errp)
         for (;;) {
             uint64_t n = MIN(blk->target_end - k->addr, ps - off);
 
-            memcpy(page + off, blk->host_addr + (k->addr - blk->target_start), n);
+            dump_guest_blocks_read(blocks, k->addr, page + off, n);
             k->addr += n;
             if ((k->addr & (ps - 1)) == 0 || k->block + 1 >= blocks->num ||
                 (blk[1].target_start >> k->page_shift) != pfn) {
@@ -550,6 +548,9 @@ static bool kdump_fill(void *opaque, DumpPageBatch *b, Error **errp)
         }
         b->src[b->count++] = page;
     }
+    /* The pages up to here are in the batch (copied, when live): release them. */
+    dump_guest_blocks_release_below(blocks, &k->released,
+                                    k->block < blocks->num ? k->addr : UINT64_MAX);
     return true;
 }
 
@@ -611,6 +612,7 @@ static bool kdump_write_pages(KdumpWriter *k, Error **errp)
 
     k->block = 0;
     k->addr = 0;
+    k->released = (DumpReleaseCursor){ 0 };
     if (!dump_compress_pages(k->flag, k->page_size, dump_thread_count(),
                              KDUMP_BATCH_PAGES, kdump_fill, kdump_consume, k,
                              errp)) {

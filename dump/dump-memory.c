@@ -19,6 +19,7 @@ void dump_guest_blocks_free(DumpGuestBlockList *list)
     g_free(list->blocks);
     list->blocks = NULL;
     list->num = 0;
+    list->live = NULL;
 }
 
 const DumpGuestBlock *dump_guest_blocks_find(const DumpGuestBlockList *list,
@@ -68,6 +69,74 @@ bool dump_guest_blocks_is_ram(const DumpGuestBlockList *list, uint64_t gpa,
         len -= n;
     }
     return true;
+}
+
+bool dump_guest_blocks_read(const DumpGuestBlockList *list, uint64_t gpa,
+                            void *buf, uint64_t len)
+{
+    uint8_t *out = buf;
+
+    if (!dump_guest_blocks_is_ram(list, gpa, len)) {
+        return false;
+    }
+    while (len) {
+        const DumpGuestBlock *b = dump_guest_blocks_find(list, gpa);
+        uint64_t n = MIN(len, b->target_end - gpa);
+        const uint8_t *src = b->host_addr + (gpa - b->target_start);
+
+        if (list->live) {
+            dump_live_read(list->live, src, out, n);
+        } else {
+            memcpy(out, src, n);
+        }
+        out += n;
+        gpa += n;
+        len -= n;
+    }
+    return true;
+}
+
+void dump_guest_blocks_release(const DumpGuestBlockList *list, uint64_t gpa,
+                               uint64_t len)
+{
+    const DumpGuestBlock *b;
+
+    while (list->live && len && (b = dump_guest_blocks_find(list, gpa))) {
+        uint64_t n = MIN(len, b->target_end - gpa);
+
+        dump_live_release(list->live, b->host_addr + (gpa - b->target_start), n);
+        gpa += n;
+        len -= n;
+    }
+}
+
+void dump_guest_blocks_release_below(const DumpGuestBlockList *list,
+                                     DumpReleaseCursor *c, uint64_t gpa)
+{
+    if (!list->live) {
+        return;
+    }
+    while (c->block < list->num) {
+        const DumpGuestBlock *b = &list->blocks[c->block];
+        uint64_t from = MAX(c->addr, b->target_start);
+        uint64_t to = MIN(gpa, b->target_end);
+
+        if (to > from) {
+            dump_live_release(list->live, b->host_addr + (from - b->target_start),
+                              to - from);
+        }
+        if (gpa < b->target_end) {
+            /*
+             * Resume at the page holding gpa: its first bytes were read but
+             * the release above kept it (it is not whole), the next one
+             * covers it entirely.
+             */
+            c->addr = MAX(b->target_start, gpa & ~(uint64_t)4095);
+            return;
+        }
+        c->block++;
+        c->addr = 0;
+    }
 }
 
 /* ---------------------------------------------------------------------- */

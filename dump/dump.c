@@ -339,22 +339,19 @@ static uint8_t *get_guest_note(DumpPlan *s, size_t *note_len)
 
 bool dump_plan_read_phys(const DumpPlan *plan, uint64_t gpa, void *buf, size_t len)
 {
-    const DumpGuestBlockList *blocks = &plan->guest_phys_blocks;
-    uint8_t *out = buf;
+    return dump_guest_blocks_read(&plan->guest_phys_blocks, gpa, buf, len);
+}
 
-    if (!dump_guest_blocks_is_ram(blocks, gpa, len)) {
-        return false;
-    }
-    while (len) {
-        const DumpGuestBlock *b = dump_guest_blocks_find(blocks, gpa);
-        uint64_t n = MIN(len, b->target_end - gpa);
+const uint8_t *dump_plan_ram(const DumpPlan *plan, const DumpGuestBlock *b,
+                             uint64_t gpa, size_t len, uint8_t *bounce)
+{
+    const uint8_t *src = b->host_addr + (gpa - b->target_start);
 
-        memcpy(out, b->host_addr + (gpa - b->target_start), n);
-        out += n;
-        gpa += n;
-        len -= n;
+    if (!plan->guest_phys_blocks.live) {
+        return src;
     }
-    return true;
+    dump_live_read(plan->guest_phys_blocks.live, src, bounce, len);
+    return bounce;
 }
 
 bool dump_plan_read_virt(const DumpPlan *plan, const DumpX86CPUState *env,
@@ -473,6 +470,26 @@ static bool dump_init(DumpJob *job, DumpPlan *s, bool paging, Error **errp)
     return s->fmt->writer->prepare(job, errp);
 }
 
+/*
+ * live: write-protect what the plan will read, then let the guest run
+ * again. From here every read of guest RAM by the plan and the writers
+ * goes through the snapshot (s->guest_phys_blocks.live).
+ */
+static bool dump_start_live(DumpJob *job, DumpPlan *s, Error **errp)
+{
+    job->live = dump_live_start(s->guest_phys_blocks.blocks,
+                                s->guest_phys_blocks.num, errp);
+    if (!job->live) {
+        return false;
+    }
+    s->guest_phys_blocks.live = job->live;
+    if (job->resume) {
+        job->resume = false;
+        dump_host_vm_resume();
+    }
+    return true;
+}
+
 /* ---------------------------------------------------------------------- */
 /* Running and finishing                                                    */
 /* ---------------------------------------------------------------------- */
@@ -491,6 +508,12 @@ static bool dump_run(DumpJob *job, Error **errp)
     } else {
         ok = fmt->writer->write(job, errp);
     }
+    /*
+     * Whatever ended the writing (done, failed, cancelled), the guest's
+     * writes must not wait for this dump any more; this thread lifts the
+     * protection itself rather than leave it to the main loop.
+     */
+    dump_live_end(job->live);
 
     job->out = NULL;
     if (ok) {
@@ -535,6 +558,8 @@ static void dump_finish(DumpJob *job, Error *err, Error **errp)
 {
     DumpQueryResult result;
 
+    dump_live_free(job->live);
+    job->live = NULL;
     dump_job_release(job);
     dump_release_fdset_dup(job);
     if (err && job->created_path) {
@@ -750,7 +775,8 @@ static int dump_open_file(DumpJob *job, const char *path, char **created,
 void qmp_dump_guest_memory(bool paging, const char *protocol, bool has_detach,
                            bool detach, bool has_begin, int64_t begin,
                            bool has_length, int64_t length, bool has_format,
-                           DumpGuestMemoryFormat format, Error **errp)
+                           DumpGuestMemoryFormat format, bool has_live, bool live,
+                           Error **errp)
 {
     DumpJob *job = &dump_job;
     DumpPlan *s = &dump_plan;
@@ -874,7 +900,8 @@ void qmp_dump_guest_memory(bool paging, const char *protocol, bool has_detach,
     if (job->out) {
         dump_output_set_cancel(job->out, &job->cancel);
     }
-    if (!job->out || !dump_init(job, s, paging, &err)) {
+    if (!job->out || !dump_init(job, s, paging, &err) ||
+        (has_live && live && !dump_start_live(job, s, &err))) {
         /* Init failures: status failed, no event (reference 2.4). */
         dump_finish(job, err, errp);
         return;

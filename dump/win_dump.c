@@ -587,12 +587,17 @@ static bool write_runs(WinDump *w, DumpJob *job, Error **errp)
             /* check_runs proved the run is RAM; a block edge splits the write. */
             g_assert(rb);
             n = MIN(MIN(left, (uint64_t)WIN_CHUNK), rb->target_end - addr);
-            src = rb->host_addr + (addr - rb->target_start);
+            if (!w->bounce && dump_plan_is_live(w->plan)) {
+                w->bounce = g_malloc(WIN_CHUNK);
+            }
+            src = dump_plan_ram(w->plan, rb, addr, n, w->bounce);
             if (overlays_in(w, addr, n, hits)) {
                 if (!w->bounce) {
                     w->bounce = g_malloc(WIN_CHUNK);
                 }
-                memcpy(w->bounce, src, n);
+                if (src != w->bounce) {
+                    memcpy(w->bounce, src, n);
+                }
                 apply_overlays(w, addr, w->bounce, n, (const WinOverlay *)hits->data,
                                hits->len);
                 src = w->bounce;
@@ -601,6 +606,8 @@ static bool write_runs(WinDump *w, DumpJob *job, Error **errp)
                 error_setg_errno(errp, errno, "win-dump: failed to save memory");
                 return false;
             }
+            /* check_runs refused overlapping runs: each page is read once. */
+            dump_guest_blocks_release(w->blocks, addr, n);
             dump_progress_add(job, n);
             addr += n;
             left -= n;

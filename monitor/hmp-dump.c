@@ -14,6 +14,7 @@ void hmp_dump_guest_memory(Monitor *mon, JsonObject *args)
     bool lzo = hmp_arg_bool(args, "lzo");
     bool snappy = hmp_arg_bool(args, "snappy");
     bool raw = hmp_arg_bool(args, "raw");
+    bool live = hmp_arg_bool(args, "live");
     bool has_begin = hmp_arg_has(args, "begin");
     bool has_length = hmp_arg_has(args, "length");
     DumpGuestMemoryFormat format = DUMP_GUEST_MEMORY_FORMAT_ELF;
@@ -43,7 +44,7 @@ void hmp_dump_guest_memory(Monitor *mon, JsonObject *args)
     qmp_dump_guest_memory(paging, protocol, true, detach,
                           has_begin, hmp_arg_int(args, "begin", 0),
                           has_length, hmp_arg_int(args, "length", 0),
-                          true, format, &err);
+                          true, format, live, live, &err);
     hmp_handle_error(mon, err);
 }
 

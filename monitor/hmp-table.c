@@ -16,9 +16,9 @@ const HMPCommand hmp_cmds[] = {
       "close a file descriptor previously passed via SCM rights", hmp_closefd },
     { "cont|c", "", "", "resume emulation", hmp_cont },
     { "dump-guest-memory",
-      "paging:-p,detach:-d,windmp:-w,zlib:-z,lzo:-l,snappy:-s,raw:-R,"
+      "paging:-p,detach:-d,windmp:-w,zlib:-z,lzo:-l,snappy:-s,raw:-R,live:-L,"
       "filename:F,begin:l?,length:l?",
-      "[-p] [-d] [-z|-l|-s|-w] [-R] filename [begin length]",
+      "[-p] [-d] [-z|-l|-s|-w] [-R] [-L] filename [begin length]",
       "write the guest's memory to 'filename' (a vmcore).\n\t\t\t"
       "-p: walk the guest's page tables, so debuggers see virtual addresses.\n\t\t\t"
       "-d: run in the background; follow it with 'info dump'.\n\t\t\t"
@@ -29,6 +29,8 @@ const HMPCommand hmp_cmds[] = {
       "    flattened stream (needs a seekable file).\n\t\t\t"
       "-w: Windows full crash dump, for Windows guests whose\n\t\t\t"
       "    vmcoreinfo driver supplied a dump header.\n\t\t\t"
+      "-L: live: the guest runs on while the dump is written; the\n\t\t\t"
+      "    dump still holds its memory as it was at the command.\n\t\t\t"
       "begin: first guest-physical address to dump (ELF only).\n\t\t\t"
       "length: number of bytes to dump from begin (ELF only).",
       hmp_dump_guest_memory },

@@ -68,6 +68,17 @@ static const DemoUserPage demo_user_pages[] = {
     { 0, 0, false },
 };
 
+/*
+ * -demo-write-load: a thread rewrites every page of writable RAM from
+ * DEMO_LOAD_START up while the VM runs; DEMO_LOAD_STATUS holds "GDLOAD01",
+ * the pass (u64 LE at +8), the pages written in it (+16) and the pages per
+ * pass (+24). docs/demo-guest.md.
+ */
+#define DEMO_LOAD_START     0x4000000ULL
+#define DEMO_LOAD_STATUS    0x3fff000ULL
+bool demo_write_load_start(Error **errp);
+void demo_write_load_stop(void);
+
 /* Builds the guest in the machine's RAM and vCPUs (after memory, vCPUs and fw_cfg). */
 bool demo_guest_init(uint64_t seed, Error **errp);
 void demo_guest_cleanup(void);

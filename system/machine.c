@@ -270,10 +270,17 @@ bool machine_init(const MachineOptions *opts, Error **errp)
     if (opts->demo && !demo_guest_init(opts->demo_seed, errp)) {
         goto fail;
     }
+    if (opts->demo_write_load && !opts->demo) {
+        error_setg(errp, "-demo-write-load needs -demo");
+        goto fail;
+    }
     if (!add_devices(opts, true, errp)) {
         goto fail;
     }
     if (opts->qtest && !qtest_server_init(opts->qtest, errp)) {
+        goto fail;
+    }
+    if (opts->demo_write_load && !demo_write_load_start(errp)) {
         goto fail;
     }
     return true;
@@ -286,6 +293,7 @@ fail:
 void machine_cleanup(void)
 {
     qtest_server_cleanup();
+    demo_write_load_stop();
     demo_guest_cleanup();
     restore_cleanup();
     vmcoreinfo_cleanup();

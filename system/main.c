@@ -30,6 +30,7 @@ static const char usage_text[] =
     "  -device STRING      e.g. loader,file=F,addr=A or vmcoreinfo\n"
     "  -demo               built-in demo guest (long mode, page tables, vmcoreinfo)\n"
     "  -demo-seed N        seed for the demo guest's contents\n"
+    "  -demo-write-load    a thread rewrites the demo guest's RAM while it runs\n"
     "  -restore FILE       guest state from a QEMU ELF vmcore (paging=false)\n"
     "  -restore-max-ram SIZE  the most RAM a -restore file may hold (default 64G)\n"
     "  -qtest CHARDEV      qtest protocol server (unix:PATH or stdio)\n"
@@ -300,6 +301,8 @@ int main(int argc, char **argv)
             mo.bios = g_strdup(val);
         } else if (!strcmp(name, "demo")) {
             mo.demo = true;
+        } else if (!strcmp(name, "demo-write-load")) {
+            mo.demo_write_load = true;
         } else if (!strcmp(name, "demo-seed")) {
             int64_t n;
             if (!parse_int_arg("-demo-seed", val, 0, INT64_MAX, &n)) {

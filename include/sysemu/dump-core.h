@@ -13,6 +13,7 @@
 #include "sysemu/dump-x86.h"
 #include "sysemu/dump-memory.h"
 #include "sysemu/dump-host.h"
+#include "sysemu/dump-live.h"
 
 /* ---------------------------------------------------------------------- */
 /* Output sinks (dump/dump-output.c)                                       */
@@ -136,6 +137,19 @@ struct DumpPlan {
  */
 bool dump_plan_read_phys(const DumpPlan *plan, uint64_t gpa, void *buf, size_t len);
 /*
+ * Guest RAM [gpa, gpa+len) of block b (the plan's), for a writer's pass over
+ * memory: a pointer into RAM, or, when the dump is live, bounce (len bytes)
+ * filled with the snapshot's bytes. The pointer is valid until the caller
+ * releases the range (dump_guest_blocks_release_below).
+ */
+const uint8_t *dump_plan_ram(const DumpPlan *plan, const DumpGuestBlock *b,
+                             uint64_t gpa, size_t len, uint8_t *bounce);
+/* True for a live dump: writers read RAM through bounce buffers then. */
+static inline bool dump_plan_is_live(const DumpPlan *plan)
+{
+    return plan->guest_phys_blocks.live != NULL;
+}
+/*
  * Guest-virtual memory through the page tables env describes (a vCPU of
  * the plan, or a copy with another cr3), page by page: false when a page
  * is not mapped or not RAM.
@@ -173,6 +187,7 @@ struct DumpJob {
     int fdset_dup;                /* from /dev/fdset/N, or -1 */
     bool started;                 /* reached the writing phase: emit the event */
     bool prepared;                /* the writer's cleanup is owed */
+    DumpLive *live;               /* live=true: the snapshot, until dump_finish */
 };
 
 /* Adds to written_size (query-dump's "completed"). */

@@ -9,6 +9,7 @@
 
 #include "qapi/error.h"
 #include "sysemu/dump-host.h"
+#include "sysemu/dump-live.h"
 
 /*
  * The module's names differ from QEMU's sysemu/dump-memory.h
@@ -19,6 +20,12 @@
 typedef struct DumpGuestBlockList {
     size_t num;
     DumpGuestBlock *blocks;       /* num entries, ascending */
+    /*
+     * A live dump's snapshot of the blocks' memory, else NULL. Every read
+     * of guest RAM by the module goes through dump_guest_blocks_read (or
+     * dump_plan_read_phys/_virt/_ram above it), which reads the snapshot.
+     */
+    DumpLive *live;
 } DumpGuestBlockList;
 
 /* Snapshot of the host's RAM blocks (dump_host_guest_blocks). */
@@ -31,6 +38,38 @@ const DumpGuestBlock *dump_guest_blocks_find(const DumpGuestBlockList *list,
 /* Host pointer for [gpa, gpa+len) when it lies inside one block, else NULL. */
 uint8_t *dump_guest_blocks_host_ptr(const DumpGuestBlockList *list, uint64_t gpa,
                                     uint64_t len);
+/*
+ * Guest RAM as the dump sees it: the snapshot's bytes for a live dump, RAM
+ * otherwise. True and len bytes in buf when [gpa, gpa+len) is all RAM (it
+ * may span blocks), else false and nothing copied.
+ */
+bool dump_guest_blocks_read(const DumpGuestBlockList *list, uint64_t gpa,
+                            void *buf, uint64_t len);
+
+/*
+ * Where a writer that reads the blocks in ascending guest-physical order
+ * stands: everything below it has been released (live dumps).
+ */
+typedef struct DumpReleaseCursor {
+    size_t block;
+    uint64_t addr;
+} DumpReleaseCursor;
+
+/*
+ * A live dump's writer will read nothing below gpa again (it reads in
+ * ascending order): the pages of the blocks between the cursor and gpa
+ * lose their write protection and copies. Nothing without a live dump.
+ */
+void dump_guest_blocks_release_below(const DumpGuestBlockList *list,
+                                     DumpReleaseCursor *c, uint64_t gpa);
+
+/*
+ * A live dump's writer will read nothing of [gpa, gpa+len) again: the
+ * pages wholly inside lose their protection and copies. Nothing otherwise.
+ */
+void dump_guest_blocks_release(const DumpGuestBlockList *list, uint64_t gpa,
+                               uint64_t len);
+
 /* True when [gpa, gpa+len) is entirely in blocks (it may span several). */
 bool dump_guest_blocks_is_ram(const DumpGuestBlockList *list, uint64_t gpa,
                               uint64_t len);

@@ -19,6 +19,7 @@ typedef struct MachineOptions {
     char *bios;              /* -bios FILE or NULL */
     bool demo;               /* -demo */
     uint64_t demo_seed;      /* -demo-seed N */
+    bool demo_write_load;    /* -demo-write-load */
     char *restore;           /* -restore FILE (ELF vmcore) or NULL */
     uint64_t restore_max_ram; /* -restore-max-ram, bytes; 0 = the default (64 GiB) */
     GPtrArray *devices;      /* -device strings: "loader,file=F,addr=A", "vmcoreinfo" */

@@ -25,7 +25,15 @@ typedef struct Walk {
     uint64_t a20;             /* sign-extended, as QEMU's int a20_mask */
     Error **errp;
     bool failed;
+    /*
+     * A live dump's tables are read from its snapshot into these, one per
+     * call site below (no site recurses into itself), so a walk that runs
+     * while the guest runs again still sees the tables of the pause.
+     */
+    uint8_t (*copies)[4096];
 } Walk;
+
+#define WALK_TABLE_SITES 8
 
 static uint64_t a20_mask64(const DumpX86CPUState *env)
 {
@@ -37,9 +45,17 @@ static uint64_t a20_mask64(const DumpX86CPUState *env)
  * loads of unassigned memory read 0, i.e. "not present", so the caller
  * skips such a table.
  */
-static const uint8_t *table_ptr(const Walk *w, uint64_t gpa, size_t size)
+static const uint8_t *table_ptr(const Walk *w, uint64_t gpa, size_t size,
+                               unsigned site)
 {
-    return dump_guest_blocks_host_ptr(w->blocks, gpa, size);
+    const uint8_t *t = dump_guest_blocks_host_ptr(w->blocks, gpa, size);
+
+    if (!t || !w->blocks->live) {
+        return t;
+    }
+    g_assert(site < WALK_TABLE_SITES && size <= 4096);
+    dump_guest_blocks_read(w->blocks, gpa, w->copies[site], size);
+    return w->copies[site];
 }
 
 static uint64_t ld64(const uint8_t *t, unsigned i)
@@ -79,7 +95,7 @@ static void walk_leaf(Walk *w, uint64_t phys, uint64_t virt, uint64_t size)
 /* Page table (PAE / IA-32e): 512 x 4 KiB. */
 static void walk_pte64(Walk *w, uint64_t base, uint64_t line)
 {
-    const uint8_t *t = table_ptr(w, base, 4096);
+    const uint8_t *t = table_ptr(w, base, 4096, 0);
 
     if (!t || !walk_spend(w, 512)) {
         return;
@@ -95,7 +111,7 @@ static void walk_pte64(Walk *w, uint64_t base, uint64_t line)
 
 static void walk_pde64(Walk *w, uint64_t base, uint64_t line)
 {
-    const uint8_t *t = table_ptr(w, base, 4096);
+    const uint8_t *t = table_ptr(w, base, 4096, 1);
 
     if (!t || !walk_spend(w, 512)) {
         return;
@@ -117,7 +133,7 @@ static void walk_pde64(Walk *w, uint64_t base, uint64_t line)
 
 static void walk_pdpe64(Walk *w, uint64_t base, uint64_t line)
 {
-    const uint8_t *t = table_ptr(w, base, 4096);
+    const uint8_t *t = table_ptr(w, base, 4096, 2);
 
     if (!t || !walk_spend(w, 512)) {
         return;
@@ -148,7 +164,7 @@ static uint64_t canonical(uint64_t va, unsigned bits)
 
 static void walk_pml4e(Walk *w, uint64_t base, uint64_t line, bool la57)
 {
-    const uint8_t *t = table_ptr(w, base, 4096);
+    const uint8_t *t = table_ptr(w, base, 4096, 3);
 
     if (!t || !walk_spend(w, 512)) {
         return;
@@ -169,7 +185,7 @@ static void walk_pml4e(Walk *w, uint64_t base, uint64_t line, bool la57)
 
 static void walk_pml5e(Walk *w, uint64_t base)
 {
-    const uint8_t *t = table_ptr(w, base, 4096);
+    const uint8_t *t = table_ptr(w, base, 4096, 4);
 
     if (!t || !walk_spend(w, 512)) {
         return;
@@ -188,7 +204,7 @@ static void walk_pml5e(Walk *w, uint64_t base)
 /* Legacy PAE: 4 PDPTEs, 2 MiB or 4 KiB pages, 32-bit virtual addresses. */
 static void walk_pae(Walk *w, uint64_t pdpt)
 {
-    const uint8_t *t = table_ptr(w, pdpt, 32);
+    const uint8_t *t = table_ptr(w, pdpt, 32, 5);
 
     if (!t || !walk_spend(w, 4)) {
         return;
@@ -206,7 +222,7 @@ static void walk_pae(Walk *w, uint64_t pdpt)
 /* 32-bit paging: 4 KiB pages, and 4 MiB pages with CR4.PSE (PSE-36 bits). */
 static void walk_pte32(Walk *w, uint64_t base, uint32_t line)
 {
-    const uint8_t *t = table_ptr(w, base, 4096);
+    const uint8_t *t = table_ptr(w, base, 4096, 6);
 
     if (!t || !walk_spend(w, 1024)) {
         return;
@@ -222,7 +238,7 @@ static void walk_pte32(Walk *w, uint64_t base, uint32_t line)
 
 static void walk_pde32(Walk *w, uint64_t base, bool pse)
 {
-    const uint8_t *t = table_ptr(w, base, 4096);
+    const uint8_t *t = table_ptr(w, base, 4096, 7);
 
     if (!t || !walk_spend(w, 1024)) {
         return;
@@ -280,10 +296,13 @@ bool x86_dump_get_memory_mapping(DumpMappingList *list,
                                  const DumpX86CPUState *env, Error **errp)
 {
     X86WalkKey key;
+    g_autofree uint8_t (*copies)[4096] = blocks->live ?
+        g_malloc(WALK_TABLE_SITES * 4096) : NULL;
     Walk w = {
         .list = list,
         .blocks = blocks,
         .errp = errp,
+        .copies = copies,
     };
 
     x86_dump_walk_key(env, &key);
@@ -312,11 +331,13 @@ bool x86_dump_get_memory_mapping(DumpMappingList *list,
 /* Single translation                                                       */
 /* ---------------------------------------------------------------------- */
 
+/* Through the dump's page source: a live dump's translations use the snapshot. */
 static bool load64(const DumpGuestBlockList *blocks, uint64_t gpa, uint64_t *v)
 {
-    const uint8_t *p = dump_guest_blocks_host_ptr(blocks, gpa, 8);
+    uint8_t p[8];
 
-    if (!p) {
+    if (!dump_guest_blocks_host_ptr(blocks, gpa, 8) ||
+        !dump_guest_blocks_read(blocks, gpa, p, 8)) {
         return false;
     }
     *v = ld64(p, 0);
@@ -325,9 +346,10 @@ static bool load64(const DumpGuestBlockList *blocks, uint64_t gpa, uint64_t *v)
 
 static bool load32(const DumpGuestBlockList *blocks, uint64_t gpa, uint32_t *v)
 {
-    const uint8_t *p = dump_guest_blocks_host_ptr(blocks, gpa, 4);
+    uint8_t p[4];
 
-    if (!p) {
+    if (!dump_guest_blocks_host_ptr(blocks, gpa, 4) ||
+        !dump_guest_blocks_read(blocks, gpa, p, 4)) {
         return false;
     }
     *v = ld32(p, 0);
