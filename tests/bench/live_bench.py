@@ -3,8 +3,8 @@
 
     live_bench.py --build BUILD [--host qemu,guestdump] [--qemu BIN]
                   [--sizes 1G,4G,16G] [--formats elf,kdump-zlib] [--modes paused,live]
-                  [--touch SIZE] [--window S] [--reps N] [--out DIR] [--json FILE]
-                  [--markdown] [--smoke]
+                  [--touch SIZE] [--gd-load-max SIZE] [--window S] [--reps N]
+                  [--out DIR] [--json FILE] [--markdown] [--smoke]
 
 For each host, guest size, format and mode the guest is running a write load
 while dump-guest-memory (detach: true, into a file; `live: true` for the live
@@ -15,24 +15,26 @@ mode) dumps it:
   bare-metal multiboot program that rewrites --touch bytes of RAM in a loop
   (default: 3/4 of RAM, at most 2 GiB; the rest of a large guest is never
   touched) and prints a byte on COM1 per 16 MiB written.
-* guestdump: the guestdump host's demo guest (BUILD/guestdump -demo), with
-  --gd-load ARGS added to its command line (its write-load option); the
-  guest's throughput is only reported when that load prints progress.
+* guestdump: the guestdump host's demo guest (BUILD/guestdump -demo, one
+  vCPU) with its write load (-demo-write-load: a thread rewrites all RAM above
+  64 MiB, pass after pass), whose status page the bench polls over qtest
+  every 10 ms; guests above --gd-load-max (default 4G) run without the load,
+  which would populate all their RAM.
 
 Measured, per dump:
 * pause: the RESUME event's timestamp minus the STOP event's (both set by the
   host when it emits them), i.e. how long the guest was stopped;
 * dump: from sending the command to the DUMP_COMPLETED event's timestamp;
-* guest writes: MB/s the guest wrote between the command and DUMP_COMPLETED,
-  from the arrival times of its progress bytes on the serial console, against
-  the --window seconds just before the command (the baseline without a dump,
-  measured on the same guest in the same run).
+* guest writes: MB/s the guest wrote between STOP and DUMP_COMPLETED,
+  from its progress reports (serial bytes, status page) and the time they
+  were read, against the --window seconds just before the command (the
+  baseline without a dump, measured on the same guest in the same run).
 A mode the binary does not have (`live` before it exists) is reported as
 skipped with the host's error. A benchmark, not a test: nothing passes or
 fails. --smoke (a 128 MiB guest, ELF, both modes, short windows) is the
 test qemu-live-bench-smoke: it checks, as TAP, that the machinery runs (each
-dump completes, STOP and RESUME come, the QEMU guest's load ran before the
-dump), never a time; a missing binary fails it under CI=true and skips it
+dump completes, STOP and RESUME come, the load ran before the dump), never
+a time; a missing binary fails it under CI=true and skips it
 elsewhere.
 """
 import argparse
@@ -54,6 +56,7 @@ import qemu_driver  # noqa: E402
 CHUNK = 16 << 20                # bytes written per progress byte of wload
 WLOAD_AT = 32 << 20             # where wload's buffer starts
 LOWMEM = 3 << 30                # pc: RAM below the PCI hole when -m is 3.5 GiB or more
+DEMO_LOAD_STATUS = 0x3fff000    # the demo write load's status page
 
 
 def parse_size(s):
@@ -83,28 +86,40 @@ def build_wload(work):
 
 class Guest:
     """A host process with QMP on a unix socket and, where the guest reports its
-    writes, the serial console read by a thread that timestamps each byte."""
+    writes, a thread that records (wall time, bytes written so far): from the
+    serial console (wload: a '.' per 16 MiB) or by polling the demo load's
+    status page over qtest."""
 
-    def __init__(self, name, cmd, tmp, serial_path=None, per_byte=CHUNK):
-        self.name, self.tmp, self.per_byte = name, tmp, per_byte
-        self.marks = []                 # (time.time(), progress bytes so far)
+    def __init__(self, name, cmd, tmp, serial_path=None, qtest_path=None):
+        self.name, self.tmp = name, tmp
+        self.marks = []                 # (time.time(), bytes written so far)
         self.passes = 0
         self.count = 0
         self.lock = threading.Lock()
+        self.closing = False
         self.err = open(os.path.join(tmp, name + ".stderr"), "w+b")
-        self.proc = subprocess.Popen(cmd, stdin=subprocess.DEVNULL,
+        # The module appends a JSON line per live dump here (copies, waits,
+        # protect_us: what registering and write-protecting RAM took).
+        self.stats = os.path.join(tmp, name + ".live-stats")
+        if os.path.exists(self.stats):
+            os.unlink(self.stats)
+        env = dict(os.environ, GUESTDUMP_LIVE_STATS=self.stats)
+        self.proc = subprocess.Popen(cmd, stdin=subprocess.DEVNULL, env=env,
                                      stdout=subprocess.DEVNULL, stderr=self.err)
-        self.ser = self.qmp = None
+        self.ser = self.qmp = self.qt = None
         try:
             if serial_path:
                 self.ser = qemu_driver.connect_unix(serial_path, time.monotonic() + 60)
-                threading.Thread(target=self._reader, daemon=True).start()
+                threading.Thread(target=self._serial, daemon=True).start()
             self.qmp = qemu_driver.Qmp(os.path.join(tmp, name + ".qmp"), timeout=120)
+            if qtest_path:
+                self.qt = qemu_driver.connect_unix(qtest_path, time.monotonic() + 60)
+                threading.Thread(target=self._poll_demo_load, daemon=True).start()
         except Exception:
             self.close()
             raise qemu_driver.DriverError("%s did not start: %s" % (name, self.stderr()))
 
-    def _reader(self):
+    def _serial(self):
         while True:
             try:
                 d = self.ser.recv(4096)
@@ -116,7 +131,40 @@ class Guest:
             with self.lock:
                 self.count += d.count(b".")
                 self.passes += d.count(b"\n")
-                self.marks.append((now, self.count))
+                self.marks.append((now, self.count * CHUNK))
+
+    def _poll_demo_load(self):
+        """Every 10 ms: the demo load's status page (docs/demo-guest.md, "Write
+        load"): "GDLOAD01", pass, pages written in this pass, pages per pass."""
+        f = self.qt.makefile("rb")
+        while not self.closing:
+            try:
+                self.qt.sendall(b"read 0x%x 32\n" % DEMO_LOAD_STATUS)
+                line = f.readline()
+            except OSError:
+                return
+            now = time.time()
+            if not line.startswith(b"OK 0x"):
+                return
+            st = bytes.fromhex(line[5:].strip().decode())
+            if st[:8] == b"GDLOAD01":
+                p, i, n = (int.from_bytes(st[o:o + 8], "little") for o in (8, 16, 24))
+                with self.lock:
+                    self.passes = max(p - 1, 0)
+                    self.marks.append((now, ((p - 1) * n + i) * 4096))
+            time.sleep(0.01)
+
+    def live_stats(self):
+        """The module's statistics of the last live dump, or None."""
+        try:
+            with open(self.stats) as f:
+                lines = f.read().splitlines()
+            return json.loads(lines[-1]) if lines else None
+        except (OSError, ValueError):
+            return None
+
+    def reports(self):
+        return bool(self.ser or self.qt)
 
     def stderr(self):
         self.err.seek(0)
@@ -148,11 +196,15 @@ class Guest:
 
     def rate(self, a, b):
         """MB/s the guest wrote between wall times a and b (None: no progress reports)."""
-        if b <= a or not self.ser:
+        if b <= a or not self.reports():
             return None
-        return (self.written(b) - self.written(a)) * self.per_byte / 1e6 / (b - a)
+        return (self.written(b) - self.written(a)) / 1e6 / (b - a)
 
     def close(self):
+        self.closing = True
+        if self.qt:
+            self.qt.close()
+            self.qt = None
         if self.qmp:
             try:
                 self.qmp.command("quit")
@@ -183,11 +235,16 @@ def start_qemu(binary, wload, size, touch, tmp):
     return Guest("qemu", cmd, tmp, serial_path=ser)
 
 
-def start_guestdump(build, size, load_args, tmp):
+def start_guestdump(build, size, load, tmp):
+    """The demo guest; with load, its write load (-demo-write-load), whose
+    progress is read over qtest."""
+    qt = os.path.join(tmp, "guestdump.qtest")
     cmd = [os.path.join(build, "guestdump"), "-demo", "-smp", "1",
            "-m", "%dM" % (size >> 20),
            "-qmp", "unix:%s,server=on,wait=off" % os.path.join(tmp, "guestdump.qmp")]
-    return Guest("guestdump", cmd + load_args, tmp)
+    if load:
+        cmd += ["-demo-write-load", "-qtest", "unix:%s,server=on,wait=off" % qt]
+    return Guest("guestdump", cmd, tmp, qtest_path=qt if load else None)
 
 
 def ts(ev):
@@ -225,7 +282,9 @@ def one_dump(g, fmt, live, path, window, timeout):
     res["stop_after_ms"] = (ts(got["STOP"]) - t0) * 1e3
     time.sleep(0.2)                         # the console's last bytes before t1
     res["base_mbs"] = g.rate(t0 - window, t0)
-    res["during_mbs"] = g.rate(t0, t1)
+    res["during_mbs"] = g.rate(ts(got["STOP"]), t1)
+    if live:
+        res["live_stats"] = g.live_stats()
     if os.path.exists(path):
         os.unlink(path)
     return res
@@ -242,6 +301,11 @@ def summarize(runs):
     out = {k: med(k) for k in ("pause_ms", "dump_s", "base_mbs", "during_mbs", "bytes")}
     p = [r["pause_ms"] for r in ok if r.get("pause_ms") is not None]
     out["pause_max_ms"] = max(p) if p else None
+    pr = [r["live_stats"]["protect_us"] / 1e3 for r in ok
+          if (r.get("live_stats") or {}).get("protect_us") is not None]
+    out["protect_ms"] = statistics.median(pr) if pr else None
+    cp = [r["live_stats"].get("copies") for r in ok if r.get("live_stats")]
+    out["copies"] = statistics.median(cp) if cp else None
     out["runs"] = runs
     return out
 
@@ -261,8 +325,9 @@ def main():
     ap.add_argument("--modes", default="paused,live")
     ap.add_argument("--touch", help="RAM the QEMU guest rewrites (default: 3/4 of "
                     "RAM, at most 2G)")
-    ap.add_argument("--gd-load", default="", help="extra guestdump arguments: the "
-                    "demo guest's write load")
+    ap.add_argument("--gd-load-max", default="4G", help="the largest guestdump guest "
+                    "run with -demo-write-load, which rewrites (populates) all its "
+                    "RAM above 64 MiB; larger ones run without a load")
     ap.add_argument("--window", type=float, default=2.0,
                     help="seconds of baseline before each dump")
     ap.add_argument("--reps", type=int, default=1)
@@ -306,7 +371,7 @@ def main():
     work = a.out or tempfile.mkdtemp(prefix="live-bench-", dir="/var/tmp")
     os.makedirs(work, exist_ok=True)
     wload = build_wload(work) if "qemu" in hosts else None
-    gd_load = a.gd_load.split()
+    gd_load_max = parse_size(a.gd_load_max)
 
     results = []
     for host in hosts:
@@ -323,8 +388,8 @@ def main():
                 if host == "qemu":
                     g = start_qemu(binary, wload, size, touch, work)
                 else:
-                    g = start_guestdump(a.build, size, gd_load, work)
-                if g.ser and not g.wait_passes(2, 600):
+                    g = start_guestdump(a.build, size, size <= gd_load_max, work)
+                if g.reports() and not g.wait_passes(2, 600):
                     raise qemu_driver.DriverError("the write load did not run: %s"
                                                   % g.stderr())
                 for fmt in formats:
@@ -340,10 +405,11 @@ def main():
                             say("%-18s %-10s %-6s error: %s" % (label, fmt, mode,
                                                                 s["error"]))
                             continue
-                        say("%-18s %-10s %-6s pause %s ms (max %s)  dump %s s  "
+                        say("%-18s %-10s %-6s pause %s ms (max %s, protect %s)  dump %s s  "
                             "guest %s MB/s during, %s before  (load %.1f)" % (
                                 label, fmt, mode, fmt_num(s["pause_ms"], "%.1f"),
                                 fmt_num(s["pause_max_ms"], "%.1f"),
+                                fmt_num(s["protect_ms"], "%.1f"),
                                 fmt_num(s["dump_s"], "%.2f"),
                                 fmt_num(s["during_mbs"], "%.0f"),
                                 fmt_num(s["base_mbs"], "%.0f"), s["load"]))
@@ -356,19 +422,20 @@ def main():
                     g.close()
 
     if a.markdown:
-        print("\n| host | guest (touched) | format | mode | pause ms (max) | dump s "
-              "| guest MB/s during / before |")
-        print("| --- | --- | --- | --- | ---: | ---: | ---: |")
+        print("\n| host | guest (touched) | format | mode | pause ms (max) | of it "
+              "protect ms | dump s | guest MB/s during / before | pages copied |")
+        print("| --- | --- | --- | --- | ---: | ---: | ---: | ---: | ---: |")
         for s in results:
             guest = human(s["size"]) + (" (%s)" % human(s["touch"]) if s["touch"] else "")
             if "error" in s:
-                print("| %s | %s | %s | %s | error: %s | | |" % (
+                print("| %s | %s | %s | %s | error: %s | | | | |" % (
                     s["host"], guest, s["format"], s["mode"], s["error"]))
                 continue
-            print("| %s | %s | %s | %s | %s (%s) | %s | %s / %s |" % (
+            print("| %s | %s | %s | %s | %s (%s) | %s | %s | %s / %s | %s |" % (
                 s["host"], guest, s["format"], s["mode"], fmt_num(s["pause_ms"], "%.1f"),
-                fmt_num(s["pause_max_ms"], "%.1f"), fmt_num(s["dump_s"], "%.2f"),
-                fmt_num(s["during_mbs"], "%.0f"), fmt_num(s["base_mbs"], "%.0f")))
+                fmt_num(s["pause_max_ms"], "%.1f"), fmt_num(s["protect_ms"], "%.1f"),
+                fmt_num(s["dump_s"], "%.2f"), fmt_num(s["during_mbs"], "%.0f"),
+                fmt_num(s["base_mbs"], "%.0f"), fmt_num(s["copies"], "%d")))
     if a.json:
         with open(a.json, "w") as f:
             json.dump({"qemu": binary, "results": results}, f, indent=1)
@@ -390,7 +457,7 @@ def tap(results):
             continue
         checks.append((s["pause_ms"] is not None and s["pause_ms"] >= 0,
                        what + ": STOP then RESUME around it", ""))
-        if s["host"] == "qemu":
+        if s["base_mbs"] is not None:
             checks.append(((s["base_mbs"] or 0) > 0,
                            what + ": the guest's write load ran before it", ""))
     print("1..%d" % len(checks))
