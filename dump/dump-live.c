@@ -62,6 +62,7 @@ typedef struct LiveRange {
 struct DumpLive {
     int uffd;
     int stop_fd;
+    int freed_fd;                 /* the dump freed slots: retry waiting faults */
     size_t page_size;
     LiveRange *ranges;
     size_t nranges;
@@ -75,10 +76,15 @@ struct DumpLive {
     size_t naliased;
 
     GMutex lock;
-    GCond slot_freed;
-    bool stopping;                /* under lock: the handler copies no more */
     uint8_t *slots;               /* nslots pages of old contents */
     size_t nslots;
+    /*
+     * Slots only the main thread may take: it serves the monitor (and, in
+     * QEMU, holds the BQL), so a write of its own must not wait behind a
+     * dump whose reader stalls, or no command (quit, cancel) could run.
+     */
+    size_t main_reserve;
+    pid_t main_tid;
     uint32_t *free_slots;
     size_t nfree;
     GHashTable *copies;           /* host page address -> slot index + 1 */
@@ -155,10 +161,22 @@ static void uffd_unprotect_wake(DumpLive *l, uintptr_t start, uintptr_t len)
     }
 }
 
-/* A write to a protected page: keep its old contents, then let the writer go. */
-static void live_handle_wp(DumpLive *l, uintptr_t addr)
+/* A fault the handler could not serve yet: its writer waits for a free slot. */
+typedef struct LiveFault {
+    uintptr_t page;
+    pid_t tid;
+} LiveFault;
+
+/*
+ * A write to a protected page: keep its old contents, then let the writer
+ * go. False, with nothing done, when it needs a slot and none is free for
+ * this thread: the writer keeps waiting and the fault is tried again once
+ * the dump frees slots. Never blocks, so one waiting writer does not hold
+ * up the faults of others (the main thread's, served from its reserve).
+ */
+static bool live_try_fault(DumpLive *l, uintptr_t page, pid_t tid)
 {
-    uintptr_t page = addr & ~(uintptr_t)(l->page_size - 1);
+    size_t keep = tid == l->main_tid ? 0 : l->main_reserve;
     LiveRange *r;
 
     g_mutex_lock(&l->lock);
@@ -166,14 +184,14 @@ static void live_handle_wp(DumpLive *l, uintptr_t addr)
     if (r) {
         size_t idx = (page - r->start) / l->page_size;
 
-        while (!l->stopping && bit_test(r->in_ram, idx) && l->nfree == 0) {
-            /* Bounded memory: the writer waits until the dump frees a slot. */
-            l->n_waits++;
-            g_cond_wait(&l->slot_freed, &l->lock);
-        }
-        if (!l->stopping && bit_test(r->in_ram, idx)) {
-            uint32_t slot = l->free_slots[--l->nfree];
+        if (bit_test(r->in_ram, idx)) {
+            uint32_t slot;
 
+            if (l->nfree <= keep) {
+                g_mutex_unlock(&l->lock);
+                return false;
+            }
+            slot = l->free_slots[--l->nfree];
             memcpy(l->slots + (size_t)slot * l->page_size, (void *)page, l->page_size);
             g_hash_table_insert(l->copies, (gpointer)page,
                                 GUINT_TO_POINTER(slot + 1));
@@ -185,21 +203,25 @@ static void live_handle_wp(DumpLive *l, uintptr_t addr)
     g_mutex_unlock(&l->lock);
     /* Only now may the page change: its copy (or its release) is recorded. */
     uffd_unprotect_wake(l, page, l->page_size);
+    return true;
 }
 
 static gpointer live_handler(gpointer opaque)
 {
     DumpLive *l = opaque;
     struct uffd_msg msgs[16];
+    /* Bounded by the number of threads that can be stopped in a fault. */
+    g_autoptr(GArray) waiting = g_array_new(FALSE, FALSE, sizeof(LiveFault));
 
     for (;;) {
-        struct pollfd pfd[2] = {
+        struct pollfd pfd[3] = {
             { .fd = l->uffd, .events = POLLIN },
             { .fd = l->stop_fd, .events = POLLIN },
+            { .fd = l->freed_fd, .events = POLLIN },
         };
         ssize_t n;
 
-        if (poll(pfd, 2, -1) < 0) {
+        if (poll(pfd, 3, -1) < 0) {
             if (errno == EINTR) {
                 continue;
             }
@@ -207,6 +229,25 @@ static gpointer live_handler(gpointer opaque)
         }
         if (pfd[1].revents) {
             break;
+        }
+        if (pfd[2].revents) {
+            uint64_t v;
+
+            if (read(l->freed_fd, &v, sizeof(v)) < 0) {
+                /* EAGAIN: another wake-up already took it. */
+            }
+            for (guint i = 0; i < waiting->len;) {
+                LiveFault *f = &g_array_index(waiting, LiveFault, i);
+
+                if (live_try_fault(l, f->page, f->tid)) {
+                    g_array_remove_index(waiting, i);
+                } else {
+                    i++;
+                }
+            }
+        }
+        if (!pfd[0].revents) {
+            continue;
         }
         n = read(l->uffd, msgs, sizeof(msgs));
         if (n < 0) {
@@ -216,8 +257,20 @@ static gpointer live_handler(gpointer opaque)
             break;
         }
         for (size_t i = 0; i < (size_t)n / sizeof(msgs[0]); i++) {
-            if (msgs[i].event == UFFD_EVENT_PAGEFAULT) {
-                live_handle_wp(l, (uintptr_t)msgs[i].arg.pagefault.address);
+            LiveFault f;
+
+            if (msgs[i].event != UFFD_EVENT_PAGEFAULT) {
+                continue;
+            }
+            f.page = (uintptr_t)msgs[i].arg.pagefault.address &
+                     ~(uintptr_t)(l->page_size - 1);
+            f.tid = (pid_t)msgs[i].arg.pagefault.feat.ptid;
+            if (!live_try_fault(l, f.page, f.tid)) {
+                /* Bounded memory: this writer waits until the dump frees a slot. */
+                g_mutex_lock(&l->lock);
+                l->n_waits++;
+                g_mutex_unlock(&l->lock);
+                g_array_append_val(waiting, f);
             }
         }
     }
@@ -261,7 +314,7 @@ static int open_uffd_wp(bool *populate, Error **errp)
                              "or access to /dev/userfaultfd)");
             return -1;
         }
-        api.features = UFFD_FEATURE_PAGEFAULT_FLAG_WP |
+        api.features = UFFD_FEATURE_PAGEFAULT_FLAG_WP | UFFD_FEATURE_THREAD_ID |
                        (want_unpop ? UFFD_FEATURE_WP_UNPOPULATED : 0);
         if (ioctl(fd, UFFDIO_API, &api) == 0 &&
             (api.features & UFFD_FEATURE_PAGEFAULT_FLAG_WP)) {
@@ -363,6 +416,9 @@ static void live_free_struct(DumpLive *l)
     if (l->stop_fd >= 0) {
         close(l->stop_fd);
     }
+    if (l->freed_fd >= 0) {
+        close(l->freed_fd);
+    }
     if (l->copies) {
         g_hash_table_destroy(l->copies);
     }
@@ -371,7 +427,6 @@ static void live_free_struct(DumpLive *l)
         munmap(l->slots, l->nslots * l->page_size);
     }
     g_mutex_clear(&l->lock);
-    g_cond_clear(&l->slot_freed);
     g_free(l);
 }
 
@@ -385,8 +440,8 @@ DumpLive *dump_live_start(const DumpGuestBlock *blocks, size_t num, Error **errp
     l->uffd = -1;
     l->stop_fd = -1;
     l->page_size = (size_t)sysconf(_SC_PAGESIZE);
+    l->freed_fd = -1;
     g_mutex_init(&l->lock);
-    g_cond_init(&l->slot_freed);
     l->uffd = open_uffd_wp(&populate, errp);
     if (l->uffd < 0) {
         goto fail;
@@ -432,7 +487,10 @@ DumpLive *dump_live_start(const DumpGuestBlock *blocks, size_t num, Error **errp
         }
     }
 
-    l->nslots = dump_live_copy_pages();
+    /* Called on the main thread: see main_reserve. */
+    l->main_tid = (pid_t)syscall(SYS_gettid);
+    l->main_reserve = MAX(64, dump_live_copy_pages() / 8);
+    l->nslots = dump_live_copy_pages() + l->main_reserve;
     /* mmap: slots cost memory only once a page is copied into them. */
     l->slots = mmap(NULL, l->nslots * l->page_size, PROT_READ | PROT_WRITE,
                     MAP_PRIVATE | MAP_ANONYMOUS | MAP_NORESERVE, -1, 0);
@@ -448,7 +506,8 @@ DumpLive *dump_live_start(const DumpGuestBlock *blocks, size_t num, Error **errp
     l->nfree = l->nslots;
     l->copies = g_hash_table_new(g_direct_hash, g_direct_equal);
     l->stop_fd = eventfd(0, EFD_CLOEXEC);
-    if (l->stop_fd < 0) {
+    l->freed_fd = eventfd(0, EFD_CLOEXEC | EFD_NONBLOCK);
+    if (l->stop_fd < 0 || l->freed_fd < 0) {
         error_setg_errno(errp, errno, "live dump: eventfd");
         goto fail;
     }
@@ -535,10 +594,14 @@ void dump_live_release(DumpLive *l, const uint8_t *host, size_t len)
             freed = true;
         }
     }
-    if (freed) {
-        g_cond_broadcast(&l->slot_freed);
-    }
     g_mutex_unlock(&l->lock);
+    if (freed) {
+        uint64_t one = 1;
+
+        if (write(l->freed_fd, &one, sizeof(one)) < 0) {
+            /* EAGAIN: the counter is saturated, a wake-up is pending anyway. */
+        }
+    }
     /* Outside the lock: a writer faulting meanwhile finds the page released. */
     for (size_t i = 0; i < l->nranges; i++) {
         uintptr_t s = MAX(from, l->ranges[i].start);
@@ -571,10 +634,6 @@ void dump_live_end(DumpLive *l)
     if (!l || atomic_exchange(&l->ended, true)) {
         return;
     }
-    g_mutex_lock(&l->lock);
-    l->stopping = true;
-    g_cond_broadcast(&l->slot_freed);
-    g_mutex_unlock(&l->lock);
     /* Unprotecting wakes every writer waiting on these pages. */
     for (size_t i = 0; i < l->nranges; i++) {
         uffd_unprotect_wake(l, l->ranges[i].start,
@@ -606,8 +665,9 @@ static void live_write_stats(DumpLive *l)
         return;
     }
     fprintf(f, "{\"copies\": %" PRIu64 ", \"waits\": %" PRIu64 ", \"peak\": %zu, "
-            "\"slots\": %zu, \"late_reads\": %" PRIu64 ", \"protect_us\": %" PRId64
-            "}\n", l->n_copies, l->n_waits, l->peak_used, l->nslots,
+            "\"slots\": %zu, \"main_reserve\": %zu, \"late_reads\": %" PRIu64
+            ", \"protect_us\": %" PRId64 "}\n", l->n_copies, l->n_waits,
+            l->peak_used, l->nslots - l->main_reserve, l->main_reserve,
             l->n_late_reads, l->protect_us);
     fclose(f);
 }

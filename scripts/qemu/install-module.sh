@@ -82,3 +82,14 @@ drop_lines "'memory_mapping.c'," softmmu/meson.build
 hooks="\.get_memory_mapping = x86_cpu_get_memory_mapping,"
 hooks="$hooks\\|\.write_elf\\(32\\|64\\)_\\(qemu\\)\\?note = x86_cpu_write_elf"
 drop_lines "$hooks" target/i386/cpu.c
+
+# QEMU's HMP dump-guest-memory calls qmp_dump_guest_memory with 7.2's
+# arguments; the schema's guestdump extensions (live) follow them and are
+# passed absent, so HMP dumps in QEMU stay what they were.
+sed 's/has_length, length, true, dump_format, &err);/has_length, length, true, dump_format, false, false, \&err);/' \
+    "$p/dump/dump-hmp-cmds.c" > "$tmp/edit"
+grep -q 'dump_format, false, false, &err);' "$tmp/edit" || {
+    echo "install-module.sh: QEMU's dump/dump-hmp-cmds.c call was not found" >&2
+    exit 1
+}
+put "$tmp/edit" "$q/dump/dump-hmp-cmds.c"
