@@ -163,6 +163,18 @@ class Guest:
         except (OSError, ValueError):
             return None
 
+    def huge_mib(self):
+        """AnonHugePages of the host process, MiB: RAM still in huge pages, whose
+        write protection costs a PMD instead of 512 PTEs."""
+        try:
+            with open("/proc/%d/smaps_rollup" % self.proc.pid) as f:
+                for line in f:
+                    if line.startswith("AnonHugePages:"):
+                        return int(line.split()[1]) >> 10
+        except OSError:
+            pass
+        return None
+
     def reports(self):
         return bool(self.ser or self.qt)
 
@@ -265,6 +277,7 @@ def one_dump(g, fmt, live, path, window, timeout):
     if live:
         args["live"] = True
     time.sleep(window)                      # the baseline window
+    huge = g.huge_mib()
     t0 = time.time()
     r = q.command("dump-guest-memory", **args)
     if "error" in r:
@@ -274,8 +287,8 @@ def one_dump(g, fmt, live, path, window, timeout):
     # A running guest is stopped and resumed by every dump; RESUME may trail
     # DUMP_COMPLETED (a paused dump resumes the guest as it ends).
     got = {"STOP": q.wait_event("STOP", 60), "RESUME": q.wait_event("RESUME", 60)}
-    res = {"dump_s": t1 - t0, "bytes": os.path.getsize(path) if os.path.exists(path)
-           else None}
+    res = {"dump_s": t1 - t0, "huge_mib_before": huge,
+           "bytes": os.path.getsize(path) if os.path.exists(path) else None}
     if "error" in done.get("data", {}):
         res["error"] = done["data"]["error"]
     res["pause_ms"] = (ts(got["RESUME"]) - ts(got["STOP"])) * 1e3
@@ -288,6 +301,16 @@ def one_dump(g, fmt, live, path, window, timeout):
     if os.path.exists(path):
         os.unlink(path)
     return res
+
+
+def run_line(r):
+    """One dump's figures, for the per-run lines."""
+    if "error" in r:
+        return "error: %s" % r["error"]
+    st = r.get("live_stats") or {}
+    protect = st["protect_us"] / 1e3 if "protect_us" in st else None
+    return "pause %.1f ms, protect %s ms, %s MiB in huge pages before, dump %.2f s" % (
+        r["pause_ms"], fmt_num(protect, "%.1f"), r["huge_mib_before"], r["dump_s"])
 
 
 def summarize(runs):
@@ -399,11 +422,14 @@ def main():
                 for fmt in formats:
                     for mode in modes:
                         if stock and mode == "live":
-                            say("%-18s %-10s %-6s not in stock QEMU 7.2" % (label, fmt, mode))
+                            say("%-18s %-10s %-6s not in stock QEMU 7.2" % (label, fmt,
+                                                                             mode))
                             continue
                         path = os.path.join(work, "dump-%s-%s" % (fmt, mode))
                         runs = [one_dump(g, fmt, mode == "live", path, a.window,
                                          a.timeout) for _ in range(a.reps)]
+                        for i, r in enumerate(runs, 1):
+                            say("  run %d: %s" % (i, run_line(r)))
                         s = summarize(runs)
                         s.update(host=host, size=size, format=fmt, mode=mode,
                                  touch=touch, load=os.getloadavg()[0])
