@@ -74,12 +74,13 @@ class Guestdump:
         with open(self.log_path, "rb") as f:
             return f.read().decode(errors="replace")
 
-    def dump(self, path, fmt, paging=False):
-        """dump-guest-memory to a file; returns the error text or None."""
+    def dump(self, path, fmt, paging=False, **extra):
+        """dump-guest-memory to a file; returns the error text or None.
+        extra: further arguments, e.g. **{"dump-level": 31}."""
         if os.path.exists(path):
             os.unlink(path)
         r = self.qmp.command("dump-guest-memory", paging=paging,
-                             protocol="file:" + path, format=fmt)
+                             protocol="file:" + path, format=fmt, **extra)
         if "error" in r:
             return r["error"].get("desc", "error")
         return self.qmp.wait_event("DUMP_COMPLETED", 300).get("data", {}).get("error")

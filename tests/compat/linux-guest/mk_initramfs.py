@@ -56,11 +56,14 @@ if [ -n "$load" ]; then
     # keeps the buffer heads of the write, clean after sync.
     dd if=/dev/vda of=/mnt/file2 bs=1M skip=$1 count=$2 2>/dev/null
     sync
-    # Anonymous memory: a live process holding a touched heap string.
-    (x=$(seq 1 $(($3 * 131072))); touch /tmp/anon-ready
-     while :; do sleep 3600; done) &
+    # Anonymous memory: dd's buffer, filled from the cached file (a copy,
+    # fast under TCG) and kept alive by a pipe that never ends. ANON_MB must
+    # not exceed FILE_MB.
+    (head -c $(($3 << 20)) /mnt/file; while :; do sleep 3600; done) |
+        dd bs=$(($3 + 1))M iflag=fullblock of=/dev/null 2>/dev/null &
     n=0
-    while [ ! -e /tmp/anon-ready ] && [ $n -lt 3000 ]; do sleep 0.1; n=$((n + 1)); done
+    while [ $(awk '/^AnonPages:/ { print $2 }' /proc/meminfo) -lt $(($3 * 1000)) ] &&
+          [ $n -lt 3000 ]; do sleep 0.1; n=$((n + 1)); done
     echo "gd.load done:"
     grep -E '^(MemFree|Cached|AnonPages|Buffers):' /proc/meminfo
 fi
