@@ -179,6 +179,10 @@ typedef struct KdumpWriter {
     KdumpPageDesc zero_desc;
     size_t block;                   /* data-pass iterator: current block */
     uint64_t addr;                  /* next guest-physical byte to take */
+
+    /* dump-level: the pfns left out of the 2nd bitmap and the page pass. */
+    DumpPageFilter *filter;
+    uint32_t dump_level;            /* the sub-header's */
 } KdumpWriter;
 
 static uint32_t dump32(const KdumpWriter *k, uint32_t v)
@@ -369,7 +373,7 @@ static bool kdump_write_headers(KdumpWriter *k, Error **errp)
         FILL_DH(dh.h64);
         dh_size = sizeof(dh.h64);
         sh.s64.phys_base = dump64(k, s->dump_info.phys_base);
-        sh.s64.dump_level = dump32(k, KDUMP_DUMP_LEVEL);
+        sh.s64.dump_level = dump32(k, k->dump_level);
         sh.s64.offset_vmcoreinfo = dump64(k, k->offset_vmcoreinfo);
         sh.s64.size_vmcoreinfo = dump64(k, k->size_vmcoreinfo);
         sh.s64.offset_note = dump64(k, k->offset_note);
@@ -380,7 +384,7 @@ static bool kdump_write_headers(KdumpWriter *k, Error **errp)
         FILL_DH(dh.h32);
         dh_size = sizeof(dh.h32);
         sh.s32.phys_base = dump32(k, s->dump_info.phys_base);
-        sh.s32.dump_level = dump32(k, KDUMP_DUMP_LEVEL);
+        sh.s32.dump_level = dump32(k, k->dump_level);
         sh.s32.offset_vmcoreinfo = dump64(k, k->offset_vmcoreinfo);
         sh.s32.size_vmcoreinfo = dump32(k, k->size_vmcoreinfo);
         sh.s32.offset_note = dump64(k, k->offset_note);
@@ -405,13 +409,14 @@ static bool kdump_write_headers(KdumpWriter *k, Error **errp)
     return true;
 }
 
-static bool bitmap_flush(KdumpWriter *k, const uint8_t *buf, uint64_t window)
+static bool bitmap_flush(KdumpWriter *k, const uint8_t *buf1, const uint8_t *buf2,
+                         uint64_t window)
 {
     uint64_t off = window * k->page_size;
 
-    return dump_output_pwrite(k->job->out, buf, k->page_size,
+    return dump_output_pwrite(k->job->out, buf1, k->page_size,
                               k->offset_dump_bitmap + off) &&
-           dump_output_pwrite(k->job->out, buf, k->page_size,
+           dump_output_pwrite(k->job->out, buf2, k->page_size,
                               k->offset_dump_bitmap + k->len_dump_bitmap + off);
 }
 
@@ -419,12 +424,14 @@ static bool bitmap_flush(KdumpWriter *k, const uint8_t *buf, uint64_t window)
  * Both bitmaps, one page-sized window at a time, in QEMU's order: a window
  * is written (to the 1st, then the 2nd bitmap) when a later window gets its
  * first pfn, so empty windows in between are written as zeros and windows
- * after the last pfn never are.
+ * after the last pfn never are. The 1st bitmap has every RAM pfn; the 2nd
+ * leaves out what dump-level excluded, as makedumpfile's does.
  */
 static bool kdump_write_bitmaps(KdumpWriter *k, Error **errp)
 {
     const DumpGuestBlockList *blocks = &k->s->guest_phys_blocks;
-    g_autofree uint8_t *buf = g_malloc0(k->page_size);
+    g_autofree uint8_t *buf1 = g_malloc0(k->page_size);
+    g_autofree uint8_t *buf2 = g_malloc0(k->page_size);
     uint64_t bits = (uint64_t)k->page_size * 8;
     uint64_t window = 0;
     bool any = false;
@@ -442,18 +449,22 @@ static bool kdump_write_bitmaps(KdumpWriter *k, Error **errp)
             uint64_t bit = pfn % bits;
 
             while (window < pfn / bits) {
-                if (!bitmap_flush(k, buf, window)) {
+                if (!bitmap_flush(k, buf1, buf2, window)) {
                     error_setg(errp, "dump: failed to set dump_bitmap");
                     return false;
                 }
-                memset(buf, 0, k->page_size);
+                memset(buf1, 0, k->page_size);
+                memset(buf2, 0, k->page_size);
                 window++;
             }
-            buf[bit / 8] |= 1u << (bit % 8);
+            buf1[bit / 8] |= 1u << (bit % 8);
+            if (!dump_filter_excluded(k->filter, pfn)) {
+                buf2[bit / 8] |= 1u << (bit % 8);
+            }
             any = true;
         }
     }
-    if (any && !bitmap_flush(k, buf, window)) {
+    if (any && !bitmap_flush(k, buf1, buf2, window)) {
         error_setg(errp, "dump: failed to sync dump_bitmap");
         return false;
     }
@@ -524,6 +535,15 @@ static bool kdump_fill(void *opaque, DumpPageBatch *b, Error **errp)
         }
         if (k->addr >= blk->target_end) {
             k->block++;
+            continue;
+        }
+        if (dump_filter_excluded(k->filter, k->addr >> k->page_shift)) {
+            /* Left out: the rest of this pfn in this block (the next block's
+             * part of it, if any, is skipped the same way). */
+            uint64_t next = MIN(blk->target_end, (k->addr | (ps - 1)) + 1);
+
+            dump_progress_add(k->job, (int64_t)(next - k->addr));
+            k->addr = next;
             continue;
         }
         off = k->addr & (ps - 1);
@@ -653,6 +673,7 @@ static bool kdump_prepare(DumpJob *job, Error **errp)
         return false;
     }
     k->page_shift = __builtin_ctzl(k->page_size);
+    k->dump_level = s->has_dump_level ? (uint32_t)s->dump_level : KDUMP_DUMP_LEVEL;
 
     for (size_t i = 0; i < blocks->num; i++) {
         const DumpGuestBlock *b = &blocks->blocks[i];
@@ -690,11 +711,47 @@ static bool kdump_prepare(DumpJob *job, Error **errp)
     return true;
 }
 
+/*
+ * dump-level: which pfns to leave out, decided before the first byte is
+ * written, in the worker (the guest may run again by then only when the
+ * page source is a snapshot, which the classification reads too).
+ */
+static bool kdump_classify(KdumpWriter *k, Error **errp)
+{
+    const DumpPlan *s = k->s;
+    const DumpGuestBlockList *blocks = &s->guest_phys_blocks;
+
+    if (!s->has_dump_level) {
+        return true;
+    }
+    k->filter = dump_filter_classify(s, s->linux_mm, s->dump_level, k->max_mapnr,
+                                     &k->job->cancel, errp);
+    if (!k->filter) {
+        return false;
+    }
+    /* One descriptor per pfn the 2nd bitmap keeps (counted as prepare counts). */
+    for (size_t i = 0; i < blocks->num; i++) {
+        const DumpGuestBlock *b = &blocks->blocks[i];
+
+        if (b->target_end <= b->target_start) {
+            continue;
+        }
+        for (uint64_t pfn = b->target_start >> k->page_shift;
+             pfn <= (b->target_end - 1) >> k->page_shift; pfn++) {
+            if (dump_filter_excluded(k->filter, pfn)) {
+                k->num_dumpable--;
+            }
+        }
+    }
+    return true;
+}
+
 static bool kdump_write(DumpJob *job, Error **errp)
 {
     KdumpWriter *k = job->writer_state;
 
-    return kdump_write_headers(k, errp) &&
+    return kdump_classify(k, errp) &&
+           kdump_write_headers(k, errp) &&
            kdump_write_bitmaps(k, errp) &&
            kdump_write_pages(k, errp);
 }
@@ -708,6 +765,7 @@ static void kdump_cleanup(DumpJob *job)
     }
     g_free(k->desc_cache.buf);
     g_free(k->data_cache.buf);
+    dump_filter_free(k->filter);
     g_free(k);
     job->writer_state = NULL;
 }

@@ -383,6 +383,7 @@ static void dump_plan_free(DumpPlan *plan)
     dump_mapping_list_free(plan->list);
     g_free(plan->cpus);
     g_free(plan->notes);
+    dump_linux_mm_free(plan->linux_mm);
     memset(plan, 0, sizeof(*plan));
 }
 
@@ -454,6 +455,11 @@ static bool dump_init(DumpJob *job, DumpPlan *s, bool paging, Error **errp)
         s->dump_info.page_size = 4096;
     }
     dump_build_notes(s);
+    /* Before anything is written: a level the guest cannot serve fails here. */
+    if (s->has_dump_level &&
+        !dump_linux_mm_parse(s, s->dump_level, &s->linux_mm, errp)) {
+        return false;
+    }
 
     s->list = dump_mapping_list_new();
     dump_mapping_list_set_cancel(s->list, &job->cancel);
@@ -750,7 +756,8 @@ static int dump_open_file(DumpJob *job, const char *path, char **created,
 void qmp_dump_guest_memory(bool paging, const char *protocol, bool has_detach,
                            bool detach, bool has_begin, int64_t begin,
                            bool has_length, int64_t length, bool has_format,
-                           DumpGuestMemoryFormat format, Error **errp)
+                           DumpGuestMemoryFormat format, bool has_dump_level,
+                           int64_t dump_level, Error **errp)
 {
     DumpJob *job = &dump_job;
     DumpPlan *s = &dump_plan;
@@ -781,6 +788,15 @@ void qmp_dump_guest_memory(bool paging, const char *protocol, bool has_detach,
     if (has_format && format != DUMP_GUEST_MEMORY_FORMAT_ELF &&
         (paging || has_begin || has_length)) {
         error_setg(errp, "kdump-compressed format doesn't support paging or filter");
+        return;
+    }
+    if (has_dump_level && (dump_level < 0 || dump_level > DUMP_LEVEL_MAX)) {
+        error_setg(errp, "Parameter '%s' expects %s", "dump-level",
+                   "an integer in the range 0 to 31");
+        return;
+    }
+    if (has_dump_level && !row->info.kdump_flag) {
+        error_setg(errp, "dump-level is only supported by the kdump formats");
         return;
     }
     if (has_begin && !has_length) {
@@ -853,6 +869,8 @@ void qmp_dump_guest_memory(bool paging, const char *protocol, bool has_detach,
     s->has_filter = has_begin;
     s->begin = begin;
     s->length = length;
+    s->has_dump_level = has_dump_level;
+    s->dump_level = has_dump_level ? (int)dump_level : 0;
     dump_job_reset(job);
     atomic_store(&dump_status, DUMP_STATUS_ACTIVE);
     job->created_path = created;

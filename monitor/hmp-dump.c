@@ -43,7 +43,9 @@ void hmp_dump_guest_memory(Monitor *mon, JsonObject *args)
     qmp_dump_guest_memory(paging, protocol, true, detach,
                           has_begin, hmp_arg_int(args, "begin", 0),
                           has_length, hmp_arg_int(args, "length", 0),
-                          true, format, &err);
+                          true, format,
+                          hmp_arg_has(args, "dump-level"),
+                          hmp_arg_int(args, "dump-level", 0), &err);
     hmp_handle_error(mon, err);
 }
 

@@ -17,8 +17,8 @@ const HMPCommand hmp_cmds[] = {
     { "cont|c", "", "", "resume emulation", hmp_cont },
     { "dump-guest-memory",
       "paging:-p,detach:-d,windmp:-w,zlib:-z,lzo:-l,snappy:-s,raw:-R,"
-      "filename:F,begin:l?,length:l?",
-      "[-p] [-d] [-z|-l|-s|-w] [-R] filename [begin length]",
+      "dump-level:-Di,filename:F,begin:l?,length:l?",
+      "[-p] [-d] [-z|-l|-s|-w] [-R] [-D level] filename [begin length]",
       "write the guest's memory to 'filename' (a vmcore).\n\t\t\t"
       "-p: walk the guest's page tables, so debuggers see virtual addresses.\n\t\t\t"
       "-d: run in the background; follow it with 'info dump'.\n\t\t\t"
@@ -29,6 +29,8 @@ const HMPCommand hmp_cmds[] = {
       "    flattened stream (needs a seekable file).\n\t\t\t"
       "-w: Windows full crash dump, for Windows guests whose\n\t\t\t"
       "    vmcoreinfo driver supplied a dump header.\n\t\t\t"
+      "-D: with -z, -l or -s: leave out the pages makedumpfile's\n\t\t\t"
+      "    -d level (0-31) leaves out, for a Linux guest.\n\t\t\t"
       "begin: first guest-physical address to dump (ELF only).\n\t\t\t"
       "length: number of bytes to dump from begin (ELF only).",
       hmp_dump_guest_memory },

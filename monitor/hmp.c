@@ -365,6 +365,33 @@ static JsonObject *parse_args(LineParser *lp, const HMPCommand *cmd)
                     }
                 }
             }
+            if (type[2] == 'i') {
+                /*
+                 * "-Xi": an option that takes one integer word (not an
+                 * expression: "-D 1 /tmp/x" would divide); absent, no member.
+                 */
+                g_autofree char *word = NULL;
+                char *end;
+                gint64 v;
+
+                if (!set) {
+                    continue;
+                }
+                skip_spaces(lp);
+                word = *lp->p ? get_str(lp) : NULL;
+                if (!word) {
+                    lp_error(lp, "%s: integer expected", cmd->name);
+                    break;
+                }
+                errno = 0;
+                v = g_ascii_strtoll(word, &end, 0);
+                if (!*word || *end || errno) {
+                    lp_error(lp, "%s: integer expected", cmd->name);
+                    break;
+                }
+                json_object_set_int_member(args, name, v);
+                continue;
+            }
             json_object_set_boolean_member(args, name, set);
             continue;
         }

@@ -22,6 +22,9 @@ typedef void HMPHandler(Monitor *mon, JsonObject *args);
  *              -x   a flag written "-x" (flags must come in declared order,
  *                   each as its own token; another declared flag later in
  *                   the list is allowed, anything else is "unsupported option")
+ *              -xi  an option "-x N" with one integer word (decimal, 0x hex),
+ *                   not an expression (a file name may follow); the member
+ *                   is absent when the option is not given
  *              F    a file name     (missing: "<cmd>: filename expected")
  *              s    a string        (missing: "<cmd>: string expected")
  *              S    the rest of the line, as one string (help's "info status")

@@ -13,6 +13,7 @@
 #include "sysemu/dump-x86.h"
 #include "sysemu/dump-memory.h"
 #include "sysemu/dump-host.h"
+#include "sysemu/dump-filter.h"
 
 /* ---------------------------------------------------------------------- */
 /* Output sinks (dump/dump-output.c)                                       */
@@ -108,6 +109,14 @@ struct DumpPlan {
     bool has_filter;
     int64_t begin;
     int64_t length;
+    /* dump-level 0-31; absent: nothing excluded, header level 1 (QEMU). */
+    bool has_dump_level;
+    int dump_level;
+    /*
+     * The guest's memory layout from its VMCOREINFO when the level
+     * classifies struct pages (sysemu/dump-filter.h), else NULL.
+     */
+    DumpLinuxMm *linux_mm;
 
     DumpGuestBlockList guest_phys_blocks;
     DumpMappingList *list;        /* filtered when has_filter (ELF only) */

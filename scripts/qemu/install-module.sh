@@ -55,6 +55,15 @@ for f in "$tree"/include/sysemu/dump-*.h; do
     put "$f" "$q/include/sysemu/$(basename "$f")"
 done
 
+# QEMU's HMP dump-guest-memory calls the generated signature, which has
+# guestdump's optional dump-level after format: QEMU's HMP passes it absent
+# (QMP's dump-level works in QEMU through the schema).
+sed 's/has_length, length, true, dump_format, &err);/has_length, length, true, dump_format, false, 0, \&err);/' \
+    "$p/dump/dump-hmp-cmds.c" > "$tmp/hmp"
+grep -q 'dump_format, false, 0, &err' "$tmp/hmp" || {
+    echo "install-module.sh: QEMU's dump-hmp-cmds.c call not found" >&2; exit 1; }
+put "$tmp/hmp" "$q/dump/dump-hmp-cmds.c"
+
 # The dump schema goes through QEMU's own QAPI generator.
 put "$tree/qapi/dump.json" "$q/qapi/dump.json"
 

@@ -81,7 +81,7 @@ int LLVMFuzzerTestOneInput(const uint8_t *data, size_t size)
 
     qmp_dump_guest_memory((flags & 8) && format == DUMP_GUEST_MEMORY_FORMAT_ELF,
                           "file:/dev/null", false, false, false, 0, false, 0,
-                          true, format, &err);
+                          true, format, false, 0, &err);
     fuzz_verbose("dump: %s\n", err ? error_get_pretty(err) : "ok");
     /*
      * Every problem with the note is a warning and the note is dropped, so an

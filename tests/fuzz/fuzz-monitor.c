@@ -11,24 +11,28 @@
 void __real_qmp_dump_guest_memory(bool paging, const char *protocol, bool has_detach,
                                   bool detach, bool has_begin, int64_t begin,
                                   bool has_length, int64_t length, bool has_format,
-                                  DumpGuestMemoryFormat format, Error **errp);
+                                  DumpGuestMemoryFormat format, bool has_dump_level,
+                                  int64_t dump_level, Error **errp);
 void __wrap_qmp_dump_guest_memory(bool paging, const char *protocol, bool has_detach,
                                   bool detach, bool has_begin, int64_t begin,
                                   bool has_length, int64_t length, bool has_format,
-                                  DumpGuestMemoryFormat format, Error **errp);
+                                  DumpGuestMemoryFormat format, bool has_dump_level,
+                                  int64_t dump_level, Error **errp);
 void __wrap_qmp_quit(Error **errp);
 
 /* Dumps run for real, but into /dev/null; fd: stays (no fd is ever passed here). */
 void __wrap_qmp_dump_guest_memory(bool paging, const char *protocol, bool has_detach,
                                   bool detach, bool has_begin, int64_t begin,
                                   bool has_length, int64_t length, bool has_format,
-                                  DumpGuestMemoryFormat format, Error **errp)
+                                  DumpGuestMemoryFormat format, bool has_dump_level,
+                                  int64_t dump_level, Error **errp)
 {
     if (g_str_has_prefix(protocol, "file:")) {
         protocol = "file:/dev/null";
     }
     __real_qmp_dump_guest_memory(paging, protocol, has_detach, detach, has_begin, begin,
-                                 has_length, length, has_format, format, errp);
+                                 has_length, length, has_format, format,
+                                 has_dump_level, dump_level, errp);
 }
 
 void __wrap_qmp_quit(Error **errp)

@@ -83,7 +83,8 @@ int LLVMFuzzerTestOneInput(const uint8_t *data, size_t size)
         qmp_dump_guest_memory(!kdump && (pick & 1), "file:/dev/null", false, false,
                               false, 0, false, 0, kdump,
                               kdump ? DUMP_GUEST_MEMORY_FORMAT_KDUMP_ZLIB
-                                    : DUMP_GUEST_MEMORY_FORMAT_ELF, &err);
+                                    : DUMP_GUEST_MEMORY_FORMAT_ELF,
+                              false, 0, &err);
         /*
          * Paging may hit a walk bound; otherwise whatever a restore accepted
          * must dump (a failure here is a validation the restore missed).
