@@ -102,8 +102,16 @@ struct DumpLinuxMm {
     bool extreme;                 /* SPARSEMEM_EXTREME: mem_section is roots */
     uint64_t kvbase;
     bool buddy;                   /* makedumpfile's page_is_buddy is set */
+    bool classify;                /* the level (or PG_hwpoison) needs the walk */
     DumpX86CPUState env;          /* long mode with the kernel's tables */
+    /* get_mem_map(): each section's mem_map (0: none), below max_pfn. */
+    uint64_t num_section;
+    uint64_t *maps;
+    uint64_t max_pfn;             /* the dump's, trimmed as makedumpfile trims */
 };
+
+static bool section_maps(const DumpPlan *plan, const DumpLinuxMm *mm,
+                         uint64_t num_section, uint64_t *maps, Error **errp);
 
 #define KV(mm, k) ((mm)->v[K_##k])
 #define HAVE(mm, k) ((mm)->v[K_##k] != NOT_FOUND)
@@ -341,6 +349,38 @@ static bool layout_check(DumpLinuxMm *mm, const DumpPlan *plan, char **what)
     return true;
 }
 
+/*
+ * makedumpfile's get_mem_map() for SPARSEMEM: each section's mem_map, and
+ * max_mapnr trimmed to the end of the last section that has one.
+ */
+static bool find_mem_maps(DumpLinuxMm *mm, const DumpPlan *plan, Error **errp)
+{
+    const DumpGuestBlockList *blocks = &plan->guest_phys_blocks;
+    uint64_t last_end = 0, pps, end = 0;
+
+    for (size_t i = 0; i < blocks->num; i++) {
+        last_end = MAX(last_end, blocks->blocks[i].target_end);
+    }
+    mm->max_pfn = (last_end + plan->dump_info.page_size - 1) >> mm->page_shift;
+    pps = 1ull << (mm->section_size_bits - mm->page_shift);
+    mm->num_section = (mm->max_pfn + pps - 1) / pps;
+    if (!mm->num_section) {
+        error_setg(errp, "dump: dump-level: no guest memory");
+        return false;
+    }
+    mm->maps = g_new0(uint64_t, mm->num_section);
+    if (!section_maps(plan, mm, mm->num_section, mm->maps, errp)) {
+        return false;
+    }
+    for (uint64_t nr = 0; nr < mm->num_section; nr++) {
+        if (mm->maps[nr]) {
+            end = MIN((nr + 1) * pps, mm->max_pfn);
+        }
+    }
+    mm->max_pfn = MIN(mm->max_pfn, end);
+    return true;
+}
+
 bool dump_linux_mm_parse(const DumpPlan *plan, int level, DumpLinuxMm **out,
                          Error **errp)
 {
@@ -364,11 +404,16 @@ bool dump_linux_mm_parse(const DumpPlan *plan, int level, DumpLinuxMm **out,
     mm = g_new0(DumpLinuxMm, 1);
     parse_keys(mm, text, len);
     if (!needed) {
-        /* Levels 0 and 1: the hwpoison/offline pass when the kernel has it. */
-        if (!HAVE(mm, PG_HWPOISON) || !layout_check(mm, plan, &what)) {
-            g_free(mm);
+        /*
+         * Levels 0 and 1: makedumpfile still reads the memory layout (which
+         * trims max_mapnr) and drops hwpoison/offline pages when the kernel
+         * has PG_hwpoison. A VMCOREINFO without that layout: all pages.
+         */
+        if (!layout_check(mm, plan, &what) || !find_mem_maps(mm, plan, NULL)) {
+            dump_linux_mm_free(mm);
             return true;
         }
+        mm->classify = HAVE(mm, PG_HWPOISON);
         *out = mm;
         return true;
     }
@@ -397,19 +442,32 @@ bool dump_linux_mm_parse(const DumpPlan *plan, int level, DumpLinuxMm **out,
             goto missing;
         }
     }
+    if (!find_mem_maps(mm, plan, errp)) {
+        dump_linux_mm_free(mm);
+        return false;
+    }
+    mm->classify = true;
     *out = mm;
     return true;
 
 missing:
     error_setg(errp, "dump: dump-level %d needs %s in the guest's VMCOREINFO",
                level, what);
-    g_free(mm);
+    dump_linux_mm_free(mm);
     return false;
+}
+
+uint64_t dump_linux_mm_max_pfn(const DumpLinuxMm *mm)
+{
+    return mm ? mm->max_pfn : UINT64_MAX;
 }
 
 void dump_linux_mm_free(DumpLinuxMm *mm)
 {
-    g_free(mm);
+    if (mm) {
+        g_free(mm->maps);
+        g_free(mm);
+    }
 }
 
 /* ---------------------------------------------------------------------- */
@@ -625,11 +683,11 @@ static bool walk_mem_map(Walk *w, uint64_t mem_map, uint64_t pfn_start,
 }
 
 /* makedumpfile's get_mem_section(): the mem_map of each section, or 0. */
-static bool section_maps(Walk *w, uint64_t num_section, uint64_t *maps, Error **errp)
+static bool section_maps(const DumpPlan *plan, const DumpLinuxMm *mm,
+                         uint64_t num_section, uint64_t *maps, Error **errp)
 {
-    const DumpLinuxMm *mm = w->mm;
     const uint64_t ms_size = KV(mm, SIZE_MEM_SECTION);
-    const uint64_t per_root = mm->extreme ? w->plan->dump_info.page_size / ms_size : 1;
+    const uint64_t per_root = mm->extreme ? plan->dump_info.page_size / ms_size : 1;
     const uint64_t roots = (num_section + per_root - 1) / per_root;
     const uint64_t pfn_shift = mm->section_size_bits - mm->page_shift;
     const uint64_t array_size = mm->extreme ? 8 * roots : ms_size * roots;
@@ -644,13 +702,13 @@ static bool section_maps(Walk *w, uint64_t num_section, uint64_t *maps, Error **
         if (attempt == 1) {
             uint8_t p[8];
 
-            if (!dump_plan_read_virt(w->plan, &mm->env, KV(mm, SYM_MEM_SECTION),
+            if (!dump_plan_read_virt(plan, &mm->env, KV(mm, SYM_MEM_SECTION),
                                      p, 8)) {
                 break;
             }
             ptr = get64(p);
         }
-        if (!dump_plan_read_virt(w->plan, &mm->env, ptr, array, array_size)) {
+        if (!dump_plan_read_virt(plan, &mm->env, ptr, array, array_size)) {
             continue;
         }
         for (uint64_t nr = 0; nr < num_section && !bad; nr++) {
@@ -668,7 +726,7 @@ static bool section_maps(Walk *w, uint64_t num_section, uint64_t *maps, Error **
                 addr = (uint64_t)KV(mm, SYM_MEM_SECTION) + nr * ms_size;
             }
             if (!is_kvaddr(mm, addr) ||
-                !dump_plan_read_virt(w->plan, &mm->env, addr, ms, ms_size)) {
+                !dump_plan_read_virt(plan, &mm->env, addr, ms, ms_size)) {
                 continue;
             }
             map = get64(ms + KV(mm, OFF_SECTION_MEM_MAP));
@@ -686,9 +744,6 @@ static bool section_maps(Walk *w, uint64_t num_section, uint64_t *maps, Error **
         if (any && !bad) {
             return true;
         }
-        if (cancelled(w, errp)) {
-            return false;
-        }
     }
     error_setg(errp, "dump: dump-level: cannot read the guest's mem_section "
                "array at 0x%" PRIx64, (uint64_t)KV(mm, SYM_MEM_SECTION));
@@ -701,41 +756,29 @@ DumpPageFilter *dump_filter_classify(const DumpPlan *plan, const DumpLinuxMm *mm
 {
     DumpPageFilter *f = g_new0(DumpPageFilter, 1);
     Walk w = { .plan = plan, .mm = mm, .level = level, .f = f, .cancel = cancel };
-    uint64_t pps, num_section;
-    g_autofree uint64_t *maps = NULL;
+    uint64_t pps;
 
     f->max_pfn = max_pfn;
     f->excluded = g_new0(uint64_t, (max_pfn + 63) / 64 + 1);
-    if (!mm) {
+    if (!mm || !mm->classify) {
         return f;                 /* nothing but zero pages, which the writer sees */
     }
     pps = 1ull << (mm->section_size_bits - mm->page_shift);
-    num_section = (max_pfn + pps - 1) / pps;
-    if (num_section == 0) {
-        return f;
-    }
-    maps = g_new0(uint64_t, num_section);
     w.cache = g_malloc(PGMM_CACHED * KV(mm, SIZE_PAGE));
-    if (!section_maps(&w, num_section, maps, errp)) {
-        goto fail;
-    }
-    for (uint64_t nr = 0; nr < num_section; nr++) {
+    for (uint64_t nr = 0; nr < mm->num_section; nr++) {
         uint64_t start = nr * pps, end = MIN(start + pps, max_pfn);
 
-        if (!maps[nr]) {
+        if (!mm->maps[nr] || start >= end) {
             continue;
         }
-        if (!walk_mem_map(&w, maps[nr], start, end, errp)) {
-            goto fail;
+        if (!walk_mem_map(&w, mm->maps[nr], start, end, errp)) {
+            g_free(w.cache);
+            dump_filter_free(f);
+            return NULL;
         }
     }
     g_free(w.cache);
     return f;
-
-fail:
-    g_free(w.cache);
-    dump_filter_free(f);
-    return NULL;
 }
 
 void dump_filter_free(DumpPageFilter *f)

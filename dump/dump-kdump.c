@@ -177,6 +177,15 @@ typedef struct KdumpWriter {
     KdumpCache data_cache;
     uint64_t offset_data;
     KdumpPageDesc zero_desc;
+    /*
+     * Zero pages share zero_desc (QEMU; makedumpfile with -d bit 1), or,
+     * with a dump-level without bit 1, are each stored as makedumpfile
+     * stores them then: zero_data, zero_len bytes (compressed unless
+     * zero_len is the page size).
+     */
+    bool share_zero;
+    uint8_t *zero_data;
+    uint32_t zero_len;
     size_t block;                   /* data-pass iterator: current block */
     uint64_t addr;                  /* next guest-physical byte to take */
 
@@ -184,6 +193,12 @@ typedef struct KdumpWriter {
     DumpPageFilter *filter;
     uint32_t dump_level;            /* the sub-header's */
 } KdumpWriter;
+
+/* In the 2nd bitmap and the page pass: below max_mapnr and not left out. */
+static bool kdump_pfn_kept(const KdumpWriter *k, uint64_t pfn)
+{
+    return pfn < k->max_mapnr && !dump_filter_excluded(k->filter, pfn);
+}
 
 static uint32_t dump32(const KdumpWriter *k, uint32_t v)
 {
@@ -445,6 +460,7 @@ static bool kdump_write_bitmaps(KdumpWriter *k, Error **errp)
         }
         first = b->target_start >> k->page_shift;
         last = (b->target_end - 1) >> k->page_shift;
+        last = MIN(last, k->max_mapnr - 1);
         for (uint64_t pfn = first; pfn <= last; pfn++) {
             uint64_t bit = pfn % bits;
 
@@ -458,7 +474,7 @@ static bool kdump_write_bitmaps(KdumpWriter *k, Error **errp)
                 window++;
             }
             buf1[bit / 8] |= 1u << (bit % 8);
-            if (!dump_filter_excluded(k->filter, pfn)) {
+            if (kdump_pfn_kept(k, pfn)) {
                 buf2[bit / 8] |= 1u << (bit % 8);
             }
             any = true;
@@ -537,7 +553,7 @@ static bool kdump_fill(void *opaque, DumpPageBatch *b, Error **errp)
             k->block++;
             continue;
         }
-        if (dump_filter_excluded(k->filter, k->addr >> k->page_shift)) {
+        if (!kdump_pfn_kept(k, k->addr >> k->page_shift)) {
             /* Left out: the rest of this pfn in this block (the next block's
              * part of it, if any, is skipped the same way). */
             uint64_t next = MIN(blk->target_end, (k->addr | (ps - 1)) + 1);
@@ -580,8 +596,18 @@ static bool kdump_consume(void *opaque, const DumpPageBatch *b, Error **errp)
     for (size_t i = 0; i < b->count; i++) {
         KdumpPageDesc pd;
 
-        if (b->kind[i] == DUMP_PAGE_ZERO) {
+        if (b->kind[i] == DUMP_PAGE_ZERO && k->share_zero) {
             pd = k->zero_desc;
+        } else if (b->kind[i] == DUMP_PAGE_ZERO) {
+            if (!cache_append(k, &k->data_cache, k->zero_data, k->zero_len)) {
+                error_setg(errp, "dump: failed to write page data");
+                return false;
+            }
+            pd.offset = dump64(k, k->offset_data);
+            pd.size = dump32(k, k->zero_len);
+            pd.flags = dump32(k, k->zero_len < k->page_size ? k->flag : 0);
+            pd.page_flags = 0;
+            k->offset_data += k->zero_len;
         } else {
             if (!cache_append(k, &k->data_cache, dump_page_batch_data(b, i),
                               b->len[i])) {
@@ -618,16 +644,35 @@ static bool kdump_write_pages(KdumpWriter *k, Error **errp)
                                   .offset = k->offset_data,
                                   .split = s->fmt->kdump_raw };
 
-    /* One shared copy of the zero page, first in the data area. */
-    k->zero_desc = (KdumpPageDesc){
-        .offset = dump64(k, k->offset_data),
-        .size = dump32(k, k->page_size),
-    };
-    if (!cache_append(k, &k->data_cache, zero, k->page_size)) {
-        error_setg(errp, "dump: failed to write page data (zero page)");
-        return false;
+    k->share_zero = !s->has_dump_level || (s->dump_level & DUMP_LEVEL_ZERO);
+    if (k->share_zero) {
+        /* One shared copy of the zero page, first in the data area. */
+        k->zero_desc = (KdumpPageDesc){
+            .offset = dump64(k, k->offset_data),
+            .size = dump32(k, k->page_size),
+        };
+        if (!cache_append(k, &k->data_cache, zero, k->page_size)) {
+            error_setg(errp, "dump: failed to write page data (zero page)");
+            return false;
+        }
+        k->offset_data += k->page_size;
+    } else {
+        DumpCodec *c = dump_codec_new(k->flag, k->page_size, errp);
+        size_t n;
+
+        if (!c) {
+            return false;
+        }
+        k->zero_data = g_malloc(MAX(dump_codec_bound(k->flag, k->page_size),
+                                    k->page_size));
+        n = dump_codec_compress(c, zero, k->zero_data);
+        dump_codec_free(c);
+        if (n == 0) {
+            memcpy(k->zero_data, zero, k->page_size);
+            n = k->page_size;
+        }
+        k->zero_len = n;
     }
-    k->offset_data += k->page_size;
 
     k->block = 0;
     k->addr = 0;
@@ -679,8 +724,6 @@ static bool kdump_prepare(DumpJob *job, Error **errp)
         const DumpGuestBlock *b = &blocks->blocks[i];
 
         if (b->target_end > b->target_start) {
-            k->num_dumpable += ((b->target_end - 1) >> k->page_shift) -
-                               (b->target_start >> k->page_shift) + 1;
             last_end = MAX(last_end, b->target_end);
         }
     }
@@ -688,8 +731,19 @@ static bool kdump_prepare(DumpJob *job, Error **errp)
      * QEMU takes the floor here, which leaves a last page that ends mid-page
      * outside max_mapnr (and its bit possibly outside the bitmap); counting
      * it keeps the dump self-consistent and is the same for aligned RAM.
+     * With dump-level, makedumpfile's trim to the kernel's last section.
      */
     k->max_mapnr = (last_end + k->page_size - 1) >> k->page_shift;
+    k->max_mapnr = MIN(k->max_mapnr, dump_linux_mm_max_pfn(s->linux_mm));
+    for (size_t i = 0; i < blocks->num; i++) {
+        const DumpGuestBlock *b = &blocks->blocks[i];
+        uint64_t first = b->target_start >> k->page_shift;
+        uint64_t last = (b->target_end - 1) >> k->page_shift;
+
+        if (b->target_end > b->target_start && first < k->max_mapnr) {
+            k->num_dumpable += MIN(last, k->max_mapnr - 1) - first + 1;
+        }
+    }
     k->len_dump_bitmap = round_up(div_round_up(k->max_mapnr, 8), k->page_size);
     if (2 * k->len_dump_bitmap > MAX(KDUMP_BITMAP_FLOOR,
                                      k->num_dumpable * k->page_size)) {
@@ -737,7 +791,8 @@ static bool kdump_classify(KdumpWriter *k, Error **errp)
             continue;
         }
         for (uint64_t pfn = b->target_start >> k->page_shift;
-             pfn <= (b->target_end - 1) >> k->page_shift; pfn++) {
+             pfn <= (b->target_end - 1) >> k->page_shift && pfn < k->max_mapnr;
+             pfn++) {
             if (dump_filter_excluded(k->filter, pfn)) {
                 k->num_dumpable--;
             }
@@ -766,6 +821,7 @@ static void kdump_cleanup(DumpJob *job)
     g_free(k->desc_cache.buf);
     g_free(k->data_cache.buf);
     dump_filter_free(k->filter);
+    g_free(k->zero_data);
     g_free(k);
     job->writer_state = NULL;
 }

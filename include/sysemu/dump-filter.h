@@ -38,13 +38,22 @@ typedef struct DumpLinuxMm DumpLinuxMm;
  * - level has a bit of DUMP_LEVEL_NEEDS_MM: the note must be a Linux
  *   x86_64 VMCOREINFO with every field the level needs, else false with
  *   an error naming what is missing.
- * - otherwise (0, 1): makedumpfile still drops hwpoison and offline pages
- *   when the kernel has PG_hwpoison; *mm is set when the note has all it
- *   takes for that, NULL (and true) when not.
+ * - otherwise (0, 1): makedumpfile still reads the layout (max_mapnr is
+ *   trimmed) and drops hwpoison and offline pages when the kernel has
+ *   PG_hwpoison; *mm is set when the note has all it takes for that, NULL
+ *   (and true) when not.
+ * The mem_section array is read here (the guest is paused); the struct
+ * pages later, by dump_filter_classify.
  */
 bool dump_linux_mm_parse(const DumpPlan *plan, int level, DumpLinuxMm **mm,
                          Error **errp);
 void dump_linux_mm_free(DumpLinuxMm *mm);
+/*
+ * makedumpfile trims max_mapnr to the end of the last memory section the
+ * kernel has a mem_map for (RAM it does not use, e.g. the BIOS ROM at
+ * 4 GiB, is then not in the dump): that end, or UINT64_MAX without mm.
+ */
+uint64_t dump_linux_mm_max_pfn(const DumpLinuxMm *mm);
 
 /*
  * The pfns to leave out: one bit per pfn below max_pfn, set when excluded.

@@ -234,6 +234,7 @@ void kdump_test_fill_mix(uint8_t *mem, size_t size, size_t page_size, uint32_t s
 }
 
 bool kdump_test_cancel;
+int kdump_test_dump_level = -1;
 
 bool kdump_test_write_fd(KdumpTestGuest *g, uint32_t flag, bool raw, int threads,
                          int fd, bool seekable, char **msg)
@@ -285,7 +286,13 @@ bool kdump_test_write_fd(KdumpTestGuest *g, uint32_t flag, bool raw, int threads
                          g->blocks.blocks[i].target_start;
     }
     dump_set_thread_count(threads);
-    ok = dump_kdump_writer.prepare(job, &err);
+    ok = true;
+    if (kdump_test_dump_level >= 0) {
+        s->has_dump_level = true;
+        s->dump_level = kdump_test_dump_level;
+        ok = dump_linux_mm_parse(s, s->dump_level, &s->linux_mm, &err);
+    }
+    ok = ok && dump_kdump_writer.prepare(job, &err);
     /* What dump_run does first: the flat header, with 7.2's text on failure */
     if (ok && !dump_output_start(out)) {
         error_setg(&err, "dump: failed to write start flat header");
@@ -293,6 +300,7 @@ bool kdump_test_write_fd(KdumpTestGuest *g, uint32_t flag, bool raw, int threads
     }
     ok = ok && dump_kdump_writer.write(job, &err);
     dump_kdump_writer.cleanup(job);
+    dump_linux_mm_free(s->linux_mm);
     if (ok) {
         if (!dump_output_finish(out)) {
             error_setg_errno(&err, errno, "finish");

@@ -42,6 +42,8 @@ void kdump_test_fill_mix(uint8_t *mem, size_t size, size_t page_size, uint32_t s
  */
 bool kdump_test_write(KdumpTestGuest *g, uint32_t flag, bool raw, int threads,
                       const char *path, char **msg);
+/* >= 0: the next writes use this dump-level (the plan's VMCOREINFO parsed). */
+extern int kdump_test_dump_level;
 /* Set: the next write starts with DumpJob.cancel set (as quit does). */
 extern bool kdump_test_cancel;
 /* Same, into an already open fd (a pipe, say) for a flattened dump. */
