@@ -53,6 +53,9 @@ STATES = [
     ("1G-nokaslr", "1G", "nokaslr", (256, 64, 128), (8, 16)),
 ]
 DISK_SEED = 13      # change when the disk contents below change
+# crash takes about a minute per file on a loaded machine: the KASLR states,
+# where its address translation has the most to get right.
+CRASH_STATES = ("256M-kaslr", "1G-kaslr")
 
 
 def write_disks(d, file_mb, priv_mb):
@@ -321,6 +324,8 @@ def check_readers(t, work, name, kver, vmci, elf, d31):
              "%s: drgn opens it and reads init_uts_ns and _stext as in the ELF" % what,
              json.dumps(res)[:600] if res else tlg.tail(out))
 
+    if name not in CRASH_STATES:
+        return
     if not shutil.which("crash"):
         t.skip("%s: crash" % what, "crash not installed")
         return
