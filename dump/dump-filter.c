@@ -31,6 +31,11 @@
 #define SECTION_MAP_MASK    (~((1ull << 5) - 1))
 #define SECTION_MARKED_PRESENT 1ull
 #define PAGE_MAPPING_ANON   1ull
+/*
+ * Memory sections looked at, at most (8 bytes of memory and one read each):
+ * 2 Mi sections are 256 TiB of RAM in Linux's 128 MiB sections.
+ */
+#define MAX_SECTIONS        (1u << 21)
 /* A buddy order is checked against LENGTH(zone.free_area); never more. */
 #define MAX_FREE_ORDER      64
 
@@ -366,6 +371,13 @@ static bool find_mem_maps(DumpLinuxMm *mm, const DumpPlan *plan, Error **errp)
     mm->num_section = (mm->max_pfn + pps - 1) / pps;
     if (!mm->num_section) {
         error_setg(errp, "dump: dump-level: no guest memory");
+        return false;
+    }
+    if (mm->num_section > MAX_SECTIONS) {
+        error_setg(errp, "dump: dump-level: RAM ending at pfn 0x%" PRIx64 " spans %"
+                   PRIu64 " memory sections of 2^%u bytes, more than %u",
+                   mm->max_pfn, mm->num_section, mm->section_size_bits,
+                   MAX_SECTIONS);
         return false;
     }
     mm->maps = g_new0(uint64_t, mm->num_section);

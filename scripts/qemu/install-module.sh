@@ -24,9 +24,12 @@ drop_lines() {
     put "$tmp/edit" "$q/$2"
 }
 
-# QEMU's own files that earlier versions of this script replaced or edited.
+# QEMU's own files that earlier versions of this script replaced or edited
+# (or a tree of another branch edited in the shared cache: hmp-commands.hx
+# and monitor/hmp.h); a later edit below derives its own copy again.
 for f in include/sysemu/dump.h include/sysemu/dump-arch.h \
-         include/sysemu/memory_mapping.h stubs/meson.build; do
+         include/sysemu/memory_mapping.h stubs/meson.build \
+         hmp-commands.hx include/monitor/hmp.h; do
     put "$p/$f" "$q/$f"
 done
 

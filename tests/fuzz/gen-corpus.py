@@ -284,6 +284,43 @@ def qtest():
         save("qtest", name, text.encode())
 
 
+# ---------------------------------------------------------------- filter
+def filter_case(name, level, text=b"", patches=()):
+    data = struct.pack("<BH", level, len(text)) + text
+    for region, off, blob in patches:
+        data += struct.pack("<BIB", region, off, len(blob)) + blob
+    save("filter", name, data)
+
+
+def filter_():
+    """fuzz-filter: the synthetic guest of tests/unit/linux-mm-guest.c (regions:
+    0 struct pages, 1 mem_section, 2 page tables, 3 anywhere)."""
+    def page(pfn, off, blob):
+        return (0, pfn * 64 + off, blob)
+    lru, head = 1 << 4, 1 << 16
+    filter_case("plain-31", 31)
+    filter_case("plain-1", 1)
+    filter_case("classes", 31, patches=[
+        page(100, 0, struct.pack("<Q", lru)),
+        page(110, 24, struct.pack("<Q", 0xffff888000006001)),
+        page(120, 40, struct.pack("<Qi", 2, -129)),
+        page(256, 0, struct.pack("<Q", head)),
+        page(257, 17, bytes([3])),
+        page(4000, 40, struct.pack("<Qi", 10, -129)),
+    ])
+    filter_case("absurd-order", 8, patches=[
+        page(0, 0, struct.pack("<Q", head)), page(0, 24, struct.pack("<Q", 1)),
+        page(1, 17, bytes([63]))])
+    filter_case("section-elsewhere", 16, patches=[
+        (1, 0x1010, struct.pack("<Q", 0xffff88807f000003))])
+    filter_case("root-null", 16, patches=[(1, 0, struct.pack("<Q", 0))])
+    filter_case("pgd-loop", 31, patches=[
+        (2, 0x888, struct.pack("<Q", 0x100003)), (2, 0x1000, struct.pack("<Q", 0x101003))])
+    filter_case("overrides", 31, b"SIZE(page)=1024\nNUMBER(SECTION_SIZE_BITS)=13\n"
+                b"LENGTH(mem_section)=1\nOSRELEASE=4.15.0\n")
+    filter_case("missing-free-area", 16, b"LENGTH(zone.free_area)=x\n")
+
+
 if __name__ == "__main__":
     qmp()
     hmp()
@@ -292,4 +329,5 @@ if __name__ == "__main__":
     guest_note()
     win_dump()
     qtest()
+    filter_()
     sys.exit(0)

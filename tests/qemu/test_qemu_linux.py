@@ -15,20 +15,25 @@ BUILD/qemu/qemu-system-x86_64), then over QMP:
 * the console still answers a command afterwards;
 * makedumpfile --dump-dmesg finds the guest's boot messages in the ELF and
   kdump-zlib files, crash with the -dbg vmlinux runs sys, bt -a and log;
+* stopped (integrated QEMU): dump-level 31 keeps the pfns and data
+  makedumpfile -c -d 31 keeps from the same state's ELF;
 * stopped: every format of one guest state reads the same pages through
   libkdumpfile and drgn (page digests), and guestdump -restore of the binary's
   ELF dumps the same bytes again (byte-identical for the integrated QEMU; for
   stock 7.2 equal except docs/compat.md's corrections).
 """
 import argparse
+import hashlib
 import json
 import os
 import re
 import shutil
+import struct
 import subprocess
 import sys
 import tempfile
 import time
+import zlib
 
 sys.dont_write_bytecode = True
 sys.path.insert(0, os.path.dirname(os.path.abspath(__file__)))
@@ -352,6 +357,68 @@ def stopped_dumps(t, g, work, fmts):
     return outs
 
 
+def kdump_pages(path):
+    """A plain kdump file's kept pfns (2nd bitmap) -> sha256 of each page,
+    the sub-header's dump_level and the number of pfns in the 1st bitmap."""
+    with open(path, "rb") as f:
+        data = f.read()
+    if data[:8] != b"KDUMP   ":
+        raise ValueError("%s: not a plain kdump file" % path)
+    bs, sub, blocks = struct.unpack_from("<III", data, 428)
+    level = struct.unpack_from("<I", data, bs + 8)[0]
+    half = blocks // 2 * bs
+    b1 = data[(1 + sub) * bs:(1 + sub) * bs + half]
+    b2 = data[(1 + sub) * bs + half:(1 + sub) * bs + 2 * half]
+    ram = sum(bin(x).count("1") for x in b1)
+    desc = (1 + sub + blocks) * bs
+    pages = {}
+    for byte_i, byte in enumerate(b2):
+        for bit in range(8):
+            if not byte >> bit & 1:
+                continue
+            off, size, flags = struct.unpack_from("<QII", data, desc)
+            desc += 24
+            page = data[off:off + size]
+            if flags & 1:
+                page = zlib.decompress(page)
+            elif flags:
+                raise ValueError("%s: page codec 0x%x" % (path, flags))
+            pages[byte_i * 8 + bit] = hashlib.sha256(page).hexdigest()
+    return pages, level, ram
+
+
+def filtered_dump(t, g, work, outs, integrated, have_mdf):
+    """dump-level 31 of the stopped guest keeps the pages makedumpfile -d 31
+    keeps from the same state's ELF, with the same data (the integrated
+    QEMU only: stock 7.2 has no dump-level)."""
+    elf = outs.get(("elf", False))
+    desc = ("dump-level 31 (kdump-raw-zlib) keeps exactly the pages, with the "
+            "same data, that makedumpfile -c -d 31 keeps from the ELF")
+    if not integrated or not elf or not qc.need(t, have_mdf, desc, NO_MDF):
+        return
+    ours = os.path.join(work, "stopped-level31.kdump")
+    ref = os.path.join(work, "stopped-mdf-d31.kdump")
+    try:
+        g.qmp.execute("dump-guest-memory", paging=False, protocol="file:" + ours,
+                      format="kdump-raw-zlib", **{"dump-level": 31})
+        events_until(g.qmp, "DUMP_COMPLETED")
+        rc, out = qc.run(["makedumpfile", "-c", "-d", "31", elf, ref], timeout=600)
+        if rc != 0:
+            t.ok(False, desc, tail(out))
+            return
+        a, alevel, _ = kdump_pages(ref)
+        b, blevel, ram = kdump_pages(ours)
+        differ = [p for p in set(a) & set(b) if a[p] != b[p]]
+        t.ok(set(a) == set(b) and not differ and alevel == blevel == 31
+             and 0 < len(b) < ram,
+             desc + " (%d of %d pfns)" % (len(b), ram),
+             "only makedumpfile %s, only ours %s, data differ %s, levels %d/%d" % (
+                 sorted(set(a) - set(b))[:8], sorted(set(b) - set(a))[:8],
+                 sorted(differ)[:8], alevel, blevel))
+    except (DriverError, OSError, ValueError, zlib.error) as e:
+        t.ok(False, desc, str(e))
+
+
 def page_digests(t, outs, integrated, have_mdf):
     """Every page of every kdump file, through libkdumpfile and drgn, equals the
     ELF's pages: one digest for all readers and formats."""
@@ -516,6 +583,7 @@ def main(argv=None):
             crash_check(t, kver, live[("kdump-zlib", False)])
         stopped = stopped_dumps(t, g, work, fmts)
         page_digests(t, stopped, integrated, have_mdf)
+        filtered_dump(t, g, work, stopped, integrated, have_mdf)
         restore_compare(t, a.guestdump, work, stopped, fmts, integrated, have_mdf)
     except (DriverError, OSError, ValueError) as e:
         t.ok(False, "the Linux guest in the QEMU under test", str(e))

@@ -837,6 +837,87 @@ static void test_hmp(void)
     qtest_quit(s);
 }
 
+/* The sub-header's dump_level of a kdump-raw file. */
+static uint32_t raw_dump_level(const char *path)
+{
+    g_autofree gchar *data = NULL;
+    gsize len;
+    uint32_t v;
+
+    g_assert_true(g_file_get_contents(path, &data, &len, NULL));
+    g_assert_cmpuint(len, >, 4096 + 12);
+    g_assert_cmpmem(data, 8, "KDUMP   ", 8);
+    memcpy(&v, data + 4096 + 8, 4);
+    return GUINT32_FROM_LE(v);
+}
+
+/*
+ * dump-level (docs/compat.md, "dump-level"): its argument checks, the
+ * refusal of a level the guest's VMCOREINFO cannot serve (the demo's has
+ * no mem_section) with nothing left behind, and levels 0 and 1, which need
+ * no struct pages: level 1 is the unfiltered file, as QEMU writes it.
+ */
+static void test_dump_level(void)
+{
+    QTestState *s = qtest_init(DEMO_ARGS);
+    g_autofree char *f = tmp_file(s, "level.kdump");
+    g_autofree char *plain = tmp_file(s, "plain.kdump");
+    g_autofree char *l1 = tmp_file(s, "l1.kdump");
+    g_autofree char *l0 = tmp_file(s, "l0.kdump");
+    g_autofree gchar *a = NULL, *b = NULL;
+    gsize alen, blen;
+    char *out;
+
+    assert_error(dump_to(s, f, "\"format\": \"kdump-raw-zlib\", \"dump-level\": 32"),
+                 "Parameter 'dump-level' expects an integer in the range 0 to 31");
+    assert_error(dump_to(s, f, "\"format\": \"kdump-zlib\", \"dump-level\": -1"),
+                 "Parameter 'dump-level' expects an integer in the range 0 to 31");
+    assert_error(dump_to(s, f, "\"dump-level\": 1"),
+                 "dump-level is only supported by the kdump formats");
+    assert_error(dump_to(s, f, "\"format\": \"win-dmp\", \"dump-level\": 31"),
+                 "dump-level is only supported by the kdump formats");
+    g_assert_false(g_file_test(f, G_FILE_TEST_EXISTS));
+    assert_error(dump_to(s, f, "\"format\": \"kdump-raw-zlib\", \"dump-level\": 31"),
+                 "dump: dump-level 31 needs SYMBOL(mem_section) in the guest's "
+                 "VMCOREINFO");
+    g_assert_false(g_file_test(f, G_FILE_TEST_EXISTS));
+    g_assert_cmpstr(query_dump(s).status, ==, "failed");
+
+    assert_ok(dump_to(s, plain, "\"format\": \"kdump-raw-zlib\""));
+    assert_ok(dump_to(s, l1, "\"format\": \"kdump-raw-zlib\", \"dump-level\": 1"));
+    assert_ok(dump_to(s, l0, "\"format\": \"kdump-raw-zlib\", \"dump-level\": 0"));
+    g_assert_cmpuint(raw_dump_level(plain), ==, 1);
+    g_assert_cmpuint(raw_dump_level(l1), ==, 1);
+    g_assert_cmpuint(raw_dump_level(l0), ==, 0);
+    g_assert_true(g_file_get_contents(plain, &a, &alen, NULL));
+    g_assert_true(g_file_get_contents(l1, &b, &blen, NULL));
+    g_assert_cmpmem(a, alen, b, blen);
+    g_free(b);
+    /* Level 0 stores each zero page by itself, as makedumpfile -d 0 does. */
+    g_assert_true(g_file_get_contents(l0, &b, &blen, NULL));
+    g_assert_cmpuint(blen, >, alen);
+
+    out = qtest_hmp(s, "dump-guest-memory -z -R -D 1 %s", f);
+    g_assert_cmpstr(out, ==, "");
+    g_free(out);
+    g_free(wait_completed(s, "completed"));
+    g_assert_cmpuint(raw_dump_level(f), ==, 1);
+    unlink(f);
+    out = qtest_hmp(s, "dump-guest-memory -z -R -D 40 %s", f);
+    g_assert_cmpstr(out, ==, "Error: Parameter 'dump-level' expects an integer in "
+                    "the range 0 to 31\r\n");
+    g_free(out);
+    out = qtest_hmp(s, "dump-guest-memory -z -D x %s", f);
+    g_assert_true(g_str_has_prefix(out, "dump-guest-memory: integer expected"));
+    g_free(out);
+    out = qtest_hmp(s, "dump-guest-memory -z -D 2 %s", f);
+    g_assert_cmpstr(out, ==, "Error: dump: dump-level 2 needs SYMBOL(mem_section) in "
+                    "the guest's VMCOREINFO\r\n");
+    g_free(out);
+    g_assert_false(g_file_test(f, G_FILE_TEST_EXISTS));
+    qtest_quit(s);
+}
+
 /* NUMBER(phys_base) is decimal in Linux's VMCOREINFO (QEMU reads it as hex). */
 static void test_phys_base(void)
 {
@@ -1164,6 +1245,7 @@ int main(int argc, char **argv)
     g_test_init(&argc, &argv, NULL);
     g_test_add_func("/dump/capability", test_capability);
     g_test_add_func("/dump/errors", test_errors);
+    g_test_add_func("/dump/dump-level", test_dump_level);
     g_test_add_func("/dump/sync-elf", test_sync_elf);
     g_test_add_func("/dump/paused-stays-paused", test_paused_stays_paused);
     g_test_add_func("/dump/detach-no-tear", test_detach_no_tear);

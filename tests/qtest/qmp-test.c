@@ -332,6 +332,7 @@ static void test_query_commands_and_schema(void)
     } want[] = {
         { "paging", false }, { "protocol", false }, { "detach", true },
         { "begin", true }, { "length", true }, { "format", true },
+        { "dump-level", true },     /* guestdump's extension */
     };
     g_assert_cmpuint(json_array_get_length(members), ==, G_N_ELEMENTS(want));
     for (size_t i = 0; i < G_N_ELEMENTS(want); i++) {

@@ -299,6 +299,32 @@ static void test_hostile(void)
     expect_error(g, 8, "4.4 or later");
     lg_free(g);
 
+    /* RAM far up with tiny sections: refused before any table is allocated. */
+    g = lg_new();
+    lg_set_key(g, "NUMBER(SECTION_SIZE_BITS)=", "13");
+    {
+        DumpPlan s = *lg_plan(g);
+        static uint8_t high[4096];
+        DumpGuestBlock blocks[2] = {
+            s.guest_phys_blocks.blocks[0],
+            { .target_start = 1ull << 45, .target_end = (1ull << 45) + 4096,
+              .host_addr = high },
+        };
+        DumpLinuxMm *mm = NULL;
+        Error *err = NULL;
+
+        s.guest_phys_blocks.blocks = blocks;
+        s.guest_phys_blocks.num = 2;
+        g_assert_false(dump_linux_mm_parse(&s, 31, &mm, &err));
+        g_assert_nonnull(strstr(error_get_pretty(err), "memory sections of 2^13 bytes, "
+                                "more than 2097152"));
+        error_free(err);
+        /* Level 1 needs no sections: every page, no error. */
+        g_assert_true(dump_linux_mm_parse(&s, 1, &mm, &err));
+        g_assert_null(mm);
+    }
+    lg_free(g);
+
     /*
      * Every struct page a free block of order 10 and every compound head
      * of order 63: the work stays one pass, nothing outside [0, max_pfn).

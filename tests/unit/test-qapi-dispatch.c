@@ -237,13 +237,14 @@ static void test_introspection(void)
     g_assert_nonnull(args);
     g_assert_cmpstr(json_object_get_string_member(args, "meta-type"), ==, "object");
     g_assert_cmpuint(json_array_get_length(
-        json_object_get_array_member(args, "members")), ==, 6);
+        json_object_get_array_member(args, "members")), ==, 7);
     check_member(h, args, "paging", "bool", false);
     check_member(h, args, "protocol", "str", false);
     check_member(h, args, "detach", "bool", true);
     check_member(h, args, "begin", "int", true);
     check_member(h, args, "length", "int", true);
     check_member(h, args, "format", NULL, true);
+    check_member(h, args, "dump-level", "int", true);     /* guestdump's */
     fmt = g_hash_table_lookup(h, json_object_get_string_member(
         member(args, "format"), "type"));
     g_assert_cmpstr(json_object_get_string_member(fmt, "meta-type"), ==, "enum");
