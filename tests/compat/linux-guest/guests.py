@@ -22,13 +22,15 @@ def qemu_binary():
 
 
 def boot_linux_and_dump(kernel, initrd, append, outdir, dumps, mem="96M", smp=2,
-                        marker="GUESTDUMP-GUEST-READY", boot_timeout=300.0):
+                        marker="GUESTDUMP-GUEST-READY", boot_timeout=300.0,
+                        extra_args=()):
     """Boot a real kernel under QEMU 7.2 (TCG), wait for `marker` on the serial
     console, stop the guest and take `dumps` [(name, format, paging)] into
     outdir. Returns {"boot_s", "errors": {name: error text or None}}."""
     g = qemu_driver.BootedGuest(kernel, initrd, append, marker,
                                 serial_path=os.path.join(outdir, "serial.log"),
-                                boot_timeout=boot_timeout, mem=mem, smp=smp)
+                                boot_timeout=boot_timeout, mem=mem, smp=smp,
+                                extra_args=extra_args)
     with g:
         g.start()
         g.stop()
@@ -72,12 +74,13 @@ class Guestdump:
         with open(self.log_path, "rb") as f:
             return f.read().decode(errors="replace")
 
-    def dump(self, path, fmt, paging=False):
-        """dump-guest-memory to a file; returns the error text or None."""
+    def dump(self, path, fmt, paging=False, **extra):
+        """dump-guest-memory to a file; returns the error text or None.
+        extra: further arguments, e.g. **{"dump-level": 31}."""
         if os.path.exists(path):
             os.unlink(path)
         r = self.qmp.command("dump-guest-memory", paging=paging,
-                             protocol="file:" + path, format=fmt)
+                             protocol="file:" + path, format=fmt, **extra)
         if "error" in r:
             return r["error"].get("desc", "error")
         return self.qmp.wait_event("DUMP_COMPLETED", 300).get("data", {}).get("error")

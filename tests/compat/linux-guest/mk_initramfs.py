@@ -6,7 +6,8 @@
 The archive is written here (newc cpio + gzip, standard library only) so the
 test needs neither cpio nor root. The init loads qemu_fw_cfg.ko, because that
 driver is what hands the kernel's VMCOREINFO address to the host through fw_cfg
-etc/vmcoreinfo, puts a known line into the kernel log (the dmesg checks look
+etc/vmcoreinfo, with gd.load= on the command line fills memory with file,
+block-device and anonymous pages (filter_exact.py's guests), puts a known line into the kernel log (the dmesg checks look
 for it) and prints READY_MARKER on the serial console.
 Exit status 77 when busybox-static or the module is missing.
 """
@@ -19,6 +20,10 @@ import subprocess
 import sys
 
 READY_MARKER = "GUESTDUMP-GUEST-READY"
+# Loaded only with gd.load= on the command line, in dependency order.
+LOAD_MODULES = ("virtio_ring", "virtio", "virtio_pci_legacy_dev", "virtio_pci_modern_dev",
+                "virtio_pci", "virtio_blk", "crc16", "mbcache", "jbd2", "crc32c_generic",
+                "ext4")
 KMSG_MARKER = "guestdump-linux-guest: kernel log marker 5f3c9a"
 
 INIT = """#!/bin/busybox sh
@@ -29,9 +34,42 @@ mount -t devtmpfs devtmpfs /dev
 insmod /lib/modules/qemu_fw_cfg.ko
 echo "fw_cfg vmcoreinfo: $(ls /sys/firmware/qemu_fw_cfg/by_name/etc | grep -c vmcore)"
 echo "%s" > /dev/kmsg
+# gd.load=FILE_MB,PRIV_MB,ANON_MB (filter_exact.py's guests, two virtio disks:
+# vda holds data, vdb is blank) fills memory the way a busy system does.
+load=
+for w in $(cat /proc/cmdline); do case $w in gd.load=*) load=${w#gd.load=} ;; esac; done
+if [ -n "$load" ]; then
+    set -- $(echo "$load" | tr , ' ')
+    for m in %s; do insmod /lib/modules/$m.ko; done
+    n=0
+    while [ ! -b /dev/vdb ] && [ $n -lt 100 ]; do sleep 0.1; n=$((n + 1)); done
+    mke2fs -q -b 4096 /dev/vdb
+    mkdir -p /mnt
+    mount -t ext4 /dev/vdb /mnt
+    # File cache without private data: written, dropped, read back whole
+    # (ext4 reads contiguous blocks without buffer heads).
+    dd if=/dev/vda of=/mnt/file bs=1M count=$1 2>/dev/null
+    sync
+    echo 3 > /proc/sys/vm/drop_caches
+    cat /mnt/file > /dev/null
+    # File cache with private data: written after the drop, so each page
+    # keeps the buffer heads of the write, clean after sync.
+    dd if=/dev/vda of=/mnt/file2 bs=1M skip=$1 count=$2 2>/dev/null
+    sync
+    # Anonymous memory: dd's buffer, filled from the cached file (a copy,
+    # fast under TCG) and kept alive by a pipe that never ends. ANON_MB must
+    # not exceed FILE_MB.
+    (head -c $(($3 << 20)) /mnt/file; while :; do sleep 3600; done) |
+        dd bs=$(($3 + 1))M iflag=fullblock of=/dev/null 2>/dev/null &
+    n=0
+    while [ $(awk '/^AnonPages:/ { print $2 }' /proc/meminfo) -lt $(($3 * 1000)) ] &&
+          [ $n -lt 3000 ]; do sleep 0.1; n=$((n + 1)); done
+    echo "gd.load done:"
+    grep -E '^(MemFree|Cached|AnonPages|Buffers):' /proc/meminfo
+fi
 echo "%s"
 exec sh
-""" % (KMSG_MARKER, READY_MARKER)
+""" % (KMSG_MARKER, " ".join(LOAD_MODULES), READY_MARKER)
 
 
 class Cpio:
@@ -80,10 +118,10 @@ def read_module(path):
     return raw
 
 
-def find_module(modroot, kver):
+def find_module(modroot, kver, name="qemu_fw_cfg"):
     for dirpath, _, files in os.walk(os.path.join(modroot, "lib/modules", kver)):
         for f in files:
-            if f.startswith("qemu_fw_cfg.ko"):
+            if f.split(".ko")[0] == name and ".ko" in f:
                 return os.path.join(dirpath, f)
     return None
 
@@ -123,6 +161,12 @@ def main(argv=None):
     with open(a.busybox, "rb") as f:
         c.file("bin/busybox", f.read(), 0o755)
     c.file("lib/modules/qemu_fw_cfg.ko", read_module(mod))
+    for name in LOAD_MODULES:
+        # get-kernel.sh keeps them; an older unpacked tree may not have them,
+        # and only the loaded guests (which check their memory) need them.
+        path = find_module(a.modroot, a.kver, name)
+        if path:
+            c.file("lib/modules/%s.ko" % name, read_module(path))
     c.file("init", INIT.encode(), 0o755)
     tmp = a.out + ".tmp"
     with open(tmp, "wb") as f:
