@@ -21,11 +21,10 @@
 #define SLOW_ARGS "-demo -m 1G -smp 2 -dump-threads 1"
 
 /*
- * Extra dump-guest-memory arguments of the libvirt-style flow. Once live
- * dumps are merged, the flow is the issue's "detached live dump" by making
- * this ", \"live\": true".
+ * The libvirt-style flow dumps live, as the issue asks: the guest runs on
+ * while the cancelled dump and the complete one after it are written.
  */
-#define FLOW_DUMP_EXTRA ""
+#define FLOW_DUMP_EXTRA ", \"live\": true"
 
 /* A generous bound for "ends within a second" on a loaded 2-core machine. */
 #define CANCEL_BOUND_US (10 * G_USEC_PER_SEC)
