@@ -88,16 +88,6 @@ static char *query_status(QTestState *s, int64_t *completed, int64_t *total)
     return st;
 }
 
-static char *run_status(QTestState *s)
-{
-    JsonNode *ret = qtest_qmp_assert_success_ref(s, "{\"execute\": \"query-status\"}");
-    char *st = g_strdup(json_object_get_string_member(json_node_get_object(ret),
-                                                      "status"));
-
-    json_node_unref(ret);
-    return st;
-}
-
 /* DUMP_COMPLETED of a cancelled dump: failed, "dump: cancelled", partial counters. */
 static void assert_cancelled_event(QTestState *s)
 {
@@ -123,7 +113,7 @@ static void assert_cancelled_event(QTestState *s)
 static void assert_after_cancel(QTestState *s, bool was_running)
 {
     g_autofree char *st = query_status(s, NULL, NULL);
-    g_autofree char *run = run_status(s);
+    g_autofree char *run = qtest_run_status(s);
     g_autofree char *f = tmp_file(s, "after-cancel.elf");
     g_autofree char *proto = g_strconcat("file:", f, NULL);
     JsonObject *ev, *res;

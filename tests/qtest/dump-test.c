@@ -79,16 +79,6 @@ static DumpStatusInfo query_dump(QTestState *s)
     return info;
 }
 
-static char *run_status(QTestState *s)
-{
-    JsonNode *ret = qtest_qmp_assert_success_ref(s, "{\"execute\": \"query-status\"}");
-    char *st = g_strdup(json_object_get_string_member(json_node_get_object(ret),
-                                                      "status"));
-
-    json_node_unref(ret);
-    return st;
-}
-
 /* Checks DUMP_COMPLETED's data; returns the error text (g_free) or NULL. */
 static char *wait_completed(QTestState *s, const char *status)
 {
@@ -324,7 +314,7 @@ static void test_errors(void)
     g_assert_null(qtest_qmp_event_poll(s, "DUMP_COMPLETED", 100));
     /* The guest was never paused. */
     {
-        g_autofree char *st = run_status(s);
+        g_autofree char *st = qtest_run_status(s);
         g_assert_cmpstr(st, ==, "running");
     }
     qtest_quit(s);
@@ -348,7 +338,7 @@ static void test_sync_elf(void)
     g_assert_cmpint(g_stat(f, &sb), ==, 0);
     g_assert_cmpint(sb.st_mode & 0777, ==, 0400 & ~0022);
     check_elf_file(f, RAM_64M_PC);
-    st = run_status(s);
+    st = qtest_run_status(s);
     g_assert_cmpstr(st, ==, "running");
     qtest_quit(s);
 }
@@ -368,7 +358,7 @@ static void test_paused_stays_paused(void)
     assert_ok(dump_to(s, f2, NULL));
     g_free(wait_completed(s, "completed"));
     g_assert_null(qtest_qmp_event_poll(s, "RESUME", 200));
-    st = run_status(s);
+    st = qtest_run_status(s);
     g_assert_cmpstr(st, ==, "paused");
     check_elf_file(f, RAM_64M_PC);
     qtest_quit(s);
@@ -507,7 +497,7 @@ static void test_pipe_reader_exits(void)
     g_assert_cmpstr(err, ==, "dump: failed to save memory: Broken pipe");
     g_assert_cmpstr(query_dump(s).status, ==, "failed");
     g_assert_nonnull(qtest_qmp_event_wait(s, "RESUME"));
-    st = run_status(s);
+    st = qtest_run_status(s);
     g_assert_cmpstr(st, ==, "running");
     g_assert_cmpint(qtest_count_fds(s), ==, before);
 
@@ -594,7 +584,7 @@ static void test_fifo(void)
     g_assert_cmpint(mkfifo(f, 0600), ==, 0);
     assert_error(dump_to(s, f, NULL), want);
     assert_error(dump_to(s, f, "\"detach\": true"), want);
-    st = run_status(s);
+    st = qtest_run_status(s);
     g_assert_cmpstr(st, ==, "running");
 
     rd = open(f, O_RDONLY | O_NONBLOCK);

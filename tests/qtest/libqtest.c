@@ -943,3 +943,13 @@ uint64_t qtest_get_reg(QTestState *s, int cpu, const char *name)
     g_autofree char *cmd = g_strdup_printf("x-get-reg %d %s", cpu, name);
     return qtest_ok_num(s, cmd);
 }
+
+char *qtest_run_status(QTestState *s)
+{
+    JsonNode *ret = qtest_qmp_assert_success_ref(s, "{\"execute\": \"query-status\"}");
+    char *st = g_strdup(json_object_get_string_member(json_node_get_object(ret),
+                                                      "status"));
+
+    json_node_unref(ret);
+    return st;
+}

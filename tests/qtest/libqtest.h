@@ -99,6 +99,9 @@ char *qtest_hmp_read_until_prompt(int fd);
 /* "..." with JSON escapes, for building requests. g_free it. */
 char *qtest_json_str(const char *s);
 
+/* query-status's "status" (g_free): "running", "paused", ... */
+char *qtest_run_status(QTestState *s);
+
 /* Convenience: the error class/desc of a response, or NULL. */
 const char *qtest_error_class(JsonObject *rsp);
 const char *qtest_error_desc(JsonObject *rsp);
