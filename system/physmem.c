@@ -346,6 +346,31 @@ uint8_t *physmem_alloc_ram(uint64_t size, Error **errp)
     return a.host;
 }
 
+uint8_t *physmem_map_file(int fd, uint64_t size, Error **errp)
+{
+    Arena a = { NULL, size };
+    void *p;
+
+    if (size == 0 || size > SIZE_MAX) {
+        error_setg(errp, "cannot map a file of %llu bytes", (unsigned long long)size);
+        return NULL;
+    }
+    p = mmap(NULL, size, PROT_READ | PROT_WRITE, MAP_PRIVATE | MAP_NORESERVE, fd, 0);
+    if (p == MAP_FAILED) {
+        error_setg_errno(errp, errno, "cannot map %llu bytes of the file",
+                         (unsigned long long)size);
+        return NULL;
+    }
+    /* Dumps read it front to back, once: read ahead, and drop pages behind. */
+    (void)madvise(p, size, MADV_SEQUENTIAL);
+    a.host = p;
+    if (!arenas) {
+        arenas = g_array_new(FALSE, FALSE, sizeof(Arena));
+    }
+    g_array_append_val(arenas, a);
+    return a.host;
+}
+
 void physmem_reset(void)
 {
     if (arenas) {

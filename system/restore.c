@@ -2,6 +2,7 @@
 #include <errno.h>
 #include <fcntl.h>
 #include <string.h>
+#include <sys/mman.h>
 #include <sys/stat.h>
 #include <unistd.h>
 
@@ -28,6 +29,8 @@
 #define RESTORE_MAX_NOTES    (64u << 20)
 #define RESTORE_MAX_PADDR    (1ULL << 52)    /* x86's widest MAXPHYADDR */
 #define RESTORE_CHUNK        (4u << 20)
+/* Region ids of mapped segments: one each, above the machine's own (1-3). */
+#define RESTORE_MAPPED_REGION0 16
 
 #define PRSTATUS64_SIZE 336
 #define PRSTATUS32_SIZE 144
@@ -55,7 +58,15 @@ typedef struct Vmcore {
     uint8_t *notes;             /* all PT_NOTE contents, concatenated */
     GArray *note_list;          /* Note */
     uint64_t max_ram;           /* -restore-max-ram */
+    bool map;                   /* restore_set_mapped(): RAM is the file, mapped */
 } Vmcore;
+
+static bool restore_mapped;
+
+void restore_set_mapped(bool map)
+{
+    restore_mapped = map;
+}
 
 
 static bool read_at(Vmcore *vc, uint64_t off, void *buf, uint64_t len, const char *what,
@@ -124,6 +135,37 @@ static bool check_file_ranges(Vmcore *vc, Error **errp)
         }
     }
     return true;
+}
+
+/*
+ * A Linux /proc/vmcore (what kdump saves) describes the kernel image twice:
+ * a PT_LOAD for its text mapping and the RAM segment around it, both with
+ * the same physical range and their own copy of the bytes. A segment that
+ * lies wholly inside another is that alias and is dropped (the RAM segment
+ * holds the same memory); a partial overlap is still refused below. QEMU
+ * and guestdump never write either.
+ */
+static void drop_alias_segments(Vmcore *vc)
+{
+    guint keep = 0;
+
+    for (guint i = 0; i < vc->segs->len; i++) {
+        const Segment *s = &g_array_index(vc->segs, Segment, i);
+
+        if (keep > 0) {
+            Segment *prev = &g_array_index(vc->segs, Segment, keep - 1);
+
+            if (s->paddr + s->memsz <= prev->paddr + prev->memsz) {
+                continue;               /* s inside prev */
+            }
+            if (s->paddr == prev->paddr) {
+                *prev = *s;             /* prev inside s (same start, shorter) */
+                continue;
+            }
+        }
+        g_array_index(vc->segs, Segment, keep++) = *s;
+    }
+    g_array_set_size(vc->segs, keep);
 }
 
 static bool parse_notes(Vmcore *vc, uint64_t total, Error **errp)
@@ -307,6 +349,7 @@ static bool parse_header(Vmcore *vc, Error **errp)
         goto fail;
     }
     g_array_sort(vc->segs, seg_cmp);
+    drop_alias_segments(vc);
     {
         uint64_t total = 0;
         for (guint i = 0; i < vc->segs->len; i++) {
@@ -580,6 +623,8 @@ static uint64_t segment_host_end(const Segment *s, uint64_t offset)
  * would exceed the kernel's vm.max_map_count (65530) for a vmcore of
  * 65535 segments, which QEMU writes for guests with that many.
  */
+static bool load_memory_mapped(Vmcore *vc, Error **errp);
+
 static bool load_memory(Vmcore *vc, Error **errp)
 {
     g_autofree uint8_t *buf = g_malloc(RESTORE_CHUNK);
@@ -589,6 +634,9 @@ static bool load_memory(Vmcore *vc, Error **errp)
     for (guint i = 0; i < vc->segs->len; i++) {
         const Segment *s = &g_array_index(vc->segs, Segment, i);
         total = segment_host_end(s, segment_host_offset(s, total));
+    }
+    if (vc->map) {
+        return load_memory_mapped(vc, errp);
     }
     base = physmem_alloc_ram(total, errp);
     if (!base) {
@@ -618,6 +666,36 @@ static bool load_memory(Vmcore *vc, Error **errp)
                 }
             }
             done += n;
+        }
+    }
+    return true;
+}
+
+/*
+ * restore_set_mapped(true) (guestdump-convert): guest RAM is the file itself,
+ * mapped private and copy-on-write, so memory stays bounded whatever the
+ * size of the vmcore, holes of a sparse file stay holes, and nothing is
+ * copied. A segment's host pointer is its place in the mapping; each has
+ * its own region id so that segments adjacent both in the file and in
+ * guest-physical space stay separate blocks, as the gap pages keep them in
+ * the copying path, and a dump writes the same blocks either way.
+ */
+static bool load_memory_mapped(Vmcore *vc, Error **errp)
+{
+    uint8_t *base = physmem_map_file(vc->fd, vc->file_size, errp);
+
+    if (!base) {
+        return false;
+    }
+    for (guint i = 0; i < vc->segs->len; i++) {
+        const Segment *s = &g_array_index(vc->segs, Segment, i);
+        bool ro;
+        unsigned region;
+        const char *name = segment_name(s, &ro, &region);
+
+        if (!physmem_add_block(name, s->paddr, s->memsz, base + s->offset, ro,
+                               RESTORE_MAPPED_REGION0 + i, errp)) {
+            return false;
         }
     }
     return true;
@@ -747,7 +825,8 @@ static void vmcore_free(Vmcore *vc)
 
 bool restore_vmcore(const char *path, uint64_t max_ram, Error **errp)
 {
-    Vmcore vc = { .fd = -1, .max_ram = max_ram ? max_ram : RESTORE_DEFAULT_MAX_RAM };
+    Vmcore vc = { .fd = -1, .max_ram = max_ram ? max_ram : RESTORE_DEFAULT_MAX_RAM,
+                  .map = restore_mapped };
     struct stat st;
     int ncpus = 0;
     bool ok = false;

@@ -28,6 +28,12 @@ bool restore_vmcore(const char *path, uint64_t max_ram, Error **errp);
  * at the guest note's copy in RAM (creating the device if needed).
  */
 bool restore_finish(Error **errp);
+/*
+ * guestdump-convert: restore_vmcore() maps the file (private, copy-on-write)
+ * as guest RAM instead of copying it, so memory stays bounded and a sparse
+ * file stays sparse. The file must not change while the machine exists.
+ */
+void restore_set_mapped(bool map);
 /* Forgets what restore_vmcore() kept for restore_finish() (failed starts). */
 void restore_cleanup(void);
 

@@ -64,6 +64,12 @@ const RAMBlock *physmem_add_block(const char *name, uint64_t gpa, uint64_t size,
  * allows a process about 65530 mappings. Unmapped by physmem_reset().
  */
 uint8_t *physmem_alloc_ram(uint64_t size, Error **errp);
+/*
+ * A private, copy-on-write mapping of size bytes of the file fd (from
+ * offset 0) for blocks to point into: guest RAM that is a file (a vmcore
+ * guestdump-convert reads). Unmapped by physmem_reset().
+ */
+uint8_t *physmem_map_file(int fd, uint64_t size, Error **errp);
 /* Drops every block (and unmaps the memory physmem owns). */
 void physmem_reset(void);
 
