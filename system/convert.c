@@ -302,7 +302,8 @@ static const char *sniff_other(const uint8_t *h, size_t n)
 static const char *sniff_elf(const uint8_t *h, size_t n)
 {
     static const char *const types[] = {
-        [1] = "a relocatable object", [2] = "an executable", [3] = "a shared object",
+        [1] = "a relocatable object", [2] = "an executable",
+        [3] = "an executable or shared library",
     };
     unsigned t;
 
@@ -399,7 +400,7 @@ static void print_warning(const gchar *s)
 static bool check_win_note(const char *input)
 {
     const VMCoreInfoState *vmci = vmcoreinfo_find();
-    uint8_t h[24];
+    uint8_t h[32];
     uint32_t namesz;
 
     if (!vmci || !vmci->has_vmcoreinfo || vmci->size < sizeof(h) ||

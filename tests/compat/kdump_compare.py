@@ -30,6 +30,10 @@ nokaslr and without; 7.2 cannot give the log of the second, K2), with a busybox
 initramfs that loads qemu_fw_cfg, so the guest writes VMCOREINFO; needs
 --kernel and --modules (or KDUMP_COMPARE_KERNEL / KDUMP_COMPARE_MODULES),
 a folder where the kernel package was unpacked, and busybox-static).
+  7. convert: BUILD/guestdump-convert turns QEMU's ELF into kdump-zlib (its
+            default): QEMU's file but for K1/K2 as in 1, and byte for byte what
+            step 2's guestdump -restore wrote (the same restore and writer);
+            into ELF: QEMU's ELF's memory (every PT_LOAD) and notes.
   6. demo:  guestdump's demo guest, no QEMU: every kdump format over QMP
             (flattened and raw) checked as in 3, and libkdumpfile learns
             the architecture from the header (compat K1).
@@ -265,6 +269,45 @@ def corrections_only(qemu_flat, ours_flat, what):
     if diff:
         problems.append(f"{what}: differs from QEMU 7.2 beyond K1/K2 "
                         f"(first at {diff[0]})")
+    return problems
+
+
+def elf_notes(path):
+    """The bytes of every PT_NOTE, in order."""
+    d = open(path, "rb").read()
+    phoff, = struct.unpack_from("<Q", d, 32)
+    phentsize, phnum = struct.unpack_from("<HH", d, 54)
+    out = b""
+    for i in range(phnum):
+        t, _, off, _, _, filesz, _, _ = struct.unpack_from("<IIQQQQQQ", d,
+                                                          phoff + i * phentsize)
+        if t == 4:
+            out += d[off:off + filesz]
+    return out
+
+
+def convert_case(build, work, elf, qflat, host, name):
+    """Step 7: guestdump-convert of QEMU's ELF, to kdump-zlib and to ELF."""
+    conv = os.path.join(build, "guestdump-convert")
+    problems = []
+    out = os.path.join(work, "convert-zlib.flat")
+    r = subprocess.run([conv, "-q", elf, out], capture_output=True, text=True)
+    if r.returncode != 0 or r.stderr:
+        return [f"{name}/convert: exit {r.returncode}: {r.stderr.strip()}"]
+    mine = open(out, "rb").read()
+    problems += corrections_only(qflat, mine, f"{name}/convert")
+    if "zlib" in host and mine != open(host["zlib"][0], "rb").read():
+        problems.append(f"{name}/convert: not the bytes guestdump -restore + "
+                        "dump-guest-memory wrote for the same ELF")
+    out_elf = os.path.join(work, "convert.elf")
+    r = subprocess.run([conv, "-q", "--format", "elf", elf, out_elf],
+                       capture_output=True, text=True)
+    if r.returncode != 0:
+        return problems + [f"{name}/convert elf: exit {r.returncode}: {r.stderr}"]
+    if elf_loads(out_elf) != elf_loads(elf):
+        problems.append(f"{name}/convert elf: memory differs from QEMU's ELF")
+    if elf_notes(out_elf) != elf_notes(elf):
+        problems.append(f"{name}/convert elf: notes differ from QEMU's ELF")
     return problems
 
 
@@ -513,6 +556,7 @@ def main():
             problems += p
         else:
             problems.append(f"{name}/host: guestdump wrote no dump")
+        problems += convert_case(args.build, work, elf, qflat, host, name)
         sums = dict(case.get("sha256", {}))
         elf_sum = hashlib.sha256(open(elf, "rb").read()).hexdigest()
         if sums and elf_sum != sums.pop("elf"):
