@@ -63,7 +63,9 @@ static const char usage_text[] =
      */
     "  -t, --threads N      compression threads (default: online CPUs)\n"
     "  -f, --force          overwrite OUTPUT if it exists\n"
-    "  -q, --quiet          no progress, no warnings (errors are still printed)\n"
+    "  -q, --quiet          no progress and no summary (warnings about the dump's\n"
+    "                       contents, as dump-guest-memory gives them, and errors\n"
+    "                       are still printed)\n"
     "  -h, --help           this text\n"
     "  -V, --version        the version\n"
     "\n"
@@ -87,7 +89,6 @@ static char *tmp_path;
 static volatile sig_atomic_t tmp_path_set;
 static volatile sig_atomic_t got_signal;
 static pthread_t main_thread;
-static bool quiet;
 
 static void G_GNUC_PRINTF(1, 2) fail_msg(const char *fmt, ...)
 {
@@ -382,9 +383,6 @@ static void print_warning(const gchar *s)
 {
     const char *prefix = "guestdump: warning: -restore: ";
 
-    if (quiet) {
-        return;
-    }
     if (g_str_has_prefix(s, prefix)) {
         fprintf(stderr, PROG ": warning: %s", s + strlen(prefix));
     } else {
@@ -683,8 +681,8 @@ int main(int argc, char **argv)
     g_autofree char *protocol = NULL;
     int64_t t0;
 
+    g_set_prgname(PROG);
     parse_args(argc, argv, &o);
-    quiet = o.quiet;
     g_set_printerr_handler(print_warning);
     install_signals();
     if (o.threads) {
