@@ -578,6 +578,7 @@ typedef struct Progress {
     GMutex lock;
     GCond cond;
     bool stop;
+    bool quiet;
     bool tty;
     int64_t start_us;
     int64_t last_line_us;
@@ -640,11 +641,17 @@ static void progress_print(Progress *p, bool final)
     fflush(stderr);
 }
 
-/* A terminal gets a bar 5 times a second; a log a line every 10 s. */
+/*
+ * A terminal gets a bar 5 times a second; a log a line every 10 s. After
+ * Ctrl-C this thread also keeps poking the main thread, as dump_shutdown
+ * pokes a worker: a write into a full pipe that the signal interrupted after
+ * a partial write goes on, and only the next interruption sees the cancel.
+ */
 static gpointer progress_thread(gpointer opaque)
 {
     Progress *p = opaque;
     int64_t period = p->tty ? G_USEC_PER_SEC / 5 : 10 * G_USEC_PER_SEC;
+    int64_t next = g_get_monotonic_time() + period;
     sigset_t set;
 
     /* The main thread takes Ctrl-C, so its blocked write is the one interrupted. */
@@ -656,12 +663,19 @@ static gpointer progress_thread(gpointer opaque)
 
     g_mutex_lock(&p->lock);
     while (!p->stop) {
-        int64_t until = g_get_monotonic_time() + period;
+        int64_t until = got_signal ? g_get_monotonic_time() + 10 * 1000 : next;
 
-        while (!p->stop && g_cond_wait_until(&p->cond, &p->lock, until)) {
+        g_cond_wait_until(&p->cond, &p->lock, until);
+        if (p->stop) {
+            break;
         }
-        if (!p->stop) {
-            progress_print(p, false);
+        if (got_signal) {
+            pthread_kill(main_thread, SIGUSR2);
+        } else if (g_get_monotonic_time() >= next) {
+            next += period;
+            if (!p->quiet) {
+                progress_print(p, false);
+            }
         }
     }
     g_mutex_unlock(&p->lock);
@@ -721,12 +735,11 @@ int main(int argc, char **argv)
     }
 
     prog.tty = isatty(STDERR_FILENO);
+    prog.quiet = o.quiet;
     prog.start_us = g_get_monotonic_time();
-    if (!o.quiet) {
-        g_mutex_init(&prog.lock);
-        g_cond_init(&prog.cond);
-        pt = g_thread_new("progress", progress_thread, &prog);
-    }
+    g_mutex_init(&prog.lock);
+    g_cond_init(&prog.cond);
+    pt = g_thread_new("progress", progress_thread, &prog);
 
     /* dump-guest-memory, as a monitor would run it (detach=false). */
     qmp_dump_guest_memory(o.paging, protocol, true, false, o.has_begin, o.begin,
@@ -738,7 +751,9 @@ int main(int argc, char **argv)
         g_cond_signal(&prog.cond);
         g_mutex_unlock(&prog.lock);
         g_thread_join(pt);
-        if (!err) {
+        if (o.quiet) {
+            /* nothing */
+        } else if (!err) {
             progress_print(&prog, true);
         } else if (prog.tty) {
             fputc('\n', stderr);

@@ -555,7 +555,17 @@ static void load_cpus(Vmcore *vc, int ncpus)
     }
     for (int i = 0; i < ncpus; i++) {
         CPUX86State *env = &machine_cpu(i)->env;
-        env->efer = derive_efer(env, i, vc->machine);
+        /*
+         * Without QEMU notes (a Linux /proc/vmcore) there are no control
+         * registers to look at; 64-bit NT_PRSTATUS notes in an EM_X86_64
+         * file come from a 64-bit kernel, which runs in long mode. Only
+         * EFER (in no note) changes, so dumps stay x86-64 like the input.
+         */
+        if (qn == 0 && vc->machine == EM_X86_64) {
+            env->efer = MSR_EFER_LME | MSR_EFER_LMA;
+        } else {
+            env->efer = derive_efer(env, i, vc->machine);
+        }
         env->cr8 = 0;
         env->a20_mask = ~0u;
     }
