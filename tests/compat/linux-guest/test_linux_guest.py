@@ -1,13 +1,15 @@
 #!/usr/bin/env python3
 """A real Linux guest end to end: QEMU 7.2 vmcore -> guestdump -restore -> readers.
 
-    test_linux_guest.py --guestdump BIN --cache DIR [--keep]
+    test_linux_guest.py --guestdump BIN --cache DIR [--convert BIN] [--keep]
 
 Boots Debian's kernel (unpacked, not installed) with our busybox initramfs
 under real QEMU 7.2, takes its ELF (paging off and on) and kdump-zlib dumps,
 restores the ELF into guestdump, dumps every format guestdump offers and
 checks the outputs with makedumpfile, libkdumpfile, drgn and crash, against
-what the same tools read from QEMU's dumps. The kernel, the initramfs and
+what the same tools read from QEMU's dumps. With --convert, guestdump-convert
+turns QEMU's ELF into kdump-zlib too: the bytes -restore + dump-guest-memory
+wrote, read by makedumpfile --dump-dmesg, drgn and crash. The kernel, the initramfs and
 QEMU's dumps are cached in DIR; the debug vmlinux crash needs in
 $GUESTDUMP_CACHE (get-kernel-dbg.sh). Output is TAP; a missing tool skips the
 checks that need it, and a missing QEMU or kernel package skips everything.
@@ -252,6 +254,7 @@ def main(argv=None):
     ap.add_argument("--guestdump", required=True)
     ap.add_argument("--cache", required=True)
     ap.add_argument("--keep", action="store_true", help="keep guestdump's outputs")
+    ap.add_argument("--convert", help="guestdump-convert: also check its kdump-zlib")
     a = ap.parse_args(argv)
 
     if not guests.qemu_binary():
@@ -525,6 +528,8 @@ def run_checks(a, t, work, kver, vmci, q_elf, q_pelf, q_kdump):
                      fmt, "" if fmt.startswith("kdump-raw-") else " (reassembled)"),
                  json.dumps(res)[:600] if res else tail(out))
 
+    converted = check_convert(a, t, work, q_elf, kdumps, ref_log, vmci, have_mdf)
+
     # crash: the kernel's debug vmlinux, from Debian's -dbg package (cached).
     if not shutil.which("crash"):
         t.skip("crash reads guestdump's dumps", "crash not installed")
@@ -533,9 +538,54 @@ def run_checks(a, t, work, kver, vmci, q_elf, q_pelf, q_kdump):
     if not vmlinux:
         return
     for what, path in (("ELF", elf), ("paging=true ELF", pelf),
-                       ("kdump-zlib", kdumps.get("kdump-zlib"))):
+                       ("kdump-zlib", kdumps.get("kdump-zlib")),
+                       ("kdump-zlib from guestdump-convert", converted)):
         if path:
             check_crash(t, vmlinux, what, path, kver)
+
+
+def check_convert(a, t, work, q_elf, kdumps, ref_log, vmci, have_mdf):
+    """guestdump-convert QEMU.ELF OUT (kdump-zlib, its default): the bytes of the
+    restored guest's dump-guest-memory, and the readers read it. Returns OUT."""
+    if not a.convert:
+        return None
+    out = os.path.join(work, "convert.kdump")
+    t1 = time.monotonic()
+    rc, msg = run([a.convert, "-q", q_elf, out])
+    if not t.ok(rc == 0 and os.path.exists(out),
+                "guestdump-convert turns QEMU's ELF into kdump-zlib (%.1f s)" % (
+                    time.monotonic() - t1), tail(msg)):
+        return None
+    ours = kdumps.get("kdump-zlib")
+    t.ok(ours is not None and sha256_file(ours) == sha256_file(out),
+         "guestdump-convert's kdump-zlib is the restored guest's dump-guest-memory "
+         "kdump-zlib, byte for byte")
+    if not have_mdf:
+        t.skip("makedumpfile reads guestdump-convert's kdump-zlib",
+               "makedumpfile not installed")
+        return out
+    raw = out + ".reassembled"
+    ok, msg = reassemble(out, raw)
+    if not t.ok(ok, "makedumpfile -R reassembles guestdump-convert's kdump-zlib", msg):
+        return out
+    ok, text = dmesg(raw, work)
+    t.ok(ok and (text == ref_log if ref_log else mk_initramfs.KMSG_MARKER in text),
+         "makedumpfile --dump-dmesg reads the guest's log from guestdump-convert's "
+         "kdump-zlib (QEMU's log)", tail(text))
+    if not have_module("drgn"):
+        t.skip("drgn opens guestdump-convert's kdump-zlib", "python3-drgn not installed")
+        return out
+    uts = int(vmci.get("SYMBOL(init_uts_ns)", "0"), 16)
+    ranges = ["0x%x:400" % uts] if uts else []
+    res, msg = reader("drgn", raw, *ranges)
+    data = res["reads"].get(ranges[0], "") if res and ranges else ""
+    t.ok(res is not None and res["arch"] == "Architecture.X86_64" and
+         res["is_linux_kernel"] and
+         (not ranges or vmci.get("OSRELEASE", "").encode().hex() in data),
+         "drgn opens guestdump-convert's kdump-zlib (reassembled) as an x86-64 "
+         "Linux kernel and reads its release from init_uts_ns",
+         json.dumps(res)[:600] if res else tail(msg))
+    return out
 
 
 def booted_debian_version(qdir):
