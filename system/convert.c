@@ -39,6 +39,10 @@
 
 #define PROG "guestdump-convert"
 
+/* How often the progress thread looks whether the input's pages are due a trim. */
+#define TRIM_PERIOD_US (50 * 1000)
+#define TRIM_BYTES     (16u << 20)
+
 /* Exit codes (docs/guestdump-convert.md). */
 enum { EXIT_DONE = 0, EXIT_FAILED = 1, EXIT_USAGE = 2 };
 
@@ -580,6 +584,7 @@ typedef struct Progress {
     bool stop;
     bool quiet;
     bool tty;
+    bool trim;                  /* physmem_trim_file_ram() as the dump advances */
     int64_t start_us;
     int64_t last_line_us;
 } Progress;
@@ -652,6 +657,8 @@ static gpointer progress_thread(gpointer opaque)
     Progress *p = opaque;
     int64_t period = p->tty ? G_USEC_PER_SEC / 5 : 10 * G_USEC_PER_SEC;
     int64_t next = g_get_monotonic_time() + period;
+    int64_t next_trim = g_get_monotonic_time() + TRIM_PERIOD_US;
+    uint64_t trimmed_at = 0;
     sigset_t set;
 
     /* The main thread takes Ctrl-C, so its blocked write is the one interrupted. */
@@ -663,7 +670,8 @@ static gpointer progress_thread(gpointer opaque)
 
     g_mutex_lock(&p->lock);
     while (!p->stop) {
-        int64_t until = got_signal ? g_get_monotonic_time() + 10 * 1000 : next;
+        int64_t until = got_signal ? g_get_monotonic_time() + 10 * 1000 :
+                        p->trim ? MIN(next, next_trim) : next;
 
         g_cond_wait_until(&p->cond, &p->lock, until);
         if (p->stop) {
@@ -671,7 +679,24 @@ static gpointer progress_thread(gpointer opaque)
         }
         if (got_signal) {
             pthread_kill(main_thread, SIGUSR2);
-        } else if (g_get_monotonic_time() >= next) {
+            continue;
+        }
+        if (p->trim && g_get_monotonic_time() >= next_trim) {
+            g_autoptr(DumpQueryResult) r = qmp_query_dump(NULL);
+
+            /*
+             * The input's pages the writer has read stay mapped and count in
+             * RSS; drop them (they are the file's, unchanged) every
+             * TRIM_BYTES of progress, so memory stays bounded by what the
+             * writer holds, not by the input's size.
+             */
+            next_trim = g_get_monotonic_time() + TRIM_PERIOD_US;
+            if ((uint64_t)r->completed - trimmed_at >= TRIM_BYTES) {
+                trimmed_at = r->completed;
+                p->trim = physmem_trim_file_ram();
+            }
+        }
+        if (g_get_monotonic_time() >= next) {
             next += period;
             if (!p->quiet) {
                 progress_print(p, false);
@@ -736,6 +761,8 @@ int main(int argc, char **argv)
 
     prog.tty = isatty(STDERR_FILENO);
     prog.quiet = o.quiet;
+    /* win-dmp patches the guest's context in RAM for the time of the dump */
+    prog.trim = o.format != DUMP_GUEST_MEMORY_FORMAT_WIN_DMP;
     prog.start_us = g_get_monotonic_time();
     g_mutex_init(&prog.lock);
     g_cond_init(&prog.cond);

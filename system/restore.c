@@ -283,6 +283,28 @@ static bool parse_header(Vmcore *vc, Error **errp)
     if (!read_at(vc, phoff, ph, (uint64_t)phnum * phentsize, "program headers", errp)) {
         goto fail;
     }
+    {
+        /*
+         * A process core (gdb, the kernel's core_pattern) describes virtual
+         * memory: its PT_LOADs all have physical address 0. A vmcore has
+         * at most one segment there.
+         */
+        uint32_t at_zero = 0;
+
+        for (uint32_t i = 0; i < phnum; i++) {
+            const uint8_t *p = ph + (size_t)i * phentsize;
+            uint64_t paddr = vc->is64 ? ldq_le_p(p + 24) : ldl_le_p(p + 12);
+            uint64_t memsz = vc->is64 ? ldq_le_p(p + 40) : ldl_le_p(p + 20);
+
+            at_zero += ldl_le_p(p) == PT_LOAD && paddr == 0 && memsz != 0;
+        }
+        if (at_zero > 1) {
+            error_setg(errp, "%u PT_LOAD segments at physical address 0: a process "
+                       "core dump (gdb, core_pattern), not a vmcore of a machine",
+                       at_zero);
+            goto fail;
+        }
+    }
     vc->segs = g_array_new(FALSE, TRUE, sizeof(Segment));
     for (uint32_t i = 0; i < phnum; i++) {
         const uint8_t *p = ph + (size_t)i * phentsize;

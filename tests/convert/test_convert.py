@@ -298,6 +298,12 @@ def main():
         kind("ELF executable", data[:16] + struct.pack("<H", 2) + data[18:4096],
              "executable")
         kind("random bytes", os.urandom(8192), "not")
+        # a process core: every PT_LOAD at physical address 0
+        pc = bytearray(data)
+        for i in range(phnum):
+            if struct.unpack_from("<I", pc, phoff + 56 * i)[0] == 1:
+                struct.pack_into("<Q", pc, phoff + 56 * i + 24, 0)
+        kind("process core dump", bytes(pc), "process core dump")
 
         ok, diag = refused(conv, work, work, "dir", "directory")
         tap.ok(ok, "named: a directory", diag)
