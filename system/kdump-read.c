@@ -428,23 +428,14 @@ static bool read_header(KdumpReader *r, Error **errp)
     return true;
 }
 
-/*
- * The PC's ISA ROM area: QEMU's blocks meet there (low RAM or the VGA hole,
- * pc.rom at 0xc0000, the BIOS at 0xe0000, RAM at 0x100000), so contiguous
- * pages are split there into the blocks an ELF of the same guest has.
- */
-static bool pfn_starts_block(uint64_t pfn)
-{
-    return pfn == 0xc0000 / KDUMP_READ_PAGE_SIZE || pfn == 0xe0000 / KDUMP_READ_PAGE_SIZE ||
-           pfn == 0x100000 / KDUMP_READ_PAGE_SIZE;
-}
+static bool split_isa_rom(KdumpReader *r, uint64_t max_runs, Error **errp);
 
 static bool add_page(KdumpReader *r, uint64_t pfn, uint64_t max_runs, Error **errp)
 {
     KdumpRun *last = r->runs->len ? &g_array_index(r->runs, KdumpRun, r->runs->len - 1)
                                   : NULL;
 
-    if (last && last->pfn + last->count == pfn && !pfn_starts_block(pfn)) {
+    if (last && last->pfn + last->count == pfn) {
         last->count++;
         return true;
     }
@@ -454,7 +445,7 @@ static bool add_page(KdumpReader *r, uint64_t pfn, uint64_t max_runs, Error **er
                    (unsigned long long)max_runs);
         return false;
     }
-    g_array_append_val(r->runs, ((KdumpRun) { pfn, 1 }));
+    g_array_append_val(r->runs, ((KdumpRun) { pfn, 1, r->pages }));
     return true;
 }
 
@@ -532,10 +523,11 @@ KdumpReader *kdump_reader_open(int fd, uint64_t max_runs, Error **errp)
         }
         r->fd = r->tmp_fd;
     }
-    if (!read_header(r, errp) || !scan_bitmaps(r, max_runs, errp)) {
+    r->window = g_malloc(KDUMP_READ_WINDOW);
+    if (!read_header(r, errp) || !scan_bitmaps(r, max_runs, errp) ||
+        !split_isa_rom(r, max_runs, errp)) {
         return NULL;
     }
-    r->window = g_malloc(KDUMP_READ_WINDOW);
     return g_steal_pointer(&r);
 }
 
@@ -670,6 +662,121 @@ static bool page_is_zero(const uint8_t *p)
     return true;
 }
 
+/* Page pfn, whose descriptor is d, decompressed into page. */
+static bool decode_page(KdumpReader *r, uint64_t pfn, const uint8_t *d, uint8_t *page,
+                        Error **errp)
+{
+    uint64_t off = ldq_le_p(d);
+    uint32_t size = ldl_le_p(d + 8), flags = ldl_le_p(d + 12);
+    const uint8_t *data;
+    bool missing;
+
+    if (flags & ~(uint32_t)KD_CODECS || __builtin_popcount(flags) > 1) {
+        error_setg(errp, "kdump page 0x%llx has unknown flags 0x%x",
+                   (unsigned long long)pfn, flags);
+        return false;
+    }
+    if (size == 0 || size > KDUMP_READ_PAGE_SIZE ||
+        (!flags && size != KDUMP_READ_PAGE_SIZE)) {
+        error_setg(errp, "kdump page 0x%llx has %u bytes of %s data (a page is "
+                   "%u bytes)", (unsigned long long)pfn, size,
+                   flags ? "compressed" : "uncompressed", KDUMP_READ_PAGE_SIZE);
+        return false;
+    }
+    data = page_data(r, off, size, errp);
+    if (!data) {
+        return false;
+    }
+    if (!flags) {
+        memcpy(page, data, KDUMP_READ_PAGE_SIZE);
+    } else if (!decompress(flags, data, size, page, &missing)) {
+        if (missing) {
+            error_setg(errp, "kdump page 0x%llx is compressed with %s, which "
+                       "this build of guestdump lacks", (unsigned long long)pfn,
+                       codec_name(flags));
+        } else {
+            error_setg(errp, "kdump page 0x%llx: its %s data does not "
+                       "decompress to one page", (unsigned long long)pfn,
+                       codec_name(flags));
+        }
+        return false;
+    }
+    return true;
+}
+
+/* One page by pfn: its descriptor is its run's first plus its place in the run. */
+static bool read_page(KdumpReader *r, uint64_t pfn, uint8_t *page, bool *present,
+                      Error **errp)
+{
+    uint8_t d[KD_DESC_SIZE];
+
+    *present = false;
+    for (guint i = 0; i < r->runs->len; i++) {
+        const KdumpRun *run = &g_array_index(r->runs, KdumpRun, i);
+        if (pfn >= run->pfn && pfn - run->pfn < run->count) {
+            *present = true;
+            return rread(r, r->offset_page + (run->index + pfn - run->pfn) * KD_DESC_SIZE,
+                         d, KD_DESC_SIZE, "page descriptor", errp) &&
+                   decode_page(r, pfn, d, page, errp);
+        }
+    }
+    return true;
+}
+
+/*
+ * kdump knows page frames, not QEMU's blocks. A PC's blocks meet without
+ * a hole only in the ISA ROM area: while the firmware has not made it RAM
+ * (a machine started with -S), 0xc0000 is pc.rom and 0xe0000 QEMU's
+ * isa-bios, an alias of the last 128 KiB of the BIOS below 4 GiB, then RAM
+ * at 0x100000; once the firmware shadowed it, it is RAM and QEMU's ELF has
+ * one block there. So the runs are split at 0xc0000, 0xe0000 and 0x100000
+ * exactly when 0xe0000-0xfffff holds the BIOS's last 128 KiB.
+ */
+#define ISA_BIOS      0xe0000
+#define ISA_BIOS_SIZE 0x20000
+#define HIGH_BIOS     (0x100000000ULL - ISA_BIOS_SIZE)
+
+static bool split_isa_rom(KdumpReader *r, uint64_t max_runs, Error **errp)
+{
+    static const uint64_t cuts[] = { 0xc0000, 0xe0000, 0x100000 };
+    g_autofree uint8_t *a = g_malloc(KDUMP_READ_PAGE_SIZE);
+    g_autofree uint8_t *b = g_malloc(KDUMP_READ_PAGE_SIZE);
+
+    for (uint64_t off = 0; off < ISA_BIOS_SIZE; off += KDUMP_READ_PAGE_SIZE) {
+        bool pa, pb;
+
+        if (!read_page(r, (ISA_BIOS + off) / KDUMP_READ_PAGE_SIZE, a, &pa, errp) ||
+            !read_page(r, (HIGH_BIOS + off) / KDUMP_READ_PAGE_SIZE, b, &pb, errp)) {
+            return false;
+        }
+        if (!pa || !pb || memcmp(a, b, KDUMP_READ_PAGE_SIZE)) {
+            return true;
+        }
+    }
+    for (size_t c = 0; c < G_N_ELEMENTS(cuts); c++) {
+        uint64_t pfn = cuts[c] / KDUMP_READ_PAGE_SIZE;
+
+        for (guint i = 0; i < r->runs->len; i++) {
+            KdumpRun *run = &g_array_index(r->runs, KdumpRun, i);
+            if (pfn > run->pfn && pfn - run->pfn < run->count) {
+                KdumpRun tail = { pfn, run->count - (pfn - run->pfn),
+                                  run->index + (pfn - run->pfn) };
+                if (r->runs->len >= max_runs) {
+                    error_setg(errp, "kdump file's pages form more than %llu runs "
+                               "(blocks of memory); at most %llu are accepted",
+                               (unsigned long long)max_runs,
+                               (unsigned long long)max_runs);
+                    return false;
+                }
+                run->count = pfn - run->pfn;
+                g_array_insert_val(r->runs, i + 1, tail);
+                break;
+            }
+        }
+    }
+    return true;
+}
+
 bool kdump_reader_read_pages(KdumpReader *r, KdumpPageFn fn, void *opaque, Error **errp)
 {
     const size_t ndesc = KDUMP_READ_WINDOW / KD_DESC_SIZE;
@@ -682,49 +789,13 @@ bool kdump_reader_read_pages(KdumpReader *r, KdumpPageFn fn, void *opaque, Error
         const KdumpRun *run = &g_array_index(r->runs, KdumpRun, ri);
 
         for (uint64_t pfn = run->pfn; pfn < run->pfn + run->count; pfn++, index++) {
-            const uint8_t *d, *data;
-            uint64_t off;
-            uint32_t size, flags;
-            bool missing;
-
             if (index % ndesc == 0 &&
                 !rread(r, r->offset_page + index * KD_DESC_SIZE, descs,
                        MIN(ndesc, r->pages - index) * KD_DESC_SIZE, "page descriptors",
                        errp)) {
                 return false;
             }
-            d = descs + (index % ndesc) * KD_DESC_SIZE;
-            off = ldq_le_p(d);
-            size = ldl_le_p(d + 8);
-            flags = ldl_le_p(d + 12);
-            if (flags & ~(uint32_t)KD_CODECS || __builtin_popcount(flags) > 1) {
-                error_setg(errp, "kdump page 0x%llx has unknown flags 0x%x",
-                           (unsigned long long)pfn, flags);
-                return false;
-            }
-            if (size == 0 || size > KDUMP_READ_PAGE_SIZE ||
-                (!flags && size != KDUMP_READ_PAGE_SIZE)) {
-                error_setg(errp, "kdump page 0x%llx has %u bytes of %s data (a page is "
-                           "%u bytes)", (unsigned long long)pfn, size,
-                           flags ? "compressed" : "uncompressed", KDUMP_READ_PAGE_SIZE);
-                return false;
-            }
-            data = page_data(r, off, size, errp);
-            if (!data) {
-                return false;
-            }
-            if (!flags) {
-                memcpy(page, data, KDUMP_READ_PAGE_SIZE);
-            } else if (!decompress(flags, data, size, page, &missing)) {
-                if (missing) {
-                    error_setg(errp, "kdump page 0x%llx is compressed with %s, which "
-                               "this build of guestdump lacks", (unsigned long long)pfn,
-                               codec_name(flags));
-                } else {
-                    error_setg(errp, "kdump page 0x%llx: its %s data does not "
-                               "decompress to one page", (unsigned long long)pfn,
-                               codec_name(flags));
-                }
+            if (!decode_page(r, pfn, descs + (index % ndesc) * KD_DESC_SIZE, page, errp)) {
                 return false;
             }
             if (!page_is_zero(page) && !fn(opaque, pfn, page, errp)) {

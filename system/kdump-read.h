@@ -29,6 +29,7 @@
 typedef struct KdumpRun {
     uint64_t pfn;
     uint64_t count;
+    uint64_t index;             /* the page descriptor of its first page */
 } KdumpRun;
 
 typedef struct KdumpReader KdumpReader;
@@ -39,9 +40,8 @@ typedef struct KdumpReader KdumpReader;
  * file holds a page descriptor for every page of the second bitmap. fd is
  * a regular file, not owned; a flattened file is reassembled first (into an
  * unlinked temporary file under g_get_tmp_dir()). Runs are split at the PC's
- * fixed ISA ROM boundaries 0xc0000, 0xe0000 and
- * 0x100000 (see docs/machine.md) and there
- * may be at most max_runs of them.
+ * ISA ROM boundaries when that area is still ROM (see split_isa_rom() and
+ * docs/machine.md); there may be at most max_runs of them.
  */
 KdumpReader *kdump_reader_open(int fd, uint64_t max_runs, Error **errp);
 void kdump_reader_free(KdumpReader *r);
