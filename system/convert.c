@@ -36,6 +36,7 @@
 #include "sysemu/machine.h"
 #include "sysemu/physmem.h"
 #include "system/restore.h"
+#include "system/vmcore-probe.h"
 
 #define PROG "guestdump-convert"
 
@@ -52,8 +53,9 @@ static const char usage_text[] =
     "Converts the vmcore INPUT into OUTPUT in any format dump-guest-memory writes,\n"
     "offline, with the same writers. INPUT is recognised by its contents: an ELF\n"
     "vmcore (QEMU's or guestdump's dump-guest-memory with paging=false, virsh dump\n"
-    "--memory-only, a Linux /proc/vmcore saved by kdump). OUTPUT '-' is standard\n"
-    "output (a pipe or a file).\n"
+    "--memory-only, a Linux /proc/vmcore saved by kdump) or a kdump-compressed file\n"
+    "(raw or flattened, any codec of this build). OUTPUT '-' is standard output (a\n"
+    "pipe or a file).\n"
     "\n"
     "Options:\n"
     "  -O, --format FMT     output format (default kdump-zlib): %s\n"
@@ -66,6 +68,8 @@ static const char usage_text[] =
      * the dump-filter issue; it goes here once dump-guest-memory has it.
      */
     "  -t, --threads N      compression threads (default: online CPUs)\n"
+    "  -m, --max-ram SIZE   kdump inputs: the most RAM the file may describe\n"
+    "                       (guestdump's -restore-max-ram; default 64G)\n"
     "  -f, --force          overwrite OUTPUT if it exists\n"
     "  -q, --quiet          no progress and no summary (warnings about the dump's\n"
     "                       contents, as dump-guest-memory gives them, and errors\n"
@@ -82,6 +86,7 @@ typedef struct Options {
     bool has_begin, has_length;
     int64_t begin, length;
     int threads;
+    int64_t max_ram;            /* --max-ram, 0: restore's default */
     bool force;
     bool quiet;
     const char *input;
@@ -182,6 +187,7 @@ static void parse_args(int argc, char **argv, Options *o)
         { "begin", required_argument, NULL, 'b' },
         { "length", required_argument, NULL, 'l' },
         { "threads", required_argument, NULL, 't' },
+        { "max-ram", required_argument, NULL, 'm' },
         { "force", no_argument, NULL, 'f' },
         { "quiet", no_argument, NULL, 'q' },
         { "help", no_argument, NULL, 'h' },
@@ -192,7 +198,7 @@ static void parse_args(int argc, char **argv, Options *o)
 
     o->format = DUMP_GUEST_MEMORY_FORMAT_KDUMP_ZLIB;
     opterr = 0;
-    while ((c = getopt_long(argc, argv, ":O:pb:l:t:fqhV", longopts, NULL)) != -1) {
+    while ((c = getopt_long(argc, argv, ":O:pb:l:t:m:fqhV", longopts, NULL)) != -1) {
         switch (c) {
         case 'O': {
             int f = qapi_enum_parse(&DumpGuestMemoryFormat_lookup, optarg, -1, NULL);
@@ -229,6 +235,13 @@ static void parse_args(int argc, char **argv, Options *o)
             o->threads = (int)n;
             break;
         }
+        case 'm':
+            if (!parse_size(optarg, &o->max_ram) || o->max_ram == 0 ||
+                (uint64_t)o->max_ram > RESTORE_MAX_RAM_LIMIT) {
+                usage_error("Invalid RAM size '%s' (up to %lluT)", optarg,
+                            RESTORE_MAX_RAM_LIMIT >> 40);
+            }
+            break;
         case 'f':
             o->force = true;
             break;
@@ -281,90 +294,31 @@ static const char *file_kind(mode_t m)
 }
 
 /*
- * What the file is when it is not something restore reads: one line naming
- * it. NULL when restore should look (an ELF file, or something unknown that
- * restore refuses with its own words).
+ * INPUT's file kind before the machine is built: it exists, is a regular
+ * file and is not empty. What its contents are is restore's to say
+ * (system/vmcore-probe.c: an ELF vmcore, a kdump file, or a one-line name
+ * for anything else), like every other problem with it.
  */
-static const char *sniff_other(const uint8_t *h, size_t n)
+static bool check_input(const char *path, struct stat *st, VmcoreKind *kind)
 {
-    if (n >= 4 && !memcmp(h, "QEVM", 4)) {
-        return "a QEMU migration stream or savevm state (QEVM), not a vmcore: "
-               "load it into QEMU and run dump-guest-memory there";
-    }
-    if (n >= 8 && (!memcmp(h, "PAGEDU64", 8) || !memcmp(h, "PAGEDUMP", 8))) {
-        return "a Windows crash dump (win-dmp) already: WinDbg opens it as it is";
-    }
-    if (n >= 4 && !memcmp(h, "MDMP", 4)) {
-        return "a Windows minidump, not a vmcore of a whole machine";
-    }
-    if (n >= 8 && !memcmp(h, "QFI\xfb", 4)) {
-        return "a qcow2 disk image, not a vmcore";
-    }
-    return NULL;
-}
-
-/* ELF, but a program or library rather than a core: say which. */
-static const char *sniff_elf(const uint8_t *h, size_t n)
-{
-    static const char *const types[] = {
-        [1] = "a relocatable object", [2] = "an executable",
-        [3] = "an executable or shared library",
-    };
-    unsigned t;
-
-    if (n < 18 || memcmp(h, "\177ELF", 4) || h[5] != 1) {
-        return NULL;
-    }
-    t = lduw_le_p(h + 16);
-    if (t >= 1 && t <= 3) {
-        return types[t];
-    }
-    return NULL;
-}
-
-/* Checks INPUT before the machine is built: exists, regular, not empty, a vmcore. */
-static bool check_input(const char *path, struct stat *st)
-{
-    uint8_t head[64];
-    ssize_t n;
-    const char *what;
-    int fd;
-
     /* O_NONBLOCK: a FIFO must not block the open; it is refused below. */
-    fd = open(path, O_RDONLY | O_CLOEXEC | O_NONBLOCK);
-    if (fd < 0) {
+    int fd = open(path, O_RDONLY | O_CLOEXEC | O_NONBLOCK);
+
+    if (fd < 0 || fstat(fd, st) < 0) {
         fail_msg("Could not open '%s': %s", path, g_strerror(errno));
+        if (fd >= 0) {
+            close(fd);
+        }
         return false;
     }
-    if (fstat(fd, st) < 0) {
-        fail_msg("Could not open '%s': %s", path, g_strerror(errno));
-        close(fd);
-        return false;
-    }
+    *kind = vmcore_probe_fd(fd);
+    close(fd);
     if (!S_ISREG(st->st_mode)) {
         fail_msg("'%s' is %s, not a vmcore file", path, file_kind(st->st_mode));
-        close(fd);
         return false;
     }
     if (st->st_size == 0) {
         fail_msg("'%s' is empty", path);
-        close(fd);
-        return false;
-    }
-    n = pread(fd, head, sizeof(head), 0);
-    close(fd);
-    if (n < 0) {
-        fail_msg("Could not read '%s': %s", path, g_strerror(errno));
-        return false;
-    }
-    what = sniff_other(head, n);
-    if (what) {
-        fail_msg("'%s' is %s", path, what);
-        return false;
-    }
-    what = sniff_elf(head, n);
-    if (what) {
-        fail_msg("'%s' is %s (ELF), not a vmcore", path, what);
         return false;
     }
     return true;
@@ -374,11 +328,16 @@ static bool check_input(const char *path, struct stat *st)
 static void report_restore_error(Error *err)
 {
     const char *msg = error_get_pretty(err);
+    g_auto(GStrv) parts = NULL;
+    g_autofree char *text = NULL;
 
     if (g_str_has_prefix(msg, "-restore: ")) {
         msg += strlen("-restore: ");
     }
-    fail_msg("%s", msg);
+    /* restore's limit is our --max-ram */
+    parts = g_strsplit(msg, "-restore-max-ram", -1);
+    text = g_strjoinv("--max-ram", parts);
+    fail_msg("%s", text);
     error_free(err);
 }
 
@@ -716,6 +675,7 @@ int main(int argc, char **argv)
     Progress prog = { 0 };
     GThread *pt = NULL;
     struct stat in_st;
+    VmcoreKind kind;
     Error *err = NULL;
     g_autofree char *protocol = NULL;
     int64_t t0;
@@ -727,7 +687,7 @@ int main(int argc, char **argv)
     if (o.threads) {
         dump_set_thread_count(o.threads);
     }
-    if (!check_input(o.input, &in_st)) {
+    if (!check_input(o.input, &in_st, &kind)) {
         return EXIT_FAILED;
     }
 
@@ -735,8 +695,13 @@ int main(int argc, char **argv)
     t0 = g_get_monotonic_time();
     restore_set_mapped(true);
     mo.restore = (char *)o.input;
-    /* Mapped, memory costs nothing: the file's own size is the bound. */
-    mo.restore_max_ram = RESTORE_MAX_RAM_LIMIT;
+    /*
+     * An ELF input is mapped: memory costs nothing and its own size bounds
+     * the work. A kdump file's pages are decompressed into RAM, where a few
+     * MiB of file can describe terabytes: restore's limit applies.
+     */
+    mo.restore_max_ram = o.max_ram ? (uint64_t)o.max_ram :
+                         kind == VMCORE_KIND_ELF_CORE ? RESTORE_MAX_RAM_LIMIT : 0;
     mo.devices = g_ptr_array_new();
     if (!machine_init(&mo, &err)) {
         g_ptr_array_free(mo.devices, TRUE);

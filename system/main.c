@@ -30,7 +30,7 @@ static const char usage_text[] =
     "  -device STRING      e.g. loader,file=F,addr=A or vmcoreinfo\n"
     "  -demo               built-in demo guest (long mode, page tables, vmcoreinfo)\n"
     "  -demo-seed N        seed for the demo guest's contents\n"
-    "  -restore FILE       guest state from a QEMU ELF vmcore (paging=false)\n"
+    "  -restore FILE       guest state from a vmcore: ELF (paging=false) or kdump\n"
     "  -restore-max-ram SIZE  the most RAM a -restore file may hold (default 64G)\n"
     "  -qtest CHARDEV      qtest protocol server (unix:PATH or stdio)\n"
     "  -S                  do not start the guest (status prelaunch)\n"

@@ -1,4 +1,4 @@
-/* -restore: memory, vCPUs and vmcoreinfo note rebuilt from a QEMU ELF vmcore. */
+/* -restore: memory, vCPUs and vmcoreinfo note rebuilt from an ELF or kdump vmcore. */
 #include <errno.h>
 #include <fcntl.h>
 #include <string.h>
@@ -14,7 +14,9 @@
 #include "sysemu/cpus.h"
 #include "sysemu/physmem.h"
 #include "system/machine-internal.h"
+#include "system/kdump-read.h"
 #include "system/restore.h"
+#include "system/vmcore-probe.h"
 
 #define EM_386      3
 #define EM_X86_64   62
@@ -59,6 +61,7 @@ typedef struct Vmcore {
     GArray *note_list;          /* Note */
     uint64_t max_ram;           /* -restore-max-ram */
     bool map;                   /* restore_set_mapped(): RAM is the file, mapped */
+    KdumpReader *kdump;         /* a kdump file: segments are its page runs */
 } Vmcore;
 
 static bool restore_mapped;
@@ -205,6 +208,77 @@ static bool parse_notes(Vmcore *vc, uint64_t total, Error **errp)
     return true;
 }
 
+/* Sorted segments must not overlap, and their memory must fit -restore-max-ram. */
+static bool check_segments(Vmcore *vc, Error **errp)
+{
+    uint64_t total = 0;
+
+    for (guint i = 0; i < vc->segs->len; i++) {
+        const Segment *s = &g_array_index(vc->segs, Segment, i);
+        if (i > 0) {
+            const Segment *prev = &g_array_index(vc->segs, Segment, i - 1);
+            if (prev->paddr + prev->memsz > s->paddr) {
+                error_setg(errp, "segments at 0x%llx and 0x%llx overlap",
+                           (unsigned long long)prev->paddr,
+                           (unsigned long long)s->paddr);
+                return false;
+            }
+        }
+        total += s->memsz;
+    }
+    if (total > vc->max_ram) {
+        error_setg(errp, "vmcore describes %llu MiB of memory, more than the %llu "
+                   "MiB -restore-max-ram allows (raise it with "
+                   "-restore-max-ram SIZE)", (unsigned long long)(total >> 20),
+                   (unsigned long long)(vc->max_ram >> 20));
+        return false;
+    }
+    return true;
+}
+
+/*
+ * A kdump file as the segments and notes an ELF vmcore would give: one
+ * segment per run of pages the file holds (the second bitmap), so pages a
+ * filtered dump left out (makedumpfile -d) become holes in guest-physical
+ * memory, never zero-filled RAM. The header's layout gives the ELF machine
+ * (QEMU picks both from vCPU 0's long mode).
+ */
+static bool parse_kdump(Vmcore *vc, Error **errp)
+{
+    const KdumpRun *runs;
+    const uint8_t *notes;
+    size_t nruns, note_len;
+    uint64_t pages;
+
+    vc->kdump = kdump_reader_open(vc->fd, RESTORE_MAX_SEGMENTS, errp);
+    if (!vc->kdump) {
+        return false;
+    }
+    vc->is64 = kdump_reader_class64(vc->kdump);
+    vc->machine = vc->is64 ? EM_X86_64 : EM_386;
+    runs = kdump_reader_runs(vc->kdump, &nruns, &pages);
+    if (nruns == 0) {
+        error_setg(errp, "kdump file has no memory (its second bitmap is empty)");
+        return false;
+    }
+    vc->segs = g_array_new(FALSE, TRUE, sizeof(Segment));
+    for (size_t i = 0; i < nruns; i++) {
+        Segment s = { 0, runs[i].pfn * KDUMP_READ_PAGE_SIZE,
+                      runs[i].count * KDUMP_READ_PAGE_SIZE,
+                      runs[i].count * KDUMP_READ_PAGE_SIZE };
+        g_array_append_val(vc->segs, s);
+    }
+    if (!check_segments(vc, errp)) {
+        return false;
+    }
+    notes = kdump_reader_notes(vc->kdump, &note_len);
+    vc->notes = g_malloc0(note_len + 1);
+    if (note_len) {
+        memcpy(vc->notes, notes, note_len);
+    }
+    return parse_notes(vc, note_len, errp);
+}
+
 static bool parse_header(Vmcore *vc, Error **errp)
 {
     uint8_t eh[64];
@@ -216,11 +290,6 @@ static bool parse_header(Vmcore *vc, Error **errp)
     GArray *note_ranges = g_array_new(FALSE, FALSE, sizeof(Segment));
 
     if (!read_at(vc, 0, eh, 16, "ELF identification", errp)) {
-        goto fail;
-    }
-    if (!memcmp(eh, "KDUMP   ", 8) || !memcmp(eh, "makedumpfile", 12)) {
-        error_setg(errp, "a kdump-compressed file, not an ELF vmcore (restore reads "
-                   "the ELF format only)");
         goto fail;
     }
     if (memcmp(eh, "\177ELF", 4)) {
@@ -372,28 +441,8 @@ static bool parse_header(Vmcore *vc, Error **errp)
     }
     g_array_sort(vc->segs, seg_cmp);
     drop_alias_segments(vc);
-    {
-        uint64_t total = 0;
-        for (guint i = 0; i < vc->segs->len; i++) {
-            const Segment *s = &g_array_index(vc->segs, Segment, i);
-            if (i > 0) {
-                const Segment *prev = &g_array_index(vc->segs, Segment, i - 1);
-                if (prev->paddr + prev->memsz > s->paddr) {
-                    error_setg(errp, "segments at 0x%llx and 0x%llx overlap",
-                               (unsigned long long)prev->paddr,
-                               (unsigned long long)s->paddr);
-                    goto fail;
-                }
-            }
-            total += s->memsz;
-        }
-        if (total > vc->max_ram) {
-            error_setg(errp, "vmcore describes %llu MiB of memory, more than the %llu "
-                       "MiB -restore-max-ram allows (raise it with "
-                       "-restore-max-ram SIZE)", (unsigned long long)(total >> 20),
-                       (unsigned long long)(vc->max_ram >> 20));
-            goto fail;
-        }
+    if (!check_segments(vc, errp)) {
+        goto fail;
     }
     vc->notes = g_malloc0(note_total + 1);
     {
@@ -649,6 +698,16 @@ static uint64_t segment_host_end(const Segment *s, uint64_t offset)
     return offset + ((s->memsz + 4095) & ~4095ULL) + 4096;
 }
 
+/* A page of a kdump file; its pfn is in a segment made from the file's runs. */
+static bool put_kdump_page(void *opaque, uint64_t pfn, const uint8_t *page, Error **errp)
+{
+    uint8_t *host = physmem_host_ptr(pfn * KDUMP_READ_PAGE_SIZE, KDUMP_READ_PAGE_SIZE);
+
+    g_assert(host);
+    memcpy(host, page, KDUMP_READ_PAGE_SIZE);
+    return true;
+}
+
 /*
  * Copies segment contents; zero pages are skipped so empty RAM stays
  * unbacked. All segments live in one host mapping: one mapping each
@@ -667,7 +726,8 @@ static bool load_memory(Vmcore *vc, Error **errp)
         const Segment *s = &g_array_index(vc->segs, Segment, i);
         total = segment_host_end(s, segment_host_offset(s, total));
     }
-    if (vc->map) {
+    if (vc->map && !vc->kdump) {
+        /* a kdump file's pages are compressed: they are read into RAM below */
         return load_memory_mapped(vc, errp);
     }
     base = physmem_alloc_ram(total, errp);
@@ -686,7 +746,7 @@ static bool load_memory(Vmcore *vc, Error **errp)
             return false;
         }
         cursor = segment_host_end(s, host_off);
-        for (uint64_t done = 0; done < s->filesz;) {
+        for (uint64_t done = 0; !vc->kdump && done < s->filesz;) {
             uint64_t n = MIN(s->filesz - done, RESTORE_CHUNK);
             if (!read_at(vc, s->offset + done, buf, n, "memory", errp)) {
                 return false;
@@ -700,7 +760,7 @@ static bool load_memory(Vmcore *vc, Error **errp)
             done += n;
         }
     }
-    return true;
+    return !vc->kdump || kdump_reader_read_pages(vc->kdump, put_kdump_page, NULL, errp);
 }
 
 /*
@@ -853,6 +913,7 @@ static void vmcore_free(Vmcore *vc)
         g_array_free(vc->note_list, TRUE);
     }
     g_free(vc->notes);
+    kdump_reader_free(vc->kdump);
 }
 
 bool restore_vmcore(const char *path, uint64_t max_ram, Error **errp)
@@ -860,6 +921,7 @@ bool restore_vmcore(const char *path, uint64_t max_ram, Error **errp)
     Vmcore vc = { .fd = -1, .max_ram = max_ram ? max_ram : RESTORE_DEFAULT_MAX_RAM,
                   .map = restore_mapped };
     struct stat st;
+    VmcoreKind kind;
     int ncpus = 0;
     bool ok = false;
 
@@ -882,8 +944,14 @@ bool restore_vmcore(const char *path, uint64_t max_ram, Error **errp)
         goto out;
     }
     vc.file_size = st.st_size;
+    kind = vmcore_probe_fd(vc.fd);
+    if (!vmcore_kind_readable(kind)) {
+        error_setg(errp, "-restore: '%s' is %s", path, vmcore_kind_message(kind));
+        goto out;
+    }
     /* Everything about the file is checked before the machine is touched. */
-    if (!parse_header(&vc, errp) || !validate_cpu_notes(&vc, &ncpus, errp)) {
+    if (!(kind == VMCORE_KIND_ELF_CORE ? parse_header(&vc, errp) : parse_kdump(&vc, errp)) ||
+        !validate_cpu_notes(&vc, &ncpus, errp)) {
         error_prepend(errp, "-restore: '%s': ", path);
         goto out;
     }

@@ -33,7 +33,8 @@ a folder where the kernel package was unpacked, and busybox-static).
   7. convert: BUILD/guestdump-convert turns QEMU's ELF into kdump-zlib (its
             default): QEMU's file but for K1/K2 as in 1, and byte for byte what
             step 2's guestdump -restore wrote (the same restore and writer);
-            into ELF: QEMU's ELF's memory (every PT_LOAD) and notes.
+            into ELF: QEMU's ELF's memory (every PT_LOAD) and notes; and
+            QEMU's own kdump-zlib into ELF: QEMU's ELF's memory and notes.
   6. demo:  guestdump's demo guest, no QEMU: every kdump format over QMP
             (flattened and raw) checked as in 3, and libkdumpfile learns
             the architecture from the header (compat K1).
@@ -308,7 +309,43 @@ def convert_case(build, work, elf, qflat, host, name):
         problems.append(f"{name}/convert elf: memory differs from QEMU's ELF")
     if elf_notes(out_elf) != elf_notes(elf):
         problems.append(f"{name}/convert elf: notes differ from QEMU's ELF")
+    # QEMU's own kdump-zlib back to ELF (the kdump reader behind restore):
+    # QEMU's ELF's memory, wherever its PT_LOADs split it, and its notes.
+    qfile = os.path.join(work, "qemu-zlib.flat")
+    back = os.path.join(work, "convert-from-qemu-kdump.elf")
+    r = subprocess.run([conv, "-q", "--format", "elf", qfile, back],
+                       capture_output=True, text=True)
+    if r.returncode != 0:
+        return problems + [f"{name}/convert kdump->elf: exit {r.returncode}: "
+                           f"{r.stderr.strip()}"]
+    if elf_memory(back) != elf_memory(elf):
+        problems.append(f"{name}/convert kdump->elf: memory differs from QEMU's ELF")
+    if elf_notes(back) != elf_notes(elf):
+        problems.append(f"{name}/convert kdump->elf: notes differ from QEMU's ELF")
     return problems
+
+
+def elf_memory(path):
+    """(start, sha256) of each run of contiguous PT_LOADs: the memory, not how
+    the segments cut it (a kdump file keeps no block boundaries)."""
+    d = open(path, "rb").read()
+    phoff, = struct.unpack_from("<Q", d, 32)
+    phentsize, phnum = struct.unpack_from("<HH", d, 54)
+    segs = []
+    for i in range(phnum):
+        t, _, off, _, paddr, filesz, _, _ = struct.unpack_from("<IIQQQQQQ", d,
+                                                               phoff + i * phentsize)
+        if t == 1 and filesz:
+            segs.append((paddr, off, filesz))
+    runs = []
+    for paddr, off, n in sorted(segs):
+        if runs and runs[-1][0] + runs[-1][1] == paddr:
+            runs[-1][1] += n
+            runs[-1][2].update(d[off:off + n])
+        else:
+            h = hashlib.sha256(d[off:off + n])
+            runs.append([paddr, n, h])
+    return [(a, n, h.hexdigest()) for a, n, h in runs]
 
 
 def elf_loads(path):

@@ -161,6 +161,29 @@ def elf_loads(path):
     return out
 
 
+def memory_of(path):
+    """An ELF's memory as merged (start, bytes) runs: the same memory whatever
+    the PT_LOAD boundaries (a kdump file does not record them)."""
+    runs = []
+    for paddr, data in sorted(elf_loads(path).items()):
+        if runs and runs[-1][0] + len(runs[-1][1]) == paddr:
+            runs[-1] = (runs[-1][0], runs[-1][1] + data)
+        elif data:
+            runs.append((paddr, data))
+    return runs
+
+
+def notes_of(path):
+    d = open(path, "rb").read()
+    phoff, phnum = elf_parts(d)
+    out = b""
+    for i in range(phnum):
+        t, _, off, _, _, filesz, _, _ = struct.unpack_from("<IIQQQQQQ", d, phoff + 56 * i)
+        if t == 4:
+            out += d[off:off + filesz]
+    return out
+
+
 def main():
     ap = argparse.ArgumentParser()
     ap.add_argument("--convert", required=True)
@@ -208,6 +231,40 @@ def main():
         ok, diag = refused(conv, work, elf, "windmp", "no Windows DUMP_HEADER",
                            ("-O", "win-dmp"))
         tap.ok(ok, "win-dmp of a Linux guest: its note is not a Windows one", diag)
+
+        # -- kdump inputs (the kdump reader behind restore) ----------------------
+        mem, notes = memory_of(elf), notes_of(elf)
+        for f in sock_formats:
+            if not f.startswith("kdump"):
+                continue
+            back = os.path.join(work, "back-%s.elf" % f)
+            r = run(conv, "-q", "-O", "elf", os.path.join(work, "conv-" + f), back)
+            ok = r.returncode == 0 and memory_of(back) == mem and notes_of(back) == notes
+            tap.ok(ok, "ELF -> %s -> ELF keeps every byte of memory and the notes" % f,
+                   r.stderr.decode())
+        again = os.path.join(work, "again.kdump")
+        r = run(conv, "-q", os.path.join(work, "conv-kdump-raw-zlib"), again)
+        tap.ok(r.returncode == 0 and open(again, "rb").read() ==
+               open(os.path.join(work, "conv-kdump-zlib"), "rb").read(),
+               "kdump-raw-zlib -> kdump-zlib: the bytes ELF -> kdump-zlib gives",
+               r.stderr.decode())
+        raw = open(os.path.join(work, "conv-kdump-raw-zlib"), "rb").read()
+        bad_k = os.path.join(work, "bad.kdump")
+        with open(bad_k, "wb") as f:
+            f.write(raw[:len(raw) // 3])
+        ok, diag = refused(conv, work, bad_k, "badk")
+        tap.ok(ok, "truncated kdump file: one line, exit 1, nothing left", diag)
+        # disk_dump_header: sub_hdr_size at 432, bitmap_blocks at 436 (x86-64);
+        # the second bitmap claiming every page frame, more than the file holds
+        sub, blocks = struct.unpack_from("<II", raw, 432)
+        second = (1 + sub) * 4096 + blocks // 2 * 4096
+        lying = bytearray(raw)
+        lying[second:second + blocks // 2 * 4096] = b"\xff" * (blocks // 2 * 4096)
+        with open(bad_k, "wb") as f:
+            f.write(lying)
+        ok, diag = refused(conv, work, bad_k, "badk")
+        tap.ok(ok, "kdump bitmap claiming more pages than the file holds: one line, "
+               "exit 1, nothing left", diag)
 
         # -- standard output ---------------------------------------------------
         r = subprocess.run([conv, "-q", elf, "-"], stdout=subprocess.PIPE,
@@ -296,7 +353,7 @@ def main():
         kind("QEMU migration stream", b"QEVM\0\0\0\3" + bytes(100), "migration stream")
         kind("Windows crash dump", b"PAGEDU64" + bytes(100), "Windows crash dump")
         kind("ELF executable", data[:16] + struct.pack("<H", 2) + data[18:4096],
-             "executable")
+             "not a core dump")
         kind("random bytes", os.urandom(8192), "not")
         # a process core: every PT_LOAD at physical address 0
         pc = bytearray(data)
