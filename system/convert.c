@@ -58,7 +58,8 @@ static const char usage_text[] =
     "pipe or a file).\n"
     "\n"
     "Options:\n"
-    "  -O, --format FMT     output format (default kdump-zlib): %s\n"
+    "  -O, --format FMT     output format (default kdump-zlib); this build writes\n"
+    "                       %s\n"
     "  -p, --paging         ELF only: walk the guest's page tables (dump-guest-memory's\n"
     "                       paging=true)\n"
     "  -b, --begin ADDR     ELF only: guest-physical start of the range to dump\n"
@@ -123,15 +124,29 @@ static G_GNUC_NORETURN G_GNUC_PRINTF(1, 2) void usage_error(const char *fmt, ...
 }
 
 /* The formats this build writes, in query-dump-guest-memory-capability's order. */
-static char *format_names(void)
+static char *format_names(bool wrap)
 {
     g_autoptr(DumpGuestMemoryCapability) cap =
         qmp_query_dump_guest_memory_capability(NULL);
     GString *s = g_string_new(NULL);
+    size_t line = 0;
 
     for (DumpGuestMemoryFormatList *l = cap->formats; l; l = l->next) {
-        g_string_append_printf(s, "%s%s", s->len ? ", " : "",
-                               DumpGuestMemoryFormat_str(l->value));
+        const char *name = DumpGuestMemoryFormat_str(l->value);
+
+        if (s->len) {
+            g_string_append_c(s, ',');
+            line++;
+            /* --help's column: wrap under the first name */
+            if (wrap && line + 1 + strlen(name) > 56) {
+                g_string_append(s, "\n                      ");
+                line = 0;
+            }
+            g_string_append_c(s, ' ');
+            line++;
+        }
+        g_string_append(s, name);
+        line += strlen(name);
     }
     return g_string_free(s, FALSE);
 }
@@ -202,7 +217,7 @@ static void parse_args(int argc, char **argv, Options *o)
         switch (c) {
         case 'O': {
             int f = qapi_enum_parse(&DumpGuestMemoryFormat_lookup, optarg, -1, NULL);
-            g_autofree char *names = format_names();
+            g_autofree char *names = format_names(false);
 
             if (f < 0 || !format_available(f)) {
                 usage_error("%s format '%s'; this build writes: %s",
@@ -249,7 +264,7 @@ static void parse_args(int argc, char **argv, Options *o)
             o->quiet = true;
             break;
         case 'h': {
-            g_autofree char *names = format_names();
+            g_autofree char *names = format_names(true);
 
             printf(usage_text, names);
             exit(EXIT_DONE);
@@ -257,6 +272,7 @@ static void parse_args(int argc, char **argv, Options *o)
         case 'V':
             printf(PROG " (guestdump " GUESTDUMP_VERSION "): QEMU 7.2's dump writers, "
                    "offline; GPL-2.0-or-later\n");
+            fflush(stdout);
             exit(EXIT_DONE);
         case ':':
             usage_error("Option '%s' requires an argument", argv[optind - 1]);
@@ -301,8 +317,15 @@ static const char *file_kind(mode_t m)
  */
 static bool check_input(const char *path, struct stat *st, VmcoreKind *kind)
 {
+    int fd;
+
+    if (!strcmp(path, "-")) {
+        fail_msg("INPUT cannot be standard input: a vmcore is mapped or read at "
+                 "offsets its headers give; name a file");
+        return false;
+    }
     /* O_NONBLOCK: a FIFO must not block the open; it is refused below. */
-    int fd = open(path, O_RDONLY | O_CLOEXEC | O_NONBLOCK);
+    fd = open(path, O_RDONLY | O_CLOEXEC | O_NONBLOCK);
 
     if (fd < 0 || fstat(fd, st) < 0) {
         fail_msg("Could not open '%s': %s", path, g_strerror(errno));
