@@ -117,6 +117,22 @@ def elf_load_layout(path):
             if p["type"] == elf_compare.PT_LOAD]
 
 
+def elf_memory_runs(path):
+    """[(start, length, sha256)] of the runs of contiguous PT_LOADs: the memory,
+    whatever the segments' boundaries (a kdump file keeps none)."""
+    e = elf_compare.Elf(path)
+    runs = []
+    for p in sorted((p for p in e.phdrs if p["type"] == elf_compare.PT_LOAD
+                     and p["filesz"]), key=lambda p: p["paddr"]):
+        data = e.data[p["offset"]:p["offset"] + p["filesz"]]
+        if runs and runs[-1][0] + runs[-1][1] == p["paddr"]:
+            runs[-1][1] += p["filesz"]
+            runs[-1][2].update(data)
+        else:
+            runs.append([p["paddr"], p["filesz"], hashlib.sha256(data)])
+    return [(a, n, h.hexdigest()) for a, n, h in runs]
+
+
 # ---- preparing the guest (cached) ----
 
 def prepare_kernel(cache, t):
@@ -528,7 +544,8 @@ def run_checks(a, t, work, kver, vmci, q_elf, q_pelf, q_kdump):
                      fmt, "" if fmt.startswith("kdump-raw-") else " (reassembled)"),
                  json.dumps(res)[:600] if res else tail(out))
 
-    converted = check_convert(a, t, work, q_elf, kdumps, ref_log, vmci, have_mdf)
+    converted = check_convert(a, t, work, q_elf, q_kdump, kdumps, ref_log, vmci,
+                              have_mdf)
 
     # crash: the kernel's debug vmlinux, from Debian's -dbg package (cached).
     if not shutil.which("crash"):
@@ -544,11 +561,18 @@ def run_checks(a, t, work, kver, vmci, q_elf, q_pelf, q_kdump):
             check_crash(t, vmlinux, what, path, kver)
 
 
-def check_convert(a, t, work, q_elf, kdumps, ref_log, vmci, have_mdf):
+def check_convert(a, t, work, q_elf, q_kdump, kdumps, ref_log, vmci, have_mdf):
     """guestdump-convert QEMU.ELF OUT (kdump-zlib, its default): the bytes of the
-    restored guest's dump-guest-memory, and the readers read it. Returns OUT."""
+    restored guest's dump-guest-memory, and the readers read it; QEMU's own
+    kdump-zlib back to ELF: QEMU's ELF's memory and notes. Returns OUT."""
     if not a.convert:
         return None
+    back = os.path.join(work, "convert-qemu-kdump.elf")
+    rc, msg = run([a.convert, "-q", "-O", "elf", q_kdump, back])
+    t.ok(rc == 0 and elf_memory_runs(back) == elf_memory_runs(q_elf) and
+         elf_compare.Elf(back).notes() == elf_compare.Elf(q_elf).notes(),
+         "guestdump-convert turns QEMU's kdump-zlib of the Linux guest into an ELF "
+         "with QEMU's ELF's memory and notes", tail(msg))
     out = os.path.join(work, "convert.kdump")
     t1 = time.monotonic()
     rc, msg = run([a.convert, "-q", q_elf, out])
