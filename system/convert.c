@@ -217,11 +217,19 @@ static void parse_args(int argc, char **argv, Options *o)
         switch (c) {
         case 'O': {
             int f = qapi_enum_parse(&DumpGuestMemoryFormat_lookup, optarg, -1, NULL);
-            g_autofree char *names = format_names(false);
 
             if (f < 0 || !format_available(f)) {
-                usage_error("%s format '%s'; this build writes: %s",
-                            f < 0 ? "Unknown" : "Unavailable", optarg, names);
+                char *names = format_names(false);
+                char *msg = g_strdup_printf("%s format '%s'; this build writes: %s",
+                                            f < 0 ? "Unknown" : "Unavailable", optarg,
+                                            names);
+
+                g_free(names);
+                /* usage_error exits: nothing may stay allocated (LeakSanitizer) */
+                fprintf(stderr, PROG ": %s\n", msg);
+                g_free(msg);
+                fputs("Try '" PROG " --help' for more information\n", stderr);
+                exit(EXIT_USAGE);
             }
             o->format = f;
             break;
@@ -264,9 +272,10 @@ static void parse_args(int argc, char **argv, Options *o)
             o->quiet = true;
             break;
         case 'h': {
-            g_autofree char *names = format_names(true);
+            char *names = format_names(true);
 
             printf(usage_text, names);
+            g_free(names);
             exit(EXIT_DONE);
         }
         case 'V':
