@@ -287,7 +287,19 @@ def test_refusals(gd, tmp, raw):
     struct.pack_into("<Q", runs, k.block + 56, 0)           # no notes
     struct.pack_into("<Q", runs, k.block + 40, 0)
     runs += b"\x55" * (8 * PAGE) * 2
+    runs += bytes(DESC << 17)                               # room for their descriptors
     refused(gd, put(tmp, "runs.kdump", bytes(runs)), "more than 65536 runs")
+
+    # every bit of two 1 MiB bitmaps set (8 Mi pages, 32 GiB) and no descriptors:
+    # refused after counting, without building runs of pages the file lacks
+    ones = bytearray(raw[:k.bitmap1])
+    struct.pack_into("<I", ones, 436, 2 * 256)
+    struct.pack_into("<Q", ones, k.block + 96, 256 * PAGE * 8)
+    struct.pack_into("<Q", ones, k.block + 56, 0)
+    struct.pack_into("<Q", ones, k.block + 40, 0)
+    ones += b"\xff" * (256 * PAGE) * 2
+    refused(gd, put(tmp, "ones.kdump", bytes(ones)),
+            "bitmap claims %d pages but the file holds descriptors for 0" % (256 * PAGE * 8))
 
     # flattened
     flat = flatten(raw)
