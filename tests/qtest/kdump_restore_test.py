@@ -179,6 +179,40 @@ def test_roundtrips(gd, tmp):
     return os.path.join(tmp, "orig.kdump-raw-zlib"), want
 
 
+def test_i386(gd, tmp):
+    """A 32-bit guest's kdump files have the i386 header layout and restore too."""
+    elf32 = os.path.join(ROOT, "tests", "fuzz", "corpus", "restore", "elf32")
+    orig = os.path.join(tmp, "i386.elf")
+    h = Host(gd, tmp, ["-S", "-restore", elf32])
+    h.dump(orig)
+    fmts = ("kdump-zlib", "kdump-raw-zlib")
+    for f in fmts:
+        h.dump(os.path.join(tmp, "i386." + f), f)
+    h.quit()
+    want = read(orig)
+    for f in fmts:
+        path = os.path.join(tmp, "i386." + f)
+        raw = read(path)
+        if f == "kdump-zlib":
+            raw = raw[PAGE + 16:]   # flattened: the header is the first record
+        check("%s of a 32-bit guest has the i386 header layout (block size at 416)" % f,
+              struct.unpack_from("<I", raw, 416)[0] == PAGE and
+              struct.unpack_from("<I", raw, 428)[0] != PAGE)
+        again = os.path.join(tmp, "i386-again.elf")
+        try:
+            r = Host(gd, tmp, ["-S", "-restore", path])
+            r.dump(again)
+            r.quit()
+            check("%s of a 32-bit guest restores to its ELF byte for byte" % f,
+                  read(again) == want)
+        except Exception as e:
+            check("%s of a 32-bit guest restores" % f, False, str(e))
+        finally:
+            if os.path.exists(again):
+                os.chmod(again, 0o600)
+                os.unlink(again)
+
+
 def test_flattened_records(gd, tmp, raw, want):
     """Records out of order and rewritten (makedumpfile rewrites its sub header)."""
     k = Kdump(raw)
@@ -335,6 +369,7 @@ def main():
         try:
             raw, want = test_roundtrips(gd, tmp)
             test_flattened_records(gd, tmp, read(raw), want)
+            test_i386(gd, tmp)
             test_refusals(gd, tmp, read(raw))
         except Exception as e:
             check("no exception", False, repr(e))
