@@ -179,6 +179,63 @@ def test_roundtrips(gd, tmp):
     return os.path.join(tmp, "orig.kdump-raw-zlib"), want
 
 
+def elf_parts(data):
+    """An ELF64 vmcore's PT_LOADs as (paddr, bytes) and its note names."""
+    phoff, = struct.unpack_from("<Q", data, 32)
+    phnum, = struct.unpack_from("<H", data, 56)
+    loads, names = [], []
+    for i in range(phnum):
+        typ, _, off, _, paddr, filesz = struct.unpack_from("<IIQQQQ", data, phoff + 56 * i)
+        if typ == 1:
+            loads.append((paddr, data[off:off + filesz]))
+        elif typ == 4:
+            at = off
+            while at + 12 <= off + filesz:
+                namesz, descsz, _ = struct.unpack_from("<III", data, at)
+                if namesz == 0 and descsz == 0:
+                    break
+                names.append(data[at + 12:at + 12 + namesz].rstrip(b"\0").decode())
+                at += 12 + (namesz + 3) // 4 * 4 + (descsz + 3) // 4 * 4
+    return loads, names
+
+
+def restored(gd, tmp, name, data):
+    """The ELF guestdump dumps after -restore of data (a file named name)."""
+    path = put(tmp, name, data)
+    again = os.path.join(tmp, name + ".elf")
+    try:
+        r = Host(gd, tmp, ["-S", "-restore", path])
+        r.dump(again)
+        r.quit()
+        return read(again)
+    finally:
+        if os.path.exists(again):
+            os.chmod(again, 0o600)
+            os.unlink(again)
+
+
+def test_vmcoreinfo_text(gd, tmp, raw, want):
+    """VMCOREINFO from the sub header's text when the note chunk has none."""
+    k = Kdump(raw)
+    off_note, size_note = struct.unpack_from("<QQ", raw, k.block + 48)
+    notes = raw[off_note:off_note + size_note]
+    at = notes.find(b"VMCOREINFO\0")
+    check("the demo guest's kdump carries a VMCOREINFO note", at > 0)
+    renamed = bytearray(raw)
+    renamed[off_note + at:off_note + at + 11] = b"VMCOREINFX\0"
+    got = restored(gd, tmp, "renamed.kdump", bytes(renamed))
+    check("a kdump whose notes lack VMCOREINFO gets it from the sub header's text "
+          "(a new ELF equals the original)", got == want)
+    # header version 3: no note chunk yet, only the VMCOREINFO text
+    v3 = bytearray(raw)
+    struct.pack_into("<I", v3, 8, 3)
+    loads, names = elf_parts(restored(gd, tmp, "v3.kdump", bytes(v3)))
+    want_loads, want_names = elf_parts(want)
+    check("a header version 3 kdump (no notes) restores its memory, no vCPUs and "
+          "its VMCOREINFO", loads == want_loads and names == ["VMCOREINFO"] and
+          "CORE" in want_names, "notes %s" % names)
+
+
 def test_i386(gd, tmp):
     """A 32-bit guest's kdump files have the i386 header layout and restore too."""
     elf32 = os.path.join(ROOT, "tests", "fuzz", "corpus", "restore", "elf32")
@@ -370,6 +427,7 @@ def main():
             raw, want = test_roundtrips(gd, tmp)
             test_flattened_records(gd, tmp, read(raw), want)
             test_i386(gd, tmp)
+            test_vmcoreinfo_text(gd, tmp, read(raw), want)
             test_refusals(gd, tmp, read(raw))
         except Exception as e:
             check("no exception", False, repr(e))
