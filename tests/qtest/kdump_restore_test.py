@@ -83,11 +83,11 @@ def limit_memory():
     resource.setrlimit(resource.RLIMIT_AS, (1 << 30, 1 << 30))
 
 
-def refused(gd, path, fragment):
+def refused(gd, path, fragment, extra=()):
     """-restore path exits non-zero with one stderr line holding fragment."""
     name = "refused %s: %s" % (os.path.basename(path), fragment)
     try:
-        r = subprocess.run([gd, "-restore", path, "-S"], stdin=subprocess.DEVNULL,
+        r = subprocess.run([gd, "-restore", path, "-S"] + list(extra), stdin=subprocess.DEVNULL,
                            stdout=subprocess.DEVNULL, stderr=subprocess.PIPE,
                            timeout=60, preexec_fn=limit_memory)
     except subprocess.TimeoutExpired:
@@ -308,6 +308,8 @@ def test_refusals(gd, tmp, raw):
         refused(gd, put(tmp, name, k.edited(fn)), fragment)
 
     refused(gd, put(tmp, "short.kdump", raw[:300]), "truncated")
+    refused(gd, put(tmp, "big.kdump", raw), "more than the 16 MiB -restore-max-ram allows",
+            ["-restore-max-ram", "16M"])
     refused(gd, put(tmp, "half.kdump", raw[:size // 2]), "truncated")
     refused(gd, put(tmp, "descs.kdump", raw[:k.offset_page + 10 * DESC]),
             "bitmap claims %d pages but the file holds descriptors for 10" % len(pages))
