@@ -457,9 +457,9 @@ static bool add_page(KdumpReader *r, uint64_t pfn, uint64_t max_runs, Error **er
 static bool scan_bitmaps(KdumpReader *r, uint64_t max_runs, Error **errp)
 {
     uint64_t used = (r->max_mapnr + 7) / 8;
+    uint64_t descs_room = (r->file_size - r->offset_page) / KD_DESC_SIZE;
     g_autofree uint8_t *b1 = g_malloc(KDUMP_READ_WINDOW);
     g_autofree uint8_t *b2 = g_malloc(KDUMP_READ_WINDOW);
-    uint64_t descs_room;
 
     r->runs = g_array_new(FALSE, FALSE, sizeof(KdumpRun));
     for (uint64_t at = 0; at < used; at += KDUMP_READ_WINDOW) {
@@ -470,27 +470,34 @@ static bool scan_bitmaps(KdumpReader *r, uint64_t max_runs, Error **errp)
             return false;
         }
         for (uint64_t i = 0; i < n; i++) {
-            if (!b2[i]) {
+            uint8_t bits = b2[i];
+
+            if ((at + i) * 8 + 8 > r->max_mapnr) {
+                bits &= (1u << (r->max_mapnr - (at + i) * 8)) - 1;
+            }
+            if (!bits) {
                 continue;
             }
+            if (r->pages > descs_room) {
+                /* already refused: only count the rest, for the message */
+                r->pages += __builtin_popcount(bits);
+                continue;
+            }
+            if (bits & ~b1[i]) {
+                error_setg(errp, "kdump file's second bitmap has page 0x%llx, which "
+                           "its first bitmap lacks", (unsigned long long)
+                           ((at + i) * 8 + __builtin_ctz(bits & ~b1[i])));
+                return false;
+            }
             for (int bit = 0; bit < 8; bit++) {
-                uint64_t pfn = (at + i) * 8 + bit;
-                if (!(b2[i] & (1u << bit)) || pfn >= r->max_mapnr) {
-                    continue;
-                }
-                if (!(b1[i] & (1u << bit))) {
-                    error_setg(errp, "kdump file's second bitmap has page 0x%llx, which "
-                               "its first bitmap lacks", (unsigned long long)pfn);
+                if ((bits & (1u << bit)) &&
+                    !add_page(r, (at + i) * 8 + bit, max_runs, errp)) {
                     return false;
                 }
-                if (!add_page(r, pfn, max_runs, errp)) {
-                    return false;
-                }
-                r->pages++;
+                r->pages += (bits >> bit) & 1;
             }
         }
     }
-    descs_room = (r->file_size - r->offset_page) / KD_DESC_SIZE;
     if (r->pages > descs_room) {
         error_setg(errp, "kdump file's bitmap claims %llu pages but the file holds "
                    "descriptors for %llu", (unsigned long long)r->pages,

@@ -30,7 +30,10 @@ nokaslr and without; 7.2 cannot give the log of the second, K2), with a busybox
 initramfs that loads qemu_fw_cfg, so the guest writes VMCOREINFO; needs
 --kernel and --modules (or KDUMP_COMPARE_KERNEL / KDUMP_COMPARE_MODULES),
 a folder where the kernel package was unpacked, and busybox-static).
-  7. convert: BUILD/guestdump-convert turns QEMU's ELF into kdump-zlib (its
+  7. restore: guestdump -restore of QEMU's kdump-zlib (and kdump-lzo,
+            kdump-snappy when that QEMU has them), dumped as ELF, equals
+            QEMU's ELF but for docs/compat.md's corrections (elf_compare.py).
+  8. convert: BUILD/guestdump-convert turns QEMU's ELF into kdump-zlib (its
             default): QEMU's file but for K1/K2 as in 1, and byte for byte what
             step 2's guestdump -restore wrote (the same restore and writer);
             into ELF: QEMU's ELF's memory (every PT_LOAD) and notes; and
@@ -161,7 +164,13 @@ def run_qemu(qemu, work, case, args):
                 time.sleep(0.2)
             time.sleep(1)
             q.execute("stop")
-        for fmt, name in (("elf", "qemu.elf"), ("kdump-zlib", "qemu-zlib.flat")):
+        caps = q.execute("query-dump-guest-memory-capability")["formats"]
+        # lzo and snappy too when this QEMU has them: restore reads them (7)
+        for fmt, name in (("elf", "qemu.elf"), ("kdump-zlib", "qemu-zlib.flat"),
+                          ("kdump-lzo", "qemu-lzo.flat"),
+                          ("kdump-snappy", "qemu-snappy.flat")):
+            if fmt not in caps:
+                continue
             q.execute("dump-guest-memory",
                       **{"paging": False, "format": fmt,
                          "protocol": "file:" + os.path.join(work, name)})
@@ -202,6 +211,49 @@ def run_host(build, work, case, elf):
             p.kill()
             p.wait()
     return files
+
+
+def restore_qemu_kdumps(build, work, name, elf):
+    """guestdump -restore of each QEMU kdump file, dumped as ELF: QEMU's ELF's
+    memory and notes (elf_compare.py: equal but for docs/compat.md's rows)."""
+    problems = []
+    compare = os.path.join(os.path.dirname(os.path.abspath(__file__)), "elf_compare.py")
+    for codec in ("zlib", "lzo", "snappy"):
+        src = os.path.join(work, f"qemu-{codec}.flat")
+        if not os.path.exists(src):
+            continue
+        out = os.path.join(work, f"restored-{codec}.elf")
+        sock = os.path.join(work, "restore.sock")
+        p = subprocess.Popen([os.path.join(build, "guestdump"), "-S", "-restore", src,
+                              "-qmp", f"unix:{sock},server=on,wait=off"],
+                             stdout=subprocess.DEVNULL, stderr=subprocess.PIPE)
+        try:
+            q = Qmp(sock)
+            q.execute("dump-guest-memory", paging=False, protocol="file:" + out)
+            q.execute("quit")
+        except Exception as e:  # noqa: BLE001 - any failure is this check's
+            p.kill()
+            problems.append(f"{name}/restore-{codec}: -restore of QEMU's kdump-{codec} "
+                            f"failed: {e}: {p.stderr.read().decode(errors='replace')}")
+            continue
+        finally:
+            try:
+                p.wait(timeout=10)
+            except subprocess.TimeoutExpired:
+                p.kill()
+                p.wait()
+        r = subprocess.run([sys.executable, compare, elf, out], capture_output=True,
+                           text=True)
+        if r.returncode:
+            problems.append(f"{name}/restore-{codec}: the ELF of QEMU's kdump-{codec} "
+                            f"restored differs from QEMU's ELF: {r.stdout[-800:]}"
+                            f"{r.stderr[-400:]}")
+        else:
+            print(f"{name}: -restore of QEMU's kdump-{codec} gives QEMU's ELF's memory "
+                  "and notes")
+        os.chmod(out, 0o600)
+        os.unlink(out)
+    return problems
 
 
 def flat_records(data):
@@ -618,6 +670,7 @@ def main():
             got = hashlib.sha256(open(path, "rb").read()).hexdigest()
             if got != want:
                 problems.append(f"{name}/{codec}: not QEMU 7.2's bytes ({got})")
+        problems += restore_qemu_kdumps(args.build, work, name, elf)
         p, n = check_readers(tool, work, elf, name)
         problems += p
         notes += n

@@ -83,11 +83,11 @@ def limit_memory():
     resource.setrlimit(resource.RLIMIT_AS, (1 << 30, 1 << 30))
 
 
-def refused(gd, path, fragment):
+def refused(gd, path, fragment, extra=()):
     """-restore path exits non-zero with one stderr line holding fragment."""
     name = "refused %s: %s" % (os.path.basename(path), fragment)
     try:
-        r = subprocess.run([gd, "-restore", path, "-S"], stdin=subprocess.DEVNULL,
+        r = subprocess.run([gd, "-restore", path, "-S"] + list(extra), stdin=subprocess.DEVNULL,
                            stdout=subprocess.DEVNULL, stderr=subprocess.PIPE,
                            timeout=60, preexec_fn=limit_memory)
     except subprocess.TimeoutExpired:
@@ -179,6 +179,97 @@ def test_roundtrips(gd, tmp):
     return os.path.join(tmp, "orig.kdump-raw-zlib"), want
 
 
+def elf_parts(data):
+    """An ELF64 vmcore's PT_LOADs as (paddr, bytes) and its note names."""
+    phoff, = struct.unpack_from("<Q", data, 32)
+    phnum, = struct.unpack_from("<H", data, 56)
+    loads, names = [], []
+    for i in range(phnum):
+        typ, _, off, _, paddr, filesz = struct.unpack_from("<IIQQQQ", data, phoff + 56 * i)
+        if typ == 1:
+            loads.append((paddr, data[off:off + filesz]))
+        elif typ == 4:
+            at = off
+            while at + 12 <= off + filesz:
+                namesz, descsz, _ = struct.unpack_from("<III", data, at)
+                if namesz == 0 and descsz == 0:
+                    break
+                names.append(data[at + 12:at + 12 + namesz].rstrip(b"\0").decode())
+                at += 12 + (namesz + 3) // 4 * 4 + (descsz + 3) // 4 * 4
+    return loads, names
+
+
+def restored(gd, tmp, name, data):
+    """The ELF guestdump dumps after -restore of data (a file named name)."""
+    path = put(tmp, name, data)
+    again = os.path.join(tmp, name + ".elf")
+    try:
+        r = Host(gd, tmp, ["-S", "-restore", path])
+        r.dump(again)
+        r.quit()
+        return read(again)
+    finally:
+        if os.path.exists(again):
+            os.chmod(again, 0o600)
+            os.unlink(again)
+
+
+def test_vmcoreinfo_text(gd, tmp, raw, want):
+    """VMCOREINFO from the sub header's text when the note chunk has none."""
+    k = Kdump(raw)
+    off_note, size_note = struct.unpack_from("<QQ", raw, k.block + 48)
+    notes = raw[off_note:off_note + size_note]
+    at = notes.find(b"VMCOREINFO\0")
+    check("the demo guest's kdump carries a VMCOREINFO note", at > 0)
+    renamed = bytearray(raw)
+    renamed[off_note + at:off_note + at + 11] = b"VMCOREINFX\0"
+    got = restored(gd, tmp, "renamed.kdump", bytes(renamed))
+    check("a kdump whose notes lack VMCOREINFO gets it from the sub header's text "
+          "(a new ELF equals the original)", got == want)
+    # header version 3: no note chunk yet, only the VMCOREINFO text
+    v3 = bytearray(raw)
+    struct.pack_into("<I", v3, 8, 3)
+    loads, names = elf_parts(restored(gd, tmp, "v3.kdump", bytes(v3)))
+    want_loads, want_names = elf_parts(want)
+    check("a header version 3 kdump (no notes) restores its memory, no vCPUs and "
+          "its VMCOREINFO", loads == want_loads and names == ["VMCOREINFO"] and
+          "CORE" in want_names, "notes %s" % names)
+
+
+def test_i386(gd, tmp):
+    """A 32-bit guest's kdump files have the i386 header layout and restore too."""
+    elf32 = os.path.join(ROOT, "tests", "fuzz", "corpus", "restore", "elf32")
+    orig = os.path.join(tmp, "i386.elf")
+    h = Host(gd, tmp, ["-S", "-restore", elf32])
+    h.dump(orig)
+    fmts = ("kdump-zlib", "kdump-raw-zlib")
+    for f in fmts:
+        h.dump(os.path.join(tmp, "i386." + f), f)
+    h.quit()
+    want = read(orig)
+    for f in fmts:
+        path = os.path.join(tmp, "i386." + f)
+        raw = read(path)
+        if f == "kdump-zlib":
+            raw = raw[PAGE + 16:]   # flattened: the header is the first record
+        check("%s of a 32-bit guest has the i386 header layout (block size at 416)" % f,
+              struct.unpack_from("<I", raw, 416)[0] == PAGE and
+              struct.unpack_from("<I", raw, 428)[0] != PAGE)
+        again = os.path.join(tmp, "i386-again.elf")
+        try:
+            r = Host(gd, tmp, ["-S", "-restore", path])
+            r.dump(again)
+            r.quit()
+            check("%s of a 32-bit guest restores to its ELF byte for byte" % f,
+                  read(again) == want)
+        except Exception as e:
+            check("%s of a 32-bit guest restores" % f, False, str(e))
+        finally:
+            if os.path.exists(again):
+                os.chmod(again, 0o600)
+                os.unlink(again)
+
+
 def test_flattened_records(gd, tmp, raw, want):
     """Records out of order and rewritten (makedumpfile rewrites its sub header)."""
     k = Kdump(raw)
@@ -217,6 +308,8 @@ def test_refusals(gd, tmp, raw):
         refused(gd, put(tmp, name, k.edited(fn)), fragment)
 
     refused(gd, put(tmp, "short.kdump", raw[:300]), "truncated")
+    refused(gd, put(tmp, "big.kdump", raw), "more than the 16 MiB -restore-max-ram allows",
+            ["-restore-max-ram", "16M"])
     refused(gd, put(tmp, "half.kdump", raw[:size // 2]), "truncated")
     refused(gd, put(tmp, "descs.kdump", raw[:k.offset_page + 10 * DESC]),
             "bitmap claims %d pages but the file holds descriptors for 10" % len(pages))
@@ -287,7 +380,19 @@ def test_refusals(gd, tmp, raw):
     struct.pack_into("<Q", runs, k.block + 56, 0)           # no notes
     struct.pack_into("<Q", runs, k.block + 40, 0)
     runs += b"\x55" * (8 * PAGE) * 2
+    runs += bytes(DESC << 17)                               # room for their descriptors
     refused(gd, put(tmp, "runs.kdump", bytes(runs)), "more than 65536 runs")
+
+    # every bit of two 1 MiB bitmaps set (8 Mi pages, 32 GiB) and no descriptors:
+    # refused after counting, without building runs of pages the file lacks
+    ones = bytearray(raw[:k.bitmap1])
+    struct.pack_into("<I", ones, 436, 2 * 256)
+    struct.pack_into("<Q", ones, k.block + 96, 256 * PAGE * 8)
+    struct.pack_into("<Q", ones, k.block + 56, 0)
+    struct.pack_into("<Q", ones, k.block + 40, 0)
+    ones += b"\xff" * (256 * PAGE) * 2
+    refused(gd, put(tmp, "ones.kdump", bytes(ones)),
+            "bitmap claims %d pages but the file holds descriptors for 0" % (256 * PAGE * 8))
 
     # flattened
     flat = flatten(raw)
@@ -323,6 +428,8 @@ def main():
         try:
             raw, want = test_roundtrips(gd, tmp)
             test_flattened_records(gd, tmp, read(raw), want)
+            test_i386(gd, tmp)
+            test_vmcoreinfo_text(gd, tmp, read(raw), want)
             test_refusals(gd, tmp, read(raw))
         except Exception as e:
             check("no exception", False, repr(e))
