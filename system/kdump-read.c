@@ -192,8 +192,9 @@ fail:
  * timeval and unsigned long), not on utsname.machine (QEMU writes "x86_64"
  * for 32-bit guests too). x86_64: block_size at 428, and 420 is the high
  * half of tv_usec, always 0. i386: block_size at 416, and 420 is
- * sub_hdr_size, at least 1 (a sub header or a diskdump header of version 1
- * with block_size at 428 being 0).
+ * sub_hdr_size, at least 1 whenever there is a sub header (an i386 file of
+ * version 1 with exactly 4096 page frames would be taken for x86_64, and
+ * then refused by the checks that follow).
  */
 static bool pick_layout(const uint8_t *h, bool *class64, Error **errp)
 {
