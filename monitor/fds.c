@@ -82,10 +82,49 @@ void qmp_closefd(const char *fdname, Error **errp)
     named_fd_remove(mon, nf, true);
 }
 
+/*
+ * fds a program without monitors hands to fd:NAME (guestdump-convert's
+ * standard output); looked up when no monitor is current. Main thread only.
+ */
+static GList *host_named_fds;
+
+void monitor_add_host_fd(const char *fdname, int fd)
+{
+    MonitorNamedFd *nf = g_new0(MonitorNamedFd, 1);
+
+    nf->name = g_strdup(fdname);
+    nf->fd = fd;
+    host_named_fds = g_list_append(host_named_fds, nf);
+}
+
+static int host_fd_take(const char *fdname)
+{
+    for (GList *l = host_named_fds; l; l = l->next) {
+        MonitorNamedFd *nf = l->data;
+
+        if (!strcmp(nf->name, fdname)) {
+            int fd = nf->fd;
+
+            host_named_fds = g_list_delete_link(host_named_fds, l);
+            g_free(nf->name);
+            g_free(nf);
+            return fd;
+        }
+    }
+    return -1;
+}
+
 int monitor_get_fd(Monitor *mon, const char *fdname, Error **errp)
 {
     MonitorNamedFd *nf = mon ? named_fd_find(mon, fdname) : NULL;
 
+    if (!mon) {
+        int fd = host_fd_take(fdname);
+
+        if (fd >= 0) {
+            return fd;
+        }
+    }
     if (!nf) {
         error_setg(errp, "File descriptor named '%s' has not been found", fdname);
         return -1;

@@ -178,7 +178,9 @@ void warn_report(const char *fmt, ...)
     if (mon && !mon->qmp) {
         monitor_printf(mon, "warning: %s\n", msg);
     } else {
-        fprintf(stderr, "guestdump: warning: %s\n", msg);
+        /* guestdump-convert names itself with g_set_prgname() */
+        fprintf(stderr, "%s: warning: %s\n",
+                g_get_prgname() ? g_get_prgname() : "guestdump", msg);
     }
 }
 

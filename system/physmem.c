@@ -25,8 +25,11 @@ static GPtrArray *blocks;
 typedef struct Arena {
     uint8_t *host;
     uint64_t size;
+    bool file;                  /* physmem_map_file */
 } Arena;
 static GArray *arenas;
+/* Guest RAM was written through physmem: file-mapped RAM may hold private pages. */
+static bool ram_written;
 
 /*
  * The last block hit: guest accesses (qtest, page walks) cluster strongly,
@@ -148,6 +151,7 @@ static void copy_range(uint64_t gpa, void *buf, uint64_t len, bool to_guest)
         uint64_t chunk = MIN(len, pb->rb.size - off);
 
         if (to_guest) {
+            ram_written = true;
             memcpy(pb->rb.host + off, p, chunk);
         } else {
             memcpy(p, pb->rb.host + off, chunk);
@@ -346,8 +350,53 @@ uint8_t *physmem_alloc_ram(uint64_t size, Error **errp)
     return a.host;
 }
 
+uint8_t *physmem_map_file(int fd, uint64_t size, Error **errp)
+{
+    Arena a = { NULL, size, true };
+    void *p;
+
+    if (size == 0 || size > SIZE_MAX) {
+        error_setg(errp, "cannot map a file of %llu bytes", (unsigned long long)size);
+        return NULL;
+    }
+    p = mmap(NULL, size, PROT_READ | PROT_WRITE, MAP_PRIVATE | MAP_NORESERVE, fd, 0);
+    if (p == MAP_FAILED) {
+        error_setg_errno(errp, errno, "cannot map %llu bytes of the file",
+                         (unsigned long long)size);
+        return NULL;
+    }
+    /* Dumps read it front to back, once: read ahead, and drop pages behind. */
+    (void)madvise(p, size, MADV_SEQUENTIAL);
+    a.host = p;
+    if (!arenas) {
+        arenas = g_array_new(FALSE, FALSE, sizeof(Arena));
+    }
+    g_array_append_val(arenas, a);
+    return a.host;
+}
+
+bool physmem_trim_file_ram(void)
+{
+    if (ram_written || !arenas) {
+        return false;
+    }
+    for (guint i = 0; i < arenas->len; i++) {
+        const Arena *a = &g_array_index(arenas, Arena, i);
+
+        /*
+         * A private file mapping nobody wrote: the pages come back from the
+         * file (the page cache) on the next touch, even one racing with this.
+         */
+        if (a->file) {
+            (void)madvise(a->host, a->size, MADV_DONTNEED);
+        }
+    }
+    return true;
+}
+
 void physmem_reset(void)
 {
+    ram_written = false;
     if (arenas) {
         for (guint i = 0; i < arenas->len; i++) {
             const Arena *a = &g_array_index(arenas, Arena, i);
@@ -416,6 +465,7 @@ void guest_bus_write(uint64_t gpa, const void *buf, uint64_t len)
         if (rb) {
             chunk = MIN(len, rb->size - (gpa - rb->gpa));
             if (!rb->readonly) {
+                ram_written = true;
                 memcpy(rb->host + (gpa - rb->gpa), p, chunk);
             }
         } else {

@@ -1,7 +1,8 @@
-/* -restore: memory, vCPUs and vmcoreinfo note rebuilt from a QEMU ELF vmcore. */
+/* -restore: memory, vCPUs and vmcoreinfo note rebuilt from an ELF or kdump vmcore. */
 #include <errno.h>
 #include <fcntl.h>
 #include <string.h>
+#include <sys/mman.h>
 #include <sys/stat.h>
 #include <unistd.h>
 
@@ -13,7 +14,9 @@
 #include "sysemu/cpus.h"
 #include "sysemu/physmem.h"
 #include "system/machine-internal.h"
+#include "system/kdump-read.h"
 #include "system/restore.h"
+#include "system/vmcore-probe.h"
 
 #define EM_386      3
 #define EM_X86_64   62
@@ -28,6 +31,8 @@
 #define RESTORE_MAX_NOTES    (64u << 20)
 #define RESTORE_MAX_PADDR    (1ULL << 52)    /* x86's widest MAXPHYADDR */
 #define RESTORE_CHUNK        (4u << 20)
+/* Region ids of mapped segments: one each, above the machine's own (1-3). */
+#define RESTORE_MAPPED_REGION0 16
 
 #define PRSTATUS64_SIZE 336
 #define PRSTATUS32_SIZE 144
@@ -55,7 +60,16 @@ typedef struct Vmcore {
     uint8_t *notes;             /* all PT_NOTE contents, concatenated */
     GArray *note_list;          /* Note */
     uint64_t max_ram;           /* -restore-max-ram */
+    bool map;                   /* restore_set_mapped(): RAM is the file, mapped */
+    KdumpReader *kdump;         /* a kdump file: segments are its page runs */
 } Vmcore;
+
+static bool restore_mapped;
+
+void restore_set_mapped(bool map)
+{
+    restore_mapped = map;
+}
 
 
 static bool read_at(Vmcore *vc, uint64_t off, void *buf, uint64_t len, const char *what,
@@ -126,6 +140,37 @@ static bool check_file_ranges(Vmcore *vc, Error **errp)
     return true;
 }
 
+/*
+ * A Linux /proc/vmcore (what kdump saves) describes the kernel image twice:
+ * a PT_LOAD for its text mapping and the RAM segment around it, both with
+ * the same physical range and their own copy of the bytes. A segment that
+ * lies wholly inside another is that alias and is dropped (the RAM segment
+ * holds the same memory); a partial overlap is still refused below. QEMU
+ * and guestdump never write either.
+ */
+static void drop_alias_segments(Vmcore *vc)
+{
+    guint keep = 0;
+
+    for (guint i = 0; i < vc->segs->len; i++) {
+        const Segment *s = &g_array_index(vc->segs, Segment, i);
+
+        if (keep > 0) {
+            Segment *prev = &g_array_index(vc->segs, Segment, keep - 1);
+
+            if (s->paddr + s->memsz <= prev->paddr + prev->memsz) {
+                continue;               /* s inside prev */
+            }
+            if (s->paddr == prev->paddr) {
+                *prev = *s;             /* prev inside s (same start, shorter) */
+                continue;
+            }
+        }
+        g_array_index(vc->segs, Segment, keep++) = *s;
+    }
+    g_array_set_size(vc->segs, keep);
+}
+
 static bool parse_notes(Vmcore *vc, uint64_t total, Error **errp)
 {
     uint64_t off = 0;
@@ -163,6 +208,77 @@ static bool parse_notes(Vmcore *vc, uint64_t total, Error **errp)
     return true;
 }
 
+/* Sorted segments must not overlap, and their memory must fit -restore-max-ram. */
+static bool check_segments(Vmcore *vc, Error **errp)
+{
+    uint64_t total = 0;
+
+    for (guint i = 0; i < vc->segs->len; i++) {
+        const Segment *s = &g_array_index(vc->segs, Segment, i);
+        if (i > 0) {
+            const Segment *prev = &g_array_index(vc->segs, Segment, i - 1);
+            if (prev->paddr + prev->memsz > s->paddr) {
+                error_setg(errp, "segments at 0x%llx and 0x%llx overlap",
+                           (unsigned long long)prev->paddr,
+                           (unsigned long long)s->paddr);
+                return false;
+            }
+        }
+        total += s->memsz;
+    }
+    if (total > vc->max_ram) {
+        error_setg(errp, "vmcore describes %llu MiB of memory, more than the %llu "
+                   "MiB -restore-max-ram allows (raise it with "
+                   "-restore-max-ram SIZE)", (unsigned long long)(total >> 20),
+                   (unsigned long long)(vc->max_ram >> 20));
+        return false;
+    }
+    return true;
+}
+
+/*
+ * A kdump file as the segments and notes an ELF vmcore would give: one
+ * segment per run of pages the file holds (the second bitmap), so pages a
+ * filtered dump left out (makedumpfile -d) become holes in guest-physical
+ * memory, never zero-filled RAM. The header's layout gives the ELF machine
+ * (QEMU picks both from vCPU 0's long mode).
+ */
+static bool parse_kdump(Vmcore *vc, Error **errp)
+{
+    const KdumpRun *runs;
+    const uint8_t *notes;
+    size_t nruns, note_len;
+    uint64_t pages;
+
+    vc->kdump = kdump_reader_open(vc->fd, RESTORE_MAX_SEGMENTS, errp);
+    if (!vc->kdump) {
+        return false;
+    }
+    vc->is64 = kdump_reader_class64(vc->kdump);
+    vc->machine = vc->is64 ? EM_X86_64 : EM_386;
+    runs = kdump_reader_runs(vc->kdump, &nruns, &pages);
+    if (nruns == 0) {
+        error_setg(errp, "kdump file has no memory (its second bitmap is empty)");
+        return false;
+    }
+    vc->segs = g_array_new(FALSE, TRUE, sizeof(Segment));
+    for (size_t i = 0; i < nruns; i++) {
+        Segment s = { 0, runs[i].pfn * KDUMP_READ_PAGE_SIZE,
+                      runs[i].count * KDUMP_READ_PAGE_SIZE,
+                      runs[i].count * KDUMP_READ_PAGE_SIZE };
+        g_array_append_val(vc->segs, s);
+    }
+    if (!check_segments(vc, errp)) {
+        return false;
+    }
+    notes = kdump_reader_notes(vc->kdump, &note_len);
+    vc->notes = g_malloc0(note_len + 1);
+    if (note_len) {
+        memcpy(vc->notes, notes, note_len);
+    }
+    return parse_notes(vc, note_len, errp);
+}
+
 static bool parse_header(Vmcore *vc, Error **errp)
 {
     uint8_t eh[64];
@@ -174,11 +290,6 @@ static bool parse_header(Vmcore *vc, Error **errp)
     GArray *note_ranges = g_array_new(FALSE, FALSE, sizeof(Segment));
 
     if (!read_at(vc, 0, eh, 16, "ELF identification", errp)) {
-        goto fail;
-    }
-    if (!memcmp(eh, "KDUMP   ", 8) || !memcmp(eh, "makedumpfile", 12)) {
-        error_setg(errp, "a kdump-compressed file, not an ELF vmcore (restore reads "
-                   "the ELF format only)");
         goto fail;
     }
     if (memcmp(eh, "\177ELF", 4)) {
@@ -240,6 +351,28 @@ static bool parse_header(Vmcore *vc, Error **errp)
     ph = g_malloc((size_t)phnum * phentsize);
     if (!read_at(vc, phoff, ph, (uint64_t)phnum * phentsize, "program headers", errp)) {
         goto fail;
+    }
+    {
+        /*
+         * A process core (gdb, the kernel's core_pattern) describes virtual
+         * memory: its PT_LOADs all have physical address 0. A vmcore has
+         * at most one segment there.
+         */
+        uint32_t at_zero = 0;
+
+        for (uint32_t i = 0; i < phnum; i++) {
+            const uint8_t *p = ph + (size_t)i * phentsize;
+            uint64_t paddr = vc->is64 ? ldq_le_p(p + 24) : ldl_le_p(p + 12);
+            uint64_t memsz = vc->is64 ? ldq_le_p(p + 40) : ldl_le_p(p + 20);
+
+            at_zero += ldl_le_p(p) == PT_LOAD && paddr == 0 && memsz != 0;
+        }
+        if (at_zero > 1) {
+            error_setg(errp, "%u PT_LOAD segments at physical address 0: a process "
+                       "core dump (gdb, core_pattern), not a vmcore of a machine",
+                       at_zero);
+            goto fail;
+        }
     }
     vc->segs = g_array_new(FALSE, TRUE, sizeof(Segment));
     for (uint32_t i = 0; i < phnum; i++) {
@@ -307,28 +440,9 @@ static bool parse_header(Vmcore *vc, Error **errp)
         goto fail;
     }
     g_array_sort(vc->segs, seg_cmp);
-    {
-        uint64_t total = 0;
-        for (guint i = 0; i < vc->segs->len; i++) {
-            const Segment *s = &g_array_index(vc->segs, Segment, i);
-            if (i > 0) {
-                const Segment *prev = &g_array_index(vc->segs, Segment, i - 1);
-                if (prev->paddr + prev->memsz > s->paddr) {
-                    error_setg(errp, "segments at 0x%llx and 0x%llx overlap",
-                               (unsigned long long)prev->paddr,
-                               (unsigned long long)s->paddr);
-                    goto fail;
-                }
-            }
-            total += s->memsz;
-        }
-        if (total > vc->max_ram) {
-            error_setg(errp, "vmcore describes %llu MiB of memory, more than the %llu "
-                       "MiB -restore-max-ram allows (raise it with "
-                       "-restore-max-ram SIZE)", (unsigned long long)(total >> 20),
-                       (unsigned long long)(vc->max_ram >> 20));
-            goto fail;
-        }
+    drop_alias_segments(vc);
+    if (!check_segments(vc, errp)) {
+        goto fail;
     }
     vc->notes = g_malloc0(note_total + 1);
     {
@@ -512,7 +626,17 @@ static void load_cpus(Vmcore *vc, int ncpus)
     }
     for (int i = 0; i < ncpus; i++) {
         CPUX86State *env = &machine_cpu(i)->env;
-        env->efer = derive_efer(env, i, vc->machine);
+        /*
+         * Without QEMU notes (a Linux /proc/vmcore) there are no control
+         * registers to look at; 64-bit NT_PRSTATUS notes in an EM_X86_64
+         * file come from a 64-bit kernel, which runs in long mode. Only
+         * EFER (in no note) changes, so dumps stay x86-64 like the input.
+         */
+        if (qn == 0 && vc->machine == EM_X86_64) {
+            env->efer = MSR_EFER_LME | MSR_EFER_LMA;
+        } else {
+            env->efer = derive_efer(env, i, vc->machine);
+        }
         env->cr8 = 0;
         env->a20_mask = ~0u;
     }
@@ -574,12 +698,24 @@ static uint64_t segment_host_end(const Segment *s, uint64_t offset)
     return offset + ((s->memsz + 4095) & ~4095ULL) + 4096;
 }
 
+/* A page of a kdump file; its pfn is in a segment made from the file's runs. */
+static bool put_kdump_page(void *opaque, uint64_t pfn, const uint8_t *page, Error **errp)
+{
+    uint8_t *host = physmem_host_ptr(pfn * KDUMP_READ_PAGE_SIZE, KDUMP_READ_PAGE_SIZE);
+
+    g_assert(host);
+    memcpy(host, page, KDUMP_READ_PAGE_SIZE);
+    return true;
+}
+
 /*
  * Copies segment contents; zero pages are skipped so empty RAM stays
  * unbacked. All segments live in one host mapping: one mapping each
  * would exceed the kernel's vm.max_map_count (65530) for a vmcore of
  * 65535 segments, which QEMU writes for guests with that many.
  */
+static bool load_memory_mapped(Vmcore *vc, Error **errp);
+
 static bool load_memory(Vmcore *vc, Error **errp)
 {
     g_autofree uint8_t *buf = g_malloc(RESTORE_CHUNK);
@@ -589,6 +725,10 @@ static bool load_memory(Vmcore *vc, Error **errp)
     for (guint i = 0; i < vc->segs->len; i++) {
         const Segment *s = &g_array_index(vc->segs, Segment, i);
         total = segment_host_end(s, segment_host_offset(s, total));
+    }
+    if (vc->map && !vc->kdump) {
+        /* a kdump file's pages are compressed: they are read into RAM below */
+        return load_memory_mapped(vc, errp);
     }
     base = physmem_alloc_ram(total, errp);
     if (!base) {
@@ -606,7 +746,7 @@ static bool load_memory(Vmcore *vc, Error **errp)
             return false;
         }
         cursor = segment_host_end(s, host_off);
-        for (uint64_t done = 0; done < s->filesz;) {
+        for (uint64_t done = 0; !vc->kdump && done < s->filesz;) {
             uint64_t n = MIN(s->filesz - done, RESTORE_CHUNK);
             if (!read_at(vc, s->offset + done, buf, n, "memory", errp)) {
                 return false;
@@ -618,6 +758,36 @@ static bool load_memory(Vmcore *vc, Error **errp)
                 }
             }
             done += n;
+        }
+    }
+    return !vc->kdump || kdump_reader_read_pages(vc->kdump, put_kdump_page, NULL, errp);
+}
+
+/*
+ * restore_set_mapped(true) (guestdump-convert): guest RAM is the file itself,
+ * mapped private and copy-on-write, so memory stays bounded whatever the
+ * size of the vmcore, holes of a sparse file stay holes, and nothing is
+ * copied. A segment's host pointer is its place in the mapping; each has
+ * its own region id so that segments adjacent both in the file and in
+ * guest-physical space stay separate blocks, as the gap pages keep them in
+ * the copying path, and a dump writes the same blocks either way.
+ */
+static bool load_memory_mapped(Vmcore *vc, Error **errp)
+{
+    uint8_t *base = physmem_map_file(vc->fd, vc->file_size, errp);
+
+    if (!base) {
+        return false;
+    }
+    for (guint i = 0; i < vc->segs->len; i++) {
+        const Segment *s = &g_array_index(vc->segs, Segment, i);
+        bool ro;
+        unsigned region;
+        const char *name = segment_name(s, &ro, &region);
+
+        if (!physmem_add_block(name, s->paddr, s->memsz, base + s->offset, ro,
+                               RESTORE_MAPPED_REGION0 + i, errp)) {
+            return false;
         }
     }
     return true;
@@ -743,12 +913,15 @@ static void vmcore_free(Vmcore *vc)
         g_array_free(vc->note_list, TRUE);
     }
     g_free(vc->notes);
+    kdump_reader_free(vc->kdump);
 }
 
 bool restore_vmcore(const char *path, uint64_t max_ram, Error **errp)
 {
-    Vmcore vc = { .fd = -1, .max_ram = max_ram ? max_ram : RESTORE_DEFAULT_MAX_RAM };
+    Vmcore vc = { .fd = -1, .max_ram = max_ram ? max_ram : RESTORE_DEFAULT_MAX_RAM,
+                  .map = restore_mapped };
     struct stat st;
+    VmcoreKind kind;
     int ncpus = 0;
     bool ok = false;
 
@@ -771,8 +944,14 @@ bool restore_vmcore(const char *path, uint64_t max_ram, Error **errp)
         goto out;
     }
     vc.file_size = st.st_size;
+    kind = vmcore_probe_fd(vc.fd);
+    if (!vmcore_kind_readable(kind)) {
+        error_setg(errp, "-restore: '%s' is %s", path, vmcore_kind_message(kind));
+        goto out;
+    }
     /* Everything about the file is checked before the machine is touched. */
-    if (!parse_header(&vc, errp) || !validate_cpu_notes(&vc, &ncpus, errp)) {
+    if (!(kind == VMCORE_KIND_ELF_CORE ? parse_header(&vc, errp) : parse_kdump(&vc, errp)) ||
+        !validate_cpu_notes(&vc, &ncpus, errp)) {
         error_prepend(errp, "-restore: '%s': ", path);
         goto out;
     }

@@ -1,4 +1,4 @@
-/* -restore FILE: a machine rebuilt from an ELF vmcore QEMU wrote with paging=false. */
+/* -restore FILE: a machine rebuilt from an ELF vmcore (paging=false) or a kdump file. */
 #ifndef SYSTEM_RESTORE_H
 #define SYSTEM_RESTORE_H
 
@@ -18,7 +18,9 @@
 #define RESTORE_MAX_RAM_LIMIT   (16ULL << 40)
 
 /*
- * Validates the whole file, then creates the RAM blocks with their
+ * Recognises the file by content (system/vmcore-probe.h): an ELF vmcore or
+ * a kdump-compressed file (system/kdump-read.h); anything else is refused
+ * saying what it is. Validates the whole file, then creates the RAM blocks with their
  * contents and the vCPUs from the notes. Nothing is created on error.
  * max_ram: the most memory the file may describe (0: the default).
  */
@@ -28,6 +30,12 @@ bool restore_vmcore(const char *path, uint64_t max_ram, Error **errp);
  * at the guest note's copy in RAM (creating the device if needed).
  */
 bool restore_finish(Error **errp);
+/*
+ * guestdump-convert: restore_vmcore() maps the file (private, copy-on-write)
+ * as guest RAM instead of copying it, so memory stays bounded and a sparse
+ * file stays sparse. The file must not change while the machine exists.
+ */
+void restore_set_mapped(bool map);
 /* Forgets what restore_vmcore() kept for restore_finish() (failed starts). */
 void restore_cleanup(void);
 

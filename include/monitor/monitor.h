@@ -27,6 +27,12 @@ bool monitor_is_qmp(const Monitor *mon);
 int monitor_get_fd(Monitor *mon, const char *fdname, Error **errp);
 
 /*
+ * For a program without monitors (guestdump-convert): fd becomes what
+ * fd:FDNAME names when no monitor is current, taken once like a getfd fd.
+ */
+void monitor_add_host_fd(const char *fdname, int fd);
+
+/*
  * Duplicates the first fd of fd set fdset_id (add-fd) whose access mode
  * (F_GETFL & O_ACCMODE) equals flags & O_ACCMODE, applies the other status
  * flags of flags with F_SETFL and returns the new fd (O_CLOEXEC), or -1 with

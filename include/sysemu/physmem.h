@@ -64,6 +64,22 @@ const RAMBlock *physmem_add_block(const char *name, uint64_t gpa, uint64_t size,
  * allows a process about 65530 mappings. Unmapped by physmem_reset().
  */
 uint8_t *physmem_alloc_ram(uint64_t size, Error **errp);
+/*
+ * A private, copy-on-write mapping of size bytes of the file fd (from
+ * offset 0) for blocks to point into: guest RAM that is a file (a vmcore
+ * guestdump-convert reads). Unmapped by physmem_reset().
+ */
+uint8_t *physmem_map_file(int fd, uint64_t size, Error **errp);
+/*
+ * Takes the pages of file-mapped RAM out of this process's page tables, so
+ * they stop counting in its RSS; they read back from the file when touched,
+ * even by a thread reading them at that moment. Does nothing and returns
+ * false once guest RAM was written through physmem (a copy-on-write page
+ * would revert to the file's bytes). The caller guarantees that nobody
+ * writes through host pointers meanwhile (a win-dmp dump does: it patches
+ * the guest's context in RAM for the time of the dump). Any thread.
+ */
+bool physmem_trim_file_ram(void);
 /* Drops every block (and unmaps the memory physmem owns). */
 void physmem_reset(void);
 

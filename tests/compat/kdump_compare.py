@@ -30,6 +30,14 @@ nokaslr and without; 7.2 cannot give the log of the second, K2), with a busybox
 initramfs that loads qemu_fw_cfg, so the guest writes VMCOREINFO; needs
 --kernel and --modules (or KDUMP_COMPARE_KERNEL / KDUMP_COMPARE_MODULES),
 a folder where the kernel package was unpacked, and busybox-static).
+  7. restore: guestdump -restore of QEMU's kdump-zlib (and kdump-lzo,
+            kdump-snappy when that QEMU has them), dumped as ELF, equals
+            QEMU's ELF but for docs/compat.md's corrections (elf_compare.py).
+  8. convert: BUILD/guestdump-convert turns QEMU's ELF into kdump-zlib (its
+            default): QEMU's file but for K1/K2 as in 1, and byte for byte what
+            step 2's guestdump -restore wrote (the same restore and writer);
+            into ELF: QEMU's ELF's memory (every PT_LOAD) and notes; and
+            QEMU's own kdump-zlib into ELF: QEMU's ELF's memory and notes.
   6. demo:  guestdump's demo guest, no QEMU: every kdump format over QMP
             (flattened and raw) checked as in 3, and libkdumpfile learns
             the architecture from the header (compat K1).
@@ -156,7 +164,13 @@ def run_qemu(qemu, work, case, args):
                 time.sleep(0.2)
             time.sleep(1)
             q.execute("stop")
-        for fmt, name in (("elf", "qemu.elf"), ("kdump-zlib", "qemu-zlib.flat")):
+        caps = q.execute("query-dump-guest-memory-capability")["formats"]
+        # lzo and snappy too when this QEMU has them: restore reads them (7)
+        for fmt, name in (("elf", "qemu.elf"), ("kdump-zlib", "qemu-zlib.flat"),
+                          ("kdump-lzo", "qemu-lzo.flat"),
+                          ("kdump-snappy", "qemu-snappy.flat")):
+            if fmt not in caps:
+                continue
             q.execute("dump-guest-memory",
                       **{"paging": False, "format": fmt,
                          "protocol": "file:" + os.path.join(work, name)})
@@ -197,6 +211,49 @@ def run_host(build, work, case, elf):
             p.kill()
             p.wait()
     return files
+
+
+def restore_qemu_kdumps(build, work, name, elf):
+    """guestdump -restore of each QEMU kdump file, dumped as ELF: QEMU's ELF's
+    memory and notes (elf_compare.py: equal but for docs/compat.md's rows)."""
+    problems = []
+    compare = os.path.join(os.path.dirname(os.path.abspath(__file__)), "elf_compare.py")
+    for codec in ("zlib", "lzo", "snappy"):
+        src = os.path.join(work, f"qemu-{codec}.flat")
+        if not os.path.exists(src):
+            continue
+        out = os.path.join(work, f"restored-{codec}.elf")
+        sock = os.path.join(work, "restore.sock")
+        p = subprocess.Popen([os.path.join(build, "guestdump"), "-S", "-restore", src,
+                              "-qmp", f"unix:{sock},server=on,wait=off"],
+                             stdout=subprocess.DEVNULL, stderr=subprocess.PIPE)
+        try:
+            q = Qmp(sock)
+            q.execute("dump-guest-memory", paging=False, protocol="file:" + out)
+            q.execute("quit")
+        except Exception as e:  # noqa: BLE001 - any failure is this check's
+            p.kill()
+            problems.append(f"{name}/restore-{codec}: -restore of QEMU's kdump-{codec} "
+                            f"failed: {e}: {p.stderr.read().decode(errors='replace')}")
+            continue
+        finally:
+            try:
+                p.wait(timeout=10)
+            except subprocess.TimeoutExpired:
+                p.kill()
+                p.wait()
+        r = subprocess.run([sys.executable, compare, elf, out], capture_output=True,
+                           text=True)
+        if r.returncode:
+            problems.append(f"{name}/restore-{codec}: the ELF of QEMU's kdump-{codec} "
+                            f"restored differs from QEMU's ELF: {r.stdout[-800:]}"
+                            f"{r.stderr[-400:]}")
+        else:
+            print(f"{name}: -restore of QEMU's kdump-{codec} gives QEMU's ELF's memory "
+                  "and notes")
+        os.chmod(out, 0o600)
+        os.unlink(out)
+    return problems
 
 
 def flat_records(data):
@@ -266,6 +323,81 @@ def corrections_only(qemu_flat, ours_flat, what):
         problems.append(f"{what}: differs from QEMU 7.2 beyond K1/K2 "
                         f"(first at {diff[0]})")
     return problems
+
+
+def elf_notes(path):
+    """The bytes of every PT_NOTE, in order."""
+    d = open(path, "rb").read()
+    phoff, = struct.unpack_from("<Q", d, 32)
+    phentsize, phnum = struct.unpack_from("<HH", d, 54)
+    out = b""
+    for i in range(phnum):
+        t, _, off, _, _, filesz, _, _ = struct.unpack_from("<IIQQQQQQ", d,
+                                                          phoff + i * phentsize)
+        if t == 4:
+            out += d[off:off + filesz]
+    return out
+
+
+def convert_case(build, work, elf, qflat, host, name):
+    """Step 7: guestdump-convert of QEMU's ELF, to kdump-zlib and to ELF."""
+    conv = os.path.join(build, "guestdump-convert")
+    problems = []
+    out = os.path.join(work, "convert-zlib.flat")
+    r = subprocess.run([conv, "-q", elf, out], capture_output=True, text=True)
+    if r.returncode != 0 or r.stderr:
+        return [f"{name}/convert: exit {r.returncode}: {r.stderr.strip()}"]
+    mine = open(out, "rb").read()
+    problems += corrections_only(qflat, mine, f"{name}/convert")
+    if "zlib" in host and mine != open(host["zlib"][0], "rb").read():
+        problems.append(f"{name}/convert: not the bytes guestdump -restore + "
+                        "dump-guest-memory wrote for the same ELF")
+    out_elf = os.path.join(work, "convert.elf")
+    r = subprocess.run([conv, "-q", "--format", "elf", elf, out_elf],
+                       capture_output=True, text=True)
+    if r.returncode != 0:
+        return problems + [f"{name}/convert elf: exit {r.returncode}: {r.stderr}"]
+    if elf_loads(out_elf) != elf_loads(elf):
+        problems.append(f"{name}/convert elf: memory differs from QEMU's ELF")
+    if elf_notes(out_elf) != elf_notes(elf):
+        problems.append(f"{name}/convert elf: notes differ from QEMU's ELF")
+    # QEMU's own kdump-zlib back to ELF (the kdump reader behind restore):
+    # QEMU's ELF's memory, wherever its PT_LOADs split it, and its notes.
+    qfile = os.path.join(work, "qemu-zlib.flat")
+    back = os.path.join(work, "convert-from-qemu-kdump.elf")
+    r = subprocess.run([conv, "-q", "--format", "elf", qfile, back],
+                       capture_output=True, text=True)
+    if r.returncode != 0:
+        return problems + [f"{name}/convert kdump->elf: exit {r.returncode}: "
+                           f"{r.stderr.strip()}"]
+    if elf_memory(back) != elf_memory(elf):
+        problems.append(f"{name}/convert kdump->elf: memory differs from QEMU's ELF")
+    if elf_notes(back) != elf_notes(elf):
+        problems.append(f"{name}/convert kdump->elf: notes differ from QEMU's ELF")
+    return problems
+
+
+def elf_memory(path):
+    """(start, sha256) of each run of contiguous PT_LOADs: the memory, not how
+    the segments cut it (a kdump file keeps no block boundaries)."""
+    d = open(path, "rb").read()
+    phoff, = struct.unpack_from("<Q", d, 32)
+    phentsize, phnum = struct.unpack_from("<HH", d, 54)
+    segs = []
+    for i in range(phnum):
+        t, _, off, _, paddr, filesz, _, _ = struct.unpack_from("<IIQQQQQQ", d,
+                                                               phoff + i * phentsize)
+        if t == 1 and filesz:
+            segs.append((paddr, off, filesz))
+    runs = []
+    for paddr, off, n in sorted(segs):
+        if runs and runs[-1][0] + runs[-1][1] == paddr:
+            runs[-1][1] += n
+            runs[-1][2].update(d[off:off + n])
+        else:
+            h = hashlib.sha256(d[off:off + n])
+            runs.append([paddr, n, h])
+    return [(a, n, h.hexdigest()) for a, n, h in runs]
 
 
 def elf_loads(path):
@@ -513,6 +645,7 @@ def main():
             problems += p
         else:
             problems.append(f"{name}/host: guestdump wrote no dump")
+        problems += convert_case(args.build, work, elf, qflat, host, name)
         sums = dict(case.get("sha256", {}))
         elf_sum = hashlib.sha256(open(elf, "rb").read()).hexdigest()
         if sums and elf_sum != sums.pop("elf"):
@@ -537,6 +670,7 @@ def main():
             got = hashlib.sha256(open(path, "rb").read()).hexdigest()
             if got != want:
                 problems.append(f"{name}/{codec}: not QEMU 7.2's bytes ({got})")
+        problems += restore_qemu_kdumps(args.build, work, name, elf)
         p, n = check_readers(tool, work, elf, name)
         problems += p
         notes += n

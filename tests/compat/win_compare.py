@@ -179,10 +179,15 @@ def load_guest(q, guest, gdir, program_note):
     q.set_registers({i: gdb_registers(r) for i, r in enumerate(guest["cpus"])})
 
 
-def run_qemu(qemu, work, guest, gdir, program_note):
+def run_qemu(qemu, work, guest, gdir, program_note, elf=None):
     with qemu_driver.QemuGuest(mem="%dM" % (guest["mem"] >> 20), smp=guest["smp"],
                                qemu=qemu) as q:
         load_guest(q, guest, gdir, program_note)
+        if elf:
+            # The same state as an ELF vmcore, for guestdump-convert.
+            r = q.dump(elf, fmt="elf")
+            if "error" in r["reply"]:
+                raise RuntimeError("QEMU's ELF dump failed: %r" % r["reply"])
         out = os.path.join(work, "qemu.dmp")
         r = q.dump(out, fmt="win-dmp")
         # A failing dump's event came before the reply; the driver keeps it.
@@ -303,9 +308,37 @@ def first_difference(a, b):
     return "sizes %d (qemu) and %d (guestdump)" % (len(a), len(b))
 
 
+def check_convert(convert, work, guest, gdir, elf, qf, want_err, note):
+    """guestdump-convert of QEMU's ELF into win-dmp: QEMU's win-dmp (but for the
+    named corrections), or, where QEMU fails, exit 1, one line, no file."""
+    out = os.path.join(work, "convert.dmp")
+    r = subprocess.run([convert, "-q", "--format", "win-dmp", elf, out],
+                       capture_output=True, text=True)
+    diag = ["exit %d, stderr %r" % (r.returncode, r.stderr)]
+    if want_err:
+        lines = r.stderr.splitlines()
+        ok = (r.returncode == 1 and len(lines) == 1 and not os.path.exists(out) and
+              not [f for f in os.listdir(work) if f.startswith(".convert.dmp")])
+        if not note:
+            # the guest's FwCfg driver never wrote the note: say so, and why
+            ok = ok and "FwCfg driver" in r.stderr and "VMCOREINFO" in r.stderr
+        return ok, diag
+    # dump-guest-memory's warnings about the guest (QEMU gives the same) only
+    if r.returncode != 0 or any(": warning: win-dump: " not in line
+                                for line in r.stderr.splitlines()):
+        return False, diag
+    qb, gb = open(qf, "rb").read(), open(out, "rb").read()
+    qb, allowed_ok = apply_allowed(guest, gdir, qb, gb, diag)
+    if qb != gb:
+        diag.append(first_difference(qb, gb))
+    return qb == gb and allowed_ok and len(gb) > 8192, diag
+
+
 def main():
     ap = argparse.ArgumentParser()
     ap.add_argument("--guestdump", required=True)
+    ap.add_argument("--convert", help="BUILD/guestdump-convert: also convert QEMU's "
+                    "ELF of each state to win-dmp and compare")
     ap.add_argument("--gen", required=True)
     ap.add_argument("--qemu", default=os.environ.get("QEMU", "qemu-system-x86_64"))
     ap.add_argument("--keep")
@@ -314,10 +347,12 @@ def main():
 
     cases = [c for c in CASES if not a.cases or c[0] in a.cases.split(",")]
     qemu = shutil.which(a.qemu)
-    print("1..%d" % (len(cases) + 1))
+    print("1..%d" % (len(cases) * (2 if a.convert else 1) + 1))
     if not qemu:
         for c in cases:
             print("ok - %s # SKIP %s not found" % (c[0], a.qemu))
+            if a.convert:
+                print("ok - %s/convert # SKIP %s not found" % (c[0], a.qemu))
         print("ok - detached # SKIP no QEMU")
         return 0
     tap = TAP()
@@ -332,12 +367,15 @@ def main():
             subprocess.run([a.gen, "--out", gdir, "--mem-mib", str(MEM_MIB)] + gen_args,
                            check=True, stdout=subprocess.DEVNULL)
             guest = json.load(open(os.path.join(gdir, "guest.json")))
+            elf = os.path.join(work, "qemu.elf") if a.convert else None
             try:
-                qf, qr, qev = run_qemu(qemu, work, guest, gdir, note)
+                qf, qr, qev = run_qemu(qemu, work, guest, gdir, note, elf=elf)
                 gf, gr, gev, ram_same, _ = run_guestdump(a.guestdump, work, guest, gdir,
                                                          note)
             except Exception as e:     # a driver failure is a test failure
                 tap.ok(False, name, repr(e))
+                if a.convert:
+                    tap.ok(False, name + "/convert", "no QEMU state")
                 continue
             diag = []
             if want_err:
@@ -363,6 +401,10 @@ def main():
                 ok = False
                 diag.append("guestdump's guest RAM changed during the dump")
             tap.ok(ok, name, "\n".join(diag))
+            if a.convert:
+                cok, cdiag = check_convert(a.convert, work, guest, gdir, elf, qf,
+                                           want_err, note)
+                tap.ok(cok, name + "/convert", "\n".join(cdiag))
 
         # Detached: query-dump's total is RequiredDumpSpace from the header on.
         work = os.path.join(work_root, "detached")

@@ -1,4 +1,7 @@
-/* Fuzz target: -restore's vmcore validation and load into a small machine, then a dump of it. */
+/*
+ * Fuzz target: -restore's vmcore validation (ELF, and kdump raw or flattened
+ * through system/kdump-read.c) and load into a small machine, then a dump of it.
+ */
 #include <string.h>
 #include <sys/mman.h>
 #include <unistd.h>

@@ -174,6 +174,64 @@ def restore():
     save("restore", "elf32", vmcore(False, 1, [(0, bytes(low))], notes + guest, b"\0"))
 
 
+def kdump(is64, pages, notes, codec, flat=False, level=1):
+    """makedumpfile's diskdump layout: header, sub header + notes, bitmaps, descs, data.
+
+    pages: {pfn: 4096 bytes}; codec 0 (stored) or 1 (zlib). flat: cut into
+    makedumpfile's flattened records (two per block, later ones first).
+    """
+    import zlib
+    blk = 4096
+    mapnr = max(pages) + 1
+    bm_blocks = 2 * max(1, -(-mapnr // (8 * blk)))
+    sub = struct.pack("<QIIQQQQQQQQQQQ", 0x1000000, level, 0, 0, mapnr, 0, 0,
+                      blk + 104, len(notes), 0, 0, 0, mapnr, mapnr) if is64 else \
+        struct.pack("<IIIII" "QI" "QI" "QI" "QQQ", 0, level, 0, 0, mapnr, 0, 0,
+                    blk + 80, len(notes), 0, 0, 0, mapnr, mapnr)
+    sub_blocks = -(-(len(sub) + len(notes)) // blk)
+    hdr = bytearray(blk)
+    hdr[0:8] = b"KDUMP   "
+    struct.pack_into("<I", hdr, 8, 6)
+    hdr[12 + 4 * 65:12 + 4 * 65 + 6] = b"x86_64"
+    struct.pack_into("<IIIIIIIIII", hdr, 424 if is64 else 412, codec, blk, sub_blocks,
+                     bm_blocks, mapnr, 0, 0, 0, 0, 1)
+    bm = bytearray(bm_blocks // 2 * blk)
+    for pfn in pages:
+        bm[pfn // 8] |= 1 << (pfn % 8)
+    descs_off = (1 + sub_blocks + bm_blocks) * blk
+    data_off = descs_off + 24 * len(pages)
+    descs, data = b"", b""
+    for pfn in sorted(pages):
+        c = zlib.compress(pages[pfn], 1) if codec else pages[pfn]
+        descs += struct.pack("<QIIQ", data_off + len(data), len(c), codec, 0)
+        data += c
+    raw = bytes(hdr) + (sub + notes).ljust(sub_blocks * blk, b"\0") + bytes(bm) * 2 + \
+        descs + data
+    if not flat:
+        return raw
+    out = b"makedumpfile".ljust(16, b"\0") + struct.pack(">qq", 1, 1)
+    out = out.ljust(blk, b"\0")
+    for off in reversed(range(0, len(raw), blk // 2)):
+        out += struct.pack(">qq", off, len(raw[off:off + blk // 2])) + raw[off:off + blk // 2]
+    return out + struct.pack(">qq", -1, -1)
+
+
+def restore_kdump():
+    low = bytearray(0x4000)
+    struct.pack_into("<Q", low, 0x1000, 0x2003)
+    struct.pack_into("<Q", low, 0x2000, 0x83)
+    pages = {i: bytes(low[i * 4096:(i + 1) * 4096]) for i in range(4)}
+    pages[0x100] = b"HIGHPAGE" + bytes(0xff8)
+    pages[0x102] = bytes(range(256)) * 16
+    guest = note("VMCOREINFO", 0, VMCOREINFO)
+    notes = note("CORE", 1, prstatus64(0)) + note("QEMU", 0, qemu_note(True, 0x1000))
+    save("restore", "kdump-zlib", kdump(True, pages, notes + guest, 1) + b"\2")
+    save("restore", "kdump-stored", kdump(True, pages, notes + guest, 0) + b"\0")
+    save("restore", "kdump-flat", kdump(True, pages, notes + guest, 1, flat=True) + b"\2")
+    notes = note("CORE", 1, prstatus32(0)) + note("QEMU", 0, qemu_note(False, 0))
+    save("restore", "kdump-i386", kdump(False, pages, notes + guest, 1) + b"\0")
+
+
 # ---------------------------------------------------------------- page walk
 CR0_PG = 0x80000001
 
@@ -325,6 +383,7 @@ if __name__ == "__main__":
     qmp()
     hmp()
     restore()
+    restore_kdump()
     page_walk()
     guest_note()
     win_dump()

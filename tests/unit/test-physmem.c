@@ -731,6 +731,42 @@ static void test_loader(void)
  * What the dump module gets from this host: blocks merged as QEMU merges
  * them (adjacent in both address spaces and one region), vCPU copies.
  */
+/*
+ * guestdump-convert's RAM: a file mapped private. Trimming drops the pages
+ * from the page tables and they read back as the file's; once RAM was
+ * written through physmem, trimming refuses (the write would be lost).
+ */
+static void test_file_ram_trim(void)
+{
+    g_autofree char *path = g_build_filename(g_get_tmp_dir(), "physmem-map-XXXXXX", NULL);
+    int fd = g_mkstemp(path);
+    g_autofree uint8_t *want = g_malloc(1 << 20);
+    uint8_t *base, got[4096];
+    uint8_t one = 0xaa;
+    Error *err = NULL;
+
+    g_assert_cmpint(fd, >=, 0);
+    unlink(path);
+    for (size_t i = 0; i < (1 << 20); i++) {
+        want[i] = (uint8_t)(i * 7 + (i >> 12));
+    }
+    g_assert_cmpint(write(fd, want, 1 << 20), ==, 1 << 20);
+    physmem_reset();
+    base = physmem_map_file(fd, 1 << 20, &err);
+    g_assert_nonnull(base);
+    g_assert_nonnull(physmem_add_block("ram", 0x100000, 1 << 20, base, false, 16, &err));
+    g_assert_null(err);
+    g_assert_true(physmem_read(0x100000 + 8192, got, sizeof(got), NULL));
+    g_assert_cmpmem(got, sizeof(got), want + 8192, sizeof(got));
+    g_assert_true(physmem_trim_file_ram());
+    g_assert_cmpmem(base, 1 << 20, want, 1 << 20);
+    g_assert_true(physmem_write(0x100000, &one, 1, NULL));
+    g_assert_false(physmem_trim_file_ram());
+    g_assert_cmpint(base[0], ==, 0xaa);
+    physmem_reset();
+    close(fd);
+}
+
 static void test_dump_host(void)
 {
     g_autoptr(Error) err = NULL;
@@ -780,6 +816,7 @@ int main(int argc, char **argv)
     g_test_init(&argc, &argv, NULL);
     g_test_add_func("/physmem/accessors", test_accessors);
     g_test_add_func("/physmem/dump-host", test_dump_host);
+    g_test_add_func("/physmem/file-ram-trim", test_file_ram_trim);
     g_test_add_func("/machine/map/pc-64m", test_map_pc_64m);
     g_test_add_func("/machine/map/pc-sizes", test_map_pc_sizes);
     g_test_add_func("/machine/map/q35-sizes", test_map_q35_sizes);

@@ -1,13 +1,15 @@
 #!/usr/bin/env python3
 """A real Linux guest end to end: QEMU 7.2 vmcore -> guestdump -restore -> readers.
 
-    test_linux_guest.py --guestdump BIN --cache DIR [--keep]
+    test_linux_guest.py --guestdump BIN --cache DIR [--convert BIN] [--keep]
 
 Boots Debian's kernel (unpacked, not installed) with our busybox initramfs
 under real QEMU 7.2, takes its ELF (paging off and on) and kdump-zlib dumps,
 restores the ELF into guestdump, dumps every format guestdump offers and
 checks the outputs with makedumpfile, libkdumpfile, drgn and crash, against
-what the same tools read from QEMU's dumps. The kernel, the initramfs and
+what the same tools read from QEMU's dumps. With --convert, guestdump-convert
+turns QEMU's ELF into kdump-zlib too: the bytes -restore + dump-guest-memory
+wrote, read by makedumpfile --dump-dmesg, drgn and crash. The kernel, the initramfs and
 QEMU's dumps are cached in DIR; the debug vmlinux crash needs in
 $GUESTDUMP_CACHE (get-kernel-dbg.sh). Output is TAP; a missing tool skips the
 checks that need it, and a missing QEMU or kernel package skips everything.
@@ -18,6 +20,7 @@ import json
 import os
 import re
 import shutil
+import struct
 import subprocess
 import sys
 import tempfile
@@ -113,6 +116,22 @@ def elf_load_layout(path):
     """[(paddr, memsz)] of the PT_LOADs: the guest's RAM blocks when paging=false."""
     return [(p["paddr"], p["memsz"]) for p in elf_compare.Elf(path).phdrs
             if p["type"] == elf_compare.PT_LOAD]
+
+
+def elf_memory_runs(path):
+    """[(start, length, sha256)] of the runs of contiguous PT_LOADs: the memory,
+    whatever the segments' boundaries (a kdump file keeps none)."""
+    e = elf_compare.Elf(path)
+    runs = []
+    for p in sorted((p for p in e.phdrs if p["type"] == elf_compare.PT_LOAD
+                     and p["filesz"]), key=lambda p: p["paddr"]):
+        data = e.data[p["offset"]:p["offset"] + p["filesz"]]
+        if runs and runs[-1][0] + runs[-1][1] == p["paddr"]:
+            runs[-1][1] += p["filesz"]
+            runs[-1][2].update(data)
+        else:
+            runs.append([p["paddr"], p["filesz"], hashlib.sha256(data)])
+    return [(a, n, h.hexdigest()) for a, n, h in runs]
 
 
 # ---- preparing the guest (cached) ----
@@ -252,6 +271,7 @@ def main(argv=None):
     ap.add_argument("--guestdump", required=True)
     ap.add_argument("--cache", required=True)
     ap.add_argument("--keep", action="store_true", help="keep guestdump's outputs")
+    ap.add_argument("--convert", help="guestdump-convert: also check its kdump-zlib")
     a = ap.parse_args(argv)
 
     if not guests.qemu_binary():
@@ -451,6 +471,9 @@ def run_checks(a, t, work, kver, vmci, q_elf, q_pelf, q_kdump):
                  "moved: %s; makedumpfile said: %s" % (moved, tail(text, 4)))
             os.unlink(qorder)
 
+    if elf:
+        check_kdump_restores(a, t, work, q_kdump, elf, have_mdf, ref_log)
+
     # libkdumpfile: every raw kdump output opens and every page matches the ELF.
     if not have_module("kdumpfile"):
         t.skip("libkdumpfile opens guestdump's raw kdump outputs",
@@ -525,6 +548,9 @@ def run_checks(a, t, work, kver, vmci, q_elf, q_pelf, q_kdump):
                      fmt, "" if fmt.startswith("kdump-raw-") else " (reassembled)"),
                  json.dumps(res)[:600] if res else tail(out))
 
+    converted = check_convert(a, t, work, q_elf, q_kdump, kdumps, ref_log, vmci,
+                              have_mdf)
+
     # crash: the kernel's debug vmlinux, from Debian's -dbg package (cached).
     if not shutil.which("crash"):
         t.skip("crash reads guestdump's dumps", "crash not installed")
@@ -533,9 +559,207 @@ def run_checks(a, t, work, kver, vmci, q_elf, q_pelf, q_kdump):
     if not vmlinux:
         return
     for what, path in (("ELF", elf), ("paging=true ELF", pelf),
-                       ("kdump-zlib", kdumps.get("kdump-zlib"))):
+                       ("kdump-zlib", kdumps.get("kdump-zlib")),
+                       ("kdump-zlib from guestdump-convert", converted)):
         if path:
             check_crash(t, vmlinux, what, path, kver)
+
+
+def check_convert(a, t, work, q_elf, q_kdump, kdumps, ref_log, vmci, have_mdf):
+    """guestdump-convert QEMU.ELF OUT (kdump-zlib, its default): the bytes of the
+    restored guest's dump-guest-memory, and the readers read it; QEMU's own
+    kdump-zlib back to ELF: QEMU's ELF's memory and notes. Returns OUT."""
+    if not a.convert:
+        return None
+    back = os.path.join(work, "convert-qemu-kdump.elf")
+    rc, msg = run([a.convert, "-q", "-O", "elf", q_kdump, back])
+    t.ok(rc == 0 and elf_memory_runs(back) == elf_memory_runs(q_elf) and
+         elf_compare.Elf(back).notes() == elf_compare.Elf(q_elf).notes(),
+         "guestdump-convert turns QEMU's kdump-zlib of the Linux guest into an ELF "
+         "with QEMU's ELF's memory and notes", tail(msg))
+    out = os.path.join(work, "convert.kdump")
+    t1 = time.monotonic()
+    rc, msg = run([a.convert, "-q", q_elf, out])
+    if not t.ok(rc == 0 and os.path.exists(out),
+                "guestdump-convert turns QEMU's ELF into kdump-zlib (%.1f s)" % (
+                    time.monotonic() - t1), tail(msg)):
+        return None
+    ours = kdumps.get("kdump-zlib")
+    t.ok(ours is not None and sha256_file(ours) == sha256_file(out),
+         "guestdump-convert's kdump-zlib is the restored guest's dump-guest-memory "
+         "kdump-zlib, byte for byte")
+    if not have_mdf:
+        t.skip("makedumpfile reads guestdump-convert's kdump-zlib",
+               "makedumpfile not installed")
+        return out
+    raw = out + ".reassembled"
+    ok, msg = reassemble(out, raw)
+    if not t.ok(ok, "makedumpfile -R reassembles guestdump-convert's kdump-zlib", msg):
+        return out
+    ok, text = dmesg(raw, work)
+    t.ok(ok and (text == ref_log if ref_log else mk_initramfs.KMSG_MARKER in text),
+         "makedumpfile --dump-dmesg reads the guest's log from guestdump-convert's "
+         "kdump-zlib (QEMU's log)", tail(text))
+    if not have_module("drgn"):
+        t.skip("drgn opens guestdump-convert's kdump-zlib", "python3-drgn not installed")
+        return out
+    uts = int(vmci.get("SYMBOL(init_uts_ns)", "0"), 16)
+    ranges = ["0x%x:400" % uts] if uts else []
+    res, msg = reader("drgn", raw, *ranges)
+    data = res["reads"].get(ranges[0], "") if res and ranges else ""
+    t.ok(res is not None and res["arch"] == "Architecture.X86_64" and
+         res["is_linux_kernel"] and
+         (not ranges or vmci.get("OSRELEASE", "").encode().hex() in data),
+         "drgn opens guestdump-convert's kdump-zlib (reassembled) as an x86-64 "
+         "Linux kernel and reads its release from init_uts_ns",
+         json.dumps(res)[:600] if res else tail(msg))
+    return out
+
+
+# ---- -restore of kdump files ----
+
+def elf_memory(path):
+    """The PT_LOADs' (paddr, bytes) and the PT_NOTE bytes of an ELF vmcore."""
+    e = elf_compare.Elf(path)
+    loads = [(p["paddr"], bytes(e.data[p["offset"]:p["offset"] + p["filesz"]]))
+             for p in e.phdrs if p["type"] == elf_compare.PT_LOAD]
+    notes = b"".join(bytes(e.data[p["offset"]:p["offset"] + p["filesz"]])
+                     for p in e.phdrs if p["type"] == elf_compare.PT_NOTE)
+    return sorted(loads), notes
+
+
+def merged(ranges):
+    """Sorted (start, end) ranges with touching ones joined."""
+    out = []
+    for lo, hi in sorted(ranges):
+        if out and out[-1][1] == lo:
+            out[-1] = (out[-1][0], hi)
+        else:
+            out.append((lo, hi))
+    return out
+
+
+def kdump_present_ranges(path):
+    """Guest-physical ranges of the pages a raw x86_64 kdump file holds (bitmap 2),
+    the end of the memory it describes (max_mapnr pages), its header version."""
+    with open(path, "rb") as f:
+        h = f.read(4096)
+        block = struct.unpack_from("<I", h, 428)[0]
+        sub, nbm = struct.unpack_from("<II", h, 432)
+        f.seek(block)
+        mapnr = struct.unpack_from("<Q", f.read(104), 96)[0]
+        f.seek((1 + sub) * block + nbm // 2 * block)
+        bm = f.read(nbm // 2 * block)
+    pages = [(pfn * 4096, pfn * 4096 + 4096) for pfn in range(mapnr)
+             if bm[pfn >> 3] >> (pfn & 7) & 1]
+    return merged(pages), mapnr * 4096, struct.unpack_from("<I", h, 8)[0]
+
+
+def restored_elf(a, src, out):
+    """guestdump -restore src, dumped as ELF (paging=false) into out; an error or None."""
+    try:
+        emu = guests.Guestdump(a.guestdump, src)
+    except (guests.DriverError, OSError, ValueError) as e:
+        return str(e)
+    try:
+        return emu.dump(out, "elf")
+    finally:
+        emu.stop()
+
+
+def check_kdump_restores(a, t, work, q_kdump, elf, have_mdf, ref_log):
+    """
+    -restore of kdump files gives the guest of the ELF they were made from:
+    QEMU 7.2's own kdump-zlib, and makedumpfile 1.7.2's conversions of
+    guestdump's ELF with every codec Debian builds it with (raw, flattened,
+    and filtered with -d 31, whose left-out pages come back as holes).
+    """
+    want_loads, want_notes = elf_memory(elf)
+    out = os.path.join(work, "from-qemu-kdump.elf")
+    err = restored_elf(a, q_kdump, out)
+    if t.ok(err is None, "guestdump -restore reads QEMU 7.2's kdump-zlib (flattened)",
+            err):
+        t.ok(sha256_file(out) == sha256_file(elf),
+             "the restore of QEMU's kdump-zlib dumps as ELF byte for byte as the "
+             "restore of QEMU's ELF (memory, notes, blocks)")
+        os.unlink(out)
+    if not have_mdf:
+        t.skip("-restore of makedumpfile's outputs", "makedumpfile not installed")
+        return
+    helptext = run(["makedumpfile", "-h"])[1]
+    modes = [("uncompressed", [])]
+    modes += [(name, [opt]) for opt, name, lib in (("-c", "zlib", None),
+                                                  ("-l", "lzo", "LZO"),
+                                                  ("-p", "snappy", "snappy"),
+                                                  ("-z", "zstd", "zstd"))
+              if lib is None or not re.search(r"%s support:\s*disabled" % lib, helptext)]
+    t.diag("makedumpfile codecs: %s" % ", ".join(m for m, _ in modes))
+    cases = [("makedumpfile %s -d 0" % " ".join(opts or ["(no codec)"]), opts + ["-d", "0"],
+              False, False) for _, opts in modes]
+    cases.append(("makedumpfile -c -d 31", ["-c", "-d", "31"], False, True))
+    cases.append(("makedumpfile -F -l -d 31 (flattened)", ["-F", "-l", "-d", "31"], True,
+                  True))
+    for what, opts, flat, filtered in cases:
+        kd = os.path.join(work, "mdf.kdump")
+        for p in (kd, out):
+            if os.path.exists(p):
+                os.chmod(p, 0o600)
+                os.unlink(p)
+        if flat:
+            with open(kd, "wb") as fo:
+                p = subprocess.run(["makedumpfile"] + opts + [elf], stdout=fo,
+                                   stderr=subprocess.PIPE, text=True, timeout=300,
+                                   env=TOOL_ENV)
+            rc, msg = p.returncode, p.stderr
+        else:
+            rc, msg = run(["makedumpfile"] + opts + [elf, kd])
+        if not t.ok(rc == 0, "%s converts guestdump's ELF" % what, tail(msg)):
+            continue
+        err = restored_elf(a, kd, out)
+        if not t.ok(err is None, "guestdump -restore reads the output of %s" % what, err):
+            continue
+        got_loads, got_notes = elf_memory(out)
+        t.ok(got_notes == want_notes, "-restore of %s keeps every note byte" % what)
+        if flat:
+            raw = kd + ".raw"
+            ok, msg = reassemble(kd, raw)
+            present, end, version = kdump_present_ranges(raw) if ok else (None, 0, None)
+            if ok:
+                os.unlink(raw)
+        else:
+            present, end, version = kdump_present_ranges(kd)
+        t.diag("%s wrote header version %s" % (what, version))
+        got = merged((p, p + len(b)) for p, b in got_loads)
+        t.ok(got == present, "-restore of %s holds exactly the pages the file holds%s" % (
+            what, ", its filtered-out pages are holes" if filtered else ""),
+            "restored %d ranges, file %s" % (len(got), len(present or [])))
+        # makedumpfile describes memory up to the kernel's last page frame
+        # (the BIOS below 4 GiB is not in its bitmaps)
+        below = merged((p, min(p + len(b), end)) for p, b in want_loads if p < end)
+        if filtered:
+            t.ok(0 < sum(h - l for l, h in got) < sum(h - l for l, h in below),
+                 "-d 31 left pages out of %s" % what)
+        else:
+            t.ok(got == below, "-restore of %s holds every page of the ELF below the "
+                 "file's end (0x%x)" % (what, end),
+                 "restored %s, ELF %s" % (got[:4], below[:4]))
+        same = True
+        for paddr, data in got_loads:
+            src = next(((p, b) for p, b in want_loads
+                        if p <= paddr and paddr + len(data) <= p + len(b)), None)
+            if src is None or src[1][paddr - src[0]:paddr - src[0] + len(data)] != data:
+                same = False
+                break
+        t.ok(same, "every page restored from %s equals guestdump's ELF" % what,
+             "first difference in the block at 0x%x" % paddr if not same else None)
+        ok, text = dmesg(out, work)
+        t.ok(ok and (text == ref_log if ref_log else mk_initramfs.KMSG_MARKER in text),
+             "makedumpfile --dump-dmesg reads the kernel log from the ELF of the "
+             "guest restored from %s" % what, tail(text))
+    for p in (os.path.join(work, "mdf.kdump"), out):
+        if os.path.exists(p):
+            os.chmod(p, 0o600)
+            os.unlink(p)
 
 
 def booted_debian_version(qdir):
