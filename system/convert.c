@@ -64,10 +64,9 @@ static const char usage_text[] =
     "                       paging=true)\n"
     "  -b, --begin ADDR     ELF only: guest-physical start of the range to dump\n"
     "  -l, --length SIZE    ELF only: length of that range (both or neither)\n"
-    /*
-     * --dump-level N (makedumpfile's page filter for kdump formats) belongs to
-     * the dump-filter issue; it goes here once dump-guest-memory has it.
-     */
+    "  -d, --dump-level N   kdump formats, Linux guests: leave out the pages\n"
+    "                       makedumpfile -d N leaves out (0-31: 1 zero, 2 cache,\n"
+    "                       4 cache with private data, 8 user, 16 free pages)\n"
     "  -t, --threads N      compression threads (default: online CPUs)\n"
     "  -m, --max-ram SIZE   kdump inputs: the most RAM the file may describe\n"
     "                       (guestdump's -restore-max-ram; default 64G)\n"
@@ -86,6 +85,8 @@ typedef struct Options {
     bool paging;
     bool has_begin, has_length;
     int64_t begin, length;
+    bool has_dump_level;
+    int64_t dump_level;         /* dump-guest-memory's dump-level, checked there */
     int threads;
     int64_t max_ram;            /* --max-ram, 0: restore's default */
     bool force;
@@ -201,6 +202,7 @@ static void parse_args(int argc, char **argv, Options *o)
         { "paging", no_argument, NULL, 'p' },
         { "begin", required_argument, NULL, 'b' },
         { "length", required_argument, NULL, 'l' },
+        { "dump-level", required_argument, NULL, 'd' },
         { "threads", required_argument, NULL, 't' },
         { "max-ram", required_argument, NULL, 'm' },
         { "force", no_argument, NULL, 'f' },
@@ -213,7 +215,7 @@ static void parse_args(int argc, char **argv, Options *o)
 
     o->format = DUMP_GUEST_MEMORY_FORMAT_KDUMP_ZLIB;
     opterr = 0;
-    while ((c = getopt_long(argc, argv, ":O:pb:l:t:m:fqhV", longopts, NULL)) != -1) {
+    while ((c = getopt_long(argc, argv, ":O:pb:l:d:t:m:fqhV", longopts, NULL)) != -1) {
         switch (c) {
         case 'O': {
             int f = qapi_enum_parse(&DumpGuestMemoryFormat_lookup, optarg, -1, NULL);
@@ -249,6 +251,18 @@ static void parse_args(int argc, char **argv, Options *o)
             }
             o->has_length = true;
             break;
+        case 'd': {
+            char *end;
+
+            errno = 0;
+            o->dump_level = strtoll(optarg, &end, 10);
+            if (errno || end == optarg || *end || o->dump_level < 0 ||
+                o->dump_level > 31) {
+                usage_error("Invalid dump level '%s' (0 to 31)", optarg);
+            }
+            o->has_dump_level = true;
+            break;
+        }
         case 't': {
             int64_t n;
 
@@ -767,7 +781,8 @@ int main(int argc, char **argv)
 
     /* dump-guest-memory, as a monitor would run it (detach=false). */
     qmp_dump_guest_memory(o.paging, protocol, true, false, o.has_begin, o.begin,
-                          o.has_length, o.length, true, o.format, &err);
+                          o.has_length, o.length, true, o.format,
+                          o.has_dump_level, o.dump_level, false, false, &err);
 
     if (pt) {
         g_mutex_lock(&prog.lock);

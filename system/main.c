@@ -30,10 +30,8 @@ static const char usage_text[] =
     "  -device STRING      e.g. loader,file=F,addr=A or vmcoreinfo\n"
     "  -demo               built-in demo guest (long mode, page tables, vmcoreinfo)\n"
     "  -demo-seed N        seed for the demo guest's contents\n"
-    "  -demo-write-load    a thread rewrites the demo guest's RAM while it runs
-"
-    "  -restore FILE       guest state from a vmcore: ELF (paging=false) or kdump
-"
+    "  -demo-write-load    a thread rewrites the demo guest's RAM while it runs\n"
+    "  -restore FILE       guest state from a vmcore: ELF (paging=false) or kdump\n"
     "  -restore-max-ram SIZE  the most RAM a -restore file may hold (default 64G)\n"
     "  -qtest CHARDEV      qtest protocol server (unix:PATH or stdio)\n"
     "  -S                  do not start the guest (status prelaunch)\n"

@@ -289,7 +289,8 @@ def main():
                    (r.stderr + r2.stderr).decode())
             usage = [[], [elf], ["-x", elf, "o"], ["--format", "nope", elf, "o"],
                      ["--paging", elf, "o"], ["-O", "elf", "--begin", "0", elf, "o"],
-                     ["--threads", "0", elf, "o"], [elf, "o", "extra"]]
+                     ["--threads", "0", elf, "o"], ["--dump-level", "32", elf, "o"],
+                     ["-d", "x", elf, "o"], [elf, "o", "extra"]]
             bad_usage = []
             for u in usage:
                 r = run(conv, *u)
@@ -297,6 +298,14 @@ def main():
                     bad_usage.append("%r: %d %r" % (u, r.returncode, r.stderr))
             tap.ok(not bad_usage and not os.path.exists("o"), "usage errors exit 2",
                    "\n".join(bad_usage))
+            # dump-level goes to dump-guest-memory, which refuses it for ELF
+            # (the Linux levels themselves: filter-exact, on real kernels).
+            r = run(conv, "-q", "-O", "elf", "-d", "31", elf, os.path.join(work, "d31"))
+            tap.ok(r.returncode == 1 and r.stderr.count(b"\n") == 1 and
+                   b"dump-level is only supported by the kdump formats" in r.stderr and
+                   not os.path.exists(os.path.join(work, "d31")),
+                   "--dump-level with ELF: dump-guest-memory's refusal, exit 1, no file",
+                   r.stderr.decode())
             r = run(conv, "--help")
             tap.ok(r.returncode == 0 and b"kdump-zlib" in r.stdout and b"--format" in r.stdout,
                    "--help")

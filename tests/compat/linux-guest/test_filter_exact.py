@@ -301,6 +301,17 @@ def check_levels(a, t, work, name, kver, vmci, q_elf, levels):
              "-c -d 31 of the ELF (%d bytes)" % (name, os.path.getsize(d31)),
              tlg.tail(msg) if rc else "sizes: ours %d, makedumpfile's %d" % (
                  os.path.getsize(d31), os.path.getsize(conv)))
+        # The offline converter goes through the same dump-level, straight
+        # from QEMU's ELF: the same bytes again.
+        conv = os.path.join(os.path.dirname(os.path.abspath(a.guestdump)),
+                            "guestdump-convert")
+        out = os.path.join(work, "convert-d31.kdump")
+        p = subprocess.run([conv, "-q", "-O", "kdump-raw-zlib", "-d", "31", "-f",
+                            q_elf, out], capture_output=True, text=True)
+        t.ok(p.returncode == 0 and os.path.exists(out) and
+             tlg.sha256_file(out) == tlg.sha256_file(d31),
+             "%s: guestdump-convert -d 31 of QEMU's ELF writes the same bytes" % name,
+             p.stderr.strip())
     flat = filtered.get((31, "kdump-zlib"))
     if flat and d31:
         r = flat + ".reassembled"
