@@ -99,7 +99,6 @@ typedef struct Options {
 static char *tmp_path;
 static volatile sig_atomic_t tmp_path_set;
 static volatile sig_atomic_t got_signal;
-static pthread_t main_thread;
 
 static void G_GNUC_PRINTF(1, 2) fail_msg(const char *fmt, ...)
 {
@@ -535,16 +534,9 @@ static void on_exit_signal(int sig)
         _exit(EXIT_FAILED);
     }
     got_signal = sig;
+    /* A write waiting for room in a pipe sees the flag within 100 ms. */
     dump_cancel_async();
-    /* A write blocked on a full pipe must see EINTR: it runs on the main thread. */
-    if (!pthread_equal(pthread_self(), main_thread)) {
-        pthread_kill(main_thread, SIGUSR2);
-    }
     errno = saved;
-}
-
-static void on_wakeup(int sig)
-{
 }
 
 /* The input shrank under the mapping: nothing sensible can follow. */
@@ -566,14 +558,10 @@ static void install_signals(void)
 {
     struct sigaction sa = { .sa_handler = on_exit_signal };
 
-    main_thread = pthread_self();
-    /* No SA_RESTART: a blocked write returns EINTR and sees the cancel flag. */
     sigemptyset(&sa.sa_mask);
     sigaction(SIGINT, &sa, NULL);
     sigaction(SIGTERM, &sa, NULL);
     sigaction(SIGHUP, &sa, NULL);
-    sa.sa_handler = on_wakeup;
-    sigaction(SIGUSR2, &sa, NULL);
     sa.sa_handler = on_sigbus;
     sigaction(SIGBUS, &sa, NULL);
     signal(SIGPIPE, SIG_IGN);
@@ -651,12 +639,7 @@ static void progress_print(Progress *p, bool final)
     fflush(stderr);
 }
 
-/*
- * A terminal gets a bar 5 times a second; a log a line every 10 s. After
- * Ctrl-C this thread also keeps poking the main thread, as dump_shutdown
- * pokes a worker: a write into a full pipe that the signal interrupted after
- * a partial write goes on, and only the next interruption sees the cancel.
- */
+/* A terminal gets a bar 5 times a second; a log a line every 10 s. */
 static gpointer progress_thread(gpointer opaque)
 {
     Progress *p = opaque;
@@ -666,7 +649,7 @@ static gpointer progress_thread(gpointer opaque)
     uint64_t trimmed_at = 0;
     sigset_t set;
 
-    /* The main thread takes Ctrl-C, so its blocked write is the one interrupted. */
+    /* The main thread takes Ctrl-C. */
     sigemptyset(&set);
     sigaddset(&set, SIGINT);
     sigaddset(&set, SIGTERM);
@@ -675,16 +658,11 @@ static gpointer progress_thread(gpointer opaque)
 
     g_mutex_lock(&p->lock);
     while (!p->stop) {
-        int64_t until = got_signal ? g_get_monotonic_time() + 10 * 1000 :
-                        p->trim ? MIN(next, next_trim) : next;
+        int64_t until = p->trim ? MIN(next, next_trim) : next;
 
         g_cond_wait_until(&p->cond, &p->lock, until);
         if (p->stop) {
             break;
-        }
-        if (got_signal) {
-            pthread_kill(main_thread, SIGUSR2);
-            continue;
         }
         if (p->trim && g_get_monotonic_time() >= next_trim) {
             g_autoptr(DumpQueryResult) r = qmp_query_dump(NULL);
