@@ -237,7 +237,7 @@ static void test_introspection(void)
     g_assert_nonnull(args);
     g_assert_cmpstr(json_object_get_string_member(args, "meta-type"), ==, "object");
     g_assert_cmpuint(json_array_get_length(
-        json_object_get_array_member(args, "members")), ==, 7);
+        json_object_get_array_member(args, "members")), ==, 8);
     check_member(h, args, "paging", "bool", false);
     check_member(h, args, "protocol", "str", false);
     check_member(h, args, "detach", "bool", true);
