@@ -20,6 +20,7 @@
 
 #include "qemu/bswap.h"
 #include "system/kdump-read.h"
+#include "system/vmcore-probe.h"
 
 /* makedumpfile's flag bits (header status, page descriptor flags). */
 #define KD_ZLIB        0x1
@@ -63,29 +64,7 @@ struct KdumpReader {
 static bool kread(int fd, uint64_t size, uint64_t off, void *buf, uint64_t len,
                   const char *what, Error **errp)
 {
-    uint8_t *p = buf;
-
-    if (off > size || len > size - off) {
-        error_setg(errp, "kdump file is truncated: %s at offset 0x%llx+0x%llx is past "
-                   "the end of the file (0x%llx bytes)", what, (unsigned long long)off,
-                   (unsigned long long)len, (unsigned long long)size);
-        return false;
-    }
-    while (len > 0) {
-        ssize_t n = pread(fd, p, MIN(len, 1u << 30), off);
-        if (n < 0 && errno == EINTR) {
-            continue;
-        }
-        if (n <= 0) {
-            error_setg_errno(errp, n < 0 ? errno : EIO, "cannot read %s of the kdump file",
-                             what);
-            return false;
-        }
-        p += n;
-        off += n;
-        len -= n;
-    }
-    return true;
+    return vmcore_pread(fd, size, off, buf, len, "kdump file", what, errp);
 }
 
 static bool rread(KdumpReader *r, uint64_t off, void *buf, uint64_t len, const char *what,

@@ -75,29 +75,7 @@ void restore_set_mapped(bool map)
 static bool read_at(Vmcore *vc, uint64_t off, void *buf, uint64_t len, const char *what,
                     Error **errp)
 {
-    uint8_t *p = buf;
-
-    if (off > vc->file_size || len > vc->file_size - off) {
-        error_setg(errp, "vmcore is truncated: %s at offset 0x%llx+0x%llx is past the "
-                   "end of the file (0x%llx bytes)", what, (unsigned long long)off,
-                   (unsigned long long)len, (unsigned long long)vc->file_size);
-        return false;
-    }
-    while (len > 0) {
-        ssize_t n = pread(vc->fd, p, MIN(len, 1u << 30), off);
-        if (n < 0 && errno == EINTR) {
-            continue;
-        }
-        if (n <= 0) {
-            error_setg_errno(errp, n < 0 ? errno : EIO, "cannot read %s of the vmcore",
-                             what);
-            return false;
-        }
-        p += n;
-        off += n;
-        len -= n;
-    }
-    return true;
+    return vmcore_pread(vc->fd, vc->file_size, off, buf, len, "vmcore", what, errp);
 }
 
 static int seg_cmp(gconstpointer a, gconstpointer b)

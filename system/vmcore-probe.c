@@ -97,3 +97,32 @@ bool vmcore_kind_readable(VmcoreKind kind)
     return kind == VMCORE_KIND_ELF_CORE || kind == VMCORE_KIND_KDUMP_RAW ||
            kind == VMCORE_KIND_KDUMP_FLAT;
 }
+
+bool vmcore_pread(int fd, uint64_t size, uint64_t off, void *buf, uint64_t len,
+                  const char *name, const char *what, Error **errp)
+{
+    uint8_t *p = buf;
+
+    if (off > size || len > size - off) {
+        error_setg(errp, "%s is truncated: %s at offset 0x%llx+0x%llx is past the "
+                   "end of the file (0x%llx bytes)", name, what, (unsigned long long)off,
+                   (unsigned long long)len, (unsigned long long)size);
+        return false;
+    }
+    while (len > 0) {
+        ssize_t n = pread(fd, p, MIN(len, 1u << 30), off);
+
+        if (n < 0 && errno == EINTR) {
+            continue;
+        }
+        if (n <= 0) {
+            error_setg_errno(errp, n < 0 ? errno : EIO, "cannot read %s of the %s",
+                             what, name);
+            return false;
+        }
+        p += n;
+        off += n;
+        len -= n;
+    }
+    return true;
+}

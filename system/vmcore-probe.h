@@ -6,6 +6,8 @@
 #include <stddef.h>
 #include <stdint.h>
 
+#include "qapi/error.h"
+
 typedef enum VmcoreKind {
     VMCORE_KIND_ELF_CORE,       /* ELF ET_CORE: QEMU's, guestdump's, /proc/vmcore */
     VMCORE_KIND_KDUMP_RAW,      /* makedumpfile's "KDUMP   " disk_dump_header */
@@ -35,5 +37,15 @@ VmcoreKind vmcore_probe_fd(int fd);
 const char *vmcore_kind_message(VmcoreKind kind);
 /* True for the kinds restore (and so guestdump-convert) reads. */
 bool vmcore_kind_readable(VmcoreKind kind);
+
+/*
+ * Reads len bytes at off of an input file of size bytes (both readers'
+ * one bounds check): "<name> is truncated: <what> at offset ... is past
+ * the end of the file" when the range leaves the file, "cannot read <what>
+ * of the <name>: <strerror>" when the read fails. name: "vmcore", "kdump
+ * file".
+ */
+bool vmcore_pread(int fd, uint64_t size, uint64_t off, void *buf, uint64_t len,
+                  const char *name, const char *what, Error **errp);
 
 #endif
