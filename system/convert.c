@@ -721,8 +721,9 @@ int main(int argc, char **argv)
     mo.restore = (char *)o.input;
     /*
      * An ELF input is mapped: memory costs nothing and its own size bounds
-     * the work. A kdump file's pages are decompressed into RAM, where a few
-     * MiB of file can describe terabytes: restore's limit applies.
+     * the work. A kdump file's pages are decompressed into a temporary
+     * file, where a few MiB of input can describe terabytes: restore's
+     * limit applies.
      */
     mo.restore_max_ram = o.max_ram ? (uint64_t)o.max_ram :
                          kind == VMCORE_KIND_ELF_CORE ? RESTORE_MAX_RAM_LIMIT : 0;
@@ -733,6 +734,12 @@ int main(int argc, char **argv)
         return EXIT_FAILED;
     }
     g_ptr_array_free(mo.devices, TRUE);
+    /*
+     * The restore read RAM looking for the guest note (all of it when the
+     * note sits high): drop those pages before the dump starts, or the
+     * peak is the whole input however often the dump trims.
+     */
+    physmem_trim_file_ram();
     if (o.format == DUMP_GUEST_MEMORY_FORMAT_WIN_DMP && !check_win_note(o.input)) {
         machine_cleanup();
         return EXIT_FAILED;

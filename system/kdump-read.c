@@ -91,7 +91,6 @@ static uint64_t ldq_be(const uint8_t *p)
 static int flat_reassemble(int in, uint64_t in_size, uint64_t *out_size, Error **errp)
 {
     g_autofree uint8_t *buf = g_malloc(KDUMP_READ_WINDOW);
-    const char *dir = g_get_tmp_dir();
     uint8_t h[32];
     uint64_t pos = FLAT_HEADER_SIZE, end = 0;
     int out;
@@ -106,10 +105,8 @@ static int flat_reassemble(int in, uint64_t in_size, uint64_t *out_size, Error *
                    (unsigned long long)ldq_be(h + 24));
         return -1;
     }
-    out = open(dir, O_TMPFILE | O_RDWR | O_CLOEXEC, 0600);
+    out = vmcore_tmpfile("reassemble the flattened kdump file", errp);
     if (out < 0) {
-        error_setg_errno(errp, errno, "cannot create a temporary file in %s to reassemble "
-                         "the flattened kdump file", dir);
         return -1;
     }
     /* Each record is at least its 16-byte header: bounded by in_size / 16. */
@@ -150,7 +147,7 @@ static int flat_reassemble(int in, uint64_t in_size, uint64_t *out_size, Error *
             w = pwrite(out, buf, n, off + done);
             if (w != (ssize_t)n) {
                 error_setg_errno(errp, w < 0 ? errno : ENOSPC, "cannot write the "
-                                 "reassembled kdump file in %s", dir);
+                                 "reassembled kdump file in %s", g_get_tmp_dir());
                 goto fail;
             }
             done += n;

@@ -677,12 +677,43 @@ static uint64_t segment_host_end(const Segment *s, uint64_t offset)
 }
 
 /* A page of a kdump file; its pfn is in a segment made from the file's runs. */
+/* Where a kdump file's pages go: guest RAM, or (mapped) the file behind it. */
+typedef struct KdumpSink {
+    int fd;                     /* mapped: the temporary file base maps, else -1 */
+    uint8_t *base;
+} KdumpSink;
+
 static bool put_kdump_page(void *opaque, uint64_t pfn, const uint8_t *page, Error **errp)
 {
+    KdumpSink *k = opaque;
     uint8_t *host = physmem_host_ptr(pfn * KDUMP_READ_PAGE_SIZE, KDUMP_READ_PAGE_SIZE);
+    uint64_t off;
 
     g_assert(host);
-    memcpy(host, page, KDUMP_READ_PAGE_SIZE);
+    if (k->fd < 0) {
+        memcpy(host, page, KDUMP_READ_PAGE_SIZE);
+        return true;
+    }
+    /*
+     * Into the file, not through the private mapping (which would make the
+     * page this process's own): page cache the kernel may write back and
+     * drop, so a conversion's memory stays bounded, and untouched pages of
+     * the mapping still read the file.
+     */
+    off = host - k->base;
+    for (size_t done = 0; done < KDUMP_READ_PAGE_SIZE;) {
+        ssize_t n = pwrite(k->fd, page + done, KDUMP_READ_PAGE_SIZE - done, off + done);
+
+        if (n < 0 && errno == EINTR) {
+            continue;
+        }
+        if (n < 0) {
+            error_setg_errno(errp, errno, "cannot write the kdump file's memory to a "
+                             "temporary file in %s", g_get_tmp_dir());
+            return false;
+        }
+        done += n;
+    }
     return true;
 }
 
@@ -699,19 +730,43 @@ static bool load_memory(Vmcore *vc, Error **errp)
     g_autofree uint8_t *buf = g_malloc(RESTORE_CHUNK);
     uint64_t total = 0, cursor = 0;
     uint8_t *base;
+    KdumpSink sink = { .fd = -1 };
+    bool ok;
 
     for (guint i = 0; i < vc->segs->len; i++) {
         const Segment *s = &g_array_index(vc->segs, Segment, i);
         total = segment_host_end(s, segment_host_offset(s, total));
     }
     if (vc->map && !vc->kdump) {
-        /* a kdump file's pages are compressed: they are read into RAM below */
         return load_memory_mapped(vc, errp);
     }
-    base = physmem_alloc_ram(total, errp);
+    if (vc->map) {
+        /*
+         * A kdump file's pages are compressed: mapped, they are decompressed
+         * into a sparse temporary file that RAM maps, so memory stays
+         * bounded as for an ELF input (disk: the non-zero pages).
+         */
+        sink.fd = vmcore_tmpfile("hold the kdump file's memory", errp);
+        if (sink.fd < 0) {
+            return false;
+        }
+        if (ftruncate(sink.fd, (off_t)total) < 0) {
+            error_setg_errno(errp, errno, "cannot size a temporary file in %s for the "
+                             "kdump file's memory", g_get_tmp_dir());
+            close(sink.fd);
+            return false;
+        }
+        base = physmem_map_file(sink.fd, total, errp);
+    } else {
+        base = physmem_alloc_ram(total, errp);
+    }
     if (!base) {
+        if (sink.fd >= 0) {
+            close(sink.fd);
+        }
         return false;
     }
+    sink.base = base;
     for (guint i = 0; i < vc->segs->len; i++) {
         const Segment *s = &g_array_index(vc->segs, Segment, i);
         bool ro;
@@ -721,13 +776,13 @@ static bool load_memory(Vmcore *vc, Error **errp)
         const RAMBlock *rb = physmem_add_block(name, s->paddr, s->memsz,
                                                base + host_off, ro, region, errp);
         if (!rb) {
-            return false;
+            goto out_fail;
         }
         cursor = segment_host_end(s, host_off);
         for (uint64_t done = 0; !vc->kdump && done < s->filesz;) {
             uint64_t n = MIN(s->filesz - done, RESTORE_CHUNK);
             if (!read_at(vc, s->offset + done, buf, n, "memory", errp)) {
-                return false;
+                goto out_fail;
             }
             for (uint64_t p = 0; p < n; p += 4096) {
                 uint64_t len = MIN(4096, n - p);
@@ -738,7 +793,17 @@ static bool load_memory(Vmcore *vc, Error **errp)
             done += n;
         }
     }
-    return !vc->kdump || kdump_reader_read_pages(vc->kdump, put_kdump_page, NULL, errp);
+    ok = !vc->kdump || kdump_reader_read_pages(vc->kdump, put_kdump_page, &sink, errp);
+    if (sink.fd >= 0) {
+        close(sink.fd);         /* the mapping keeps the unlinked file */
+    }
+    return ok;
+
+out_fail:
+    if (sink.fd >= 0) {
+        close(sink.fd);
+    }
+    return false;
 }
 
 /*
@@ -788,6 +853,9 @@ static const Note *find_guest_note(Vmcore *vc)
  * guest announced. Its padding is not compared; QEMU clears one byte of it
  * in the dump.
  */
+/* How much RAM the guest-note search reads between trims of file-mapped RAM. */
+#define NOTE_SCAN_WINDOW (64u << 20)
+
 static bool find_note_in_ram(const Note *n, uint64_t *paddr)
 {
     size_t key = 12 + (n->desc - n->raw - 12) + n->descsz;
@@ -797,9 +865,20 @@ static bool find_note_in_ram(const Note *n, uint64_t *paddr)
         const uint8_t *p = rb->host, *end = rb->host + rb->size;
 
         while (p + key <= end) {
-            const uint8_t *hit = memmem(p, end - p, n->raw, MIN(key, 24));
-            if (!hit || hit + key > end) {
-                break;
+            /*
+             * NOTE_SCAN_WINDOW at a time (plus the key's length, so a match
+             * across the edge is found): RAM mapped from a file is dropped
+             * from the page tables after each, so a search that reads all of
+             * a large guest does not make it all resident.
+             */
+            const uint8_t *wend = (size_t)(end - p) > NOTE_SCAN_WINDOW + key ?
+                                  p + NOTE_SCAN_WINDOW + key : end;
+            const uint8_t *hit = memmem(p, wend - p, n->raw, MIN(key, 24));
+
+            if (!hit || hit + key > wend) {
+                p = wend == end ? end : wend - key + 1;
+                physmem_trim_file_ram();
+                continue;
             }
             if (!memcmp(hit, n->raw, key) && !((hit - rb->host) & 3)) {
                 *paddr = rb->gpa + (hit - rb->host);

@@ -1,5 +1,6 @@
 /* Input recognition by content, for -restore and guestdump-convert. */
 #include <errno.h>
+#include <fcntl.h>
 #include <string.h>
 #include <sys/stat.h>
 #include <unistd.h>
@@ -125,4 +126,16 @@ bool vmcore_pread(int fd, uint64_t size, uint64_t off, void *buf, uint64_t len,
         len -= n;
     }
     return true;
+}
+
+int vmcore_tmpfile(const char *why, Error **errp)
+{
+    const char *dir = g_get_tmp_dir();
+    int fd = open(dir, O_TMPFILE | O_RDWR | O_CLOEXEC, 0600);
+
+    if (fd < 0) {
+        error_setg_errno(errp, errno, "cannot create a temporary file in %s to %s",
+                         dir, why);
+    }
+    return fd;
 }

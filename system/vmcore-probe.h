@@ -45,6 +45,12 @@ bool vmcore_kind_readable(VmcoreKind kind);
  * of the <name>: <strerror>" when the read fails. name: "vmcore", "kdump
  * file".
  */
+/*
+ * An unlinked temporary file in $TMPDIR (g_get_tmp_dir) for a reader's
+ * scratch data; -1 and "cannot create a temporary file in DIR to <why>".
+ */
+int vmcore_tmpfile(const char *why, Error **errp);
+
 bool vmcore_pread(int fd, uint64_t size, uint64_t off, void *buf, uint64_t len,
                   const char *name, const char *what, Error **errp);
 

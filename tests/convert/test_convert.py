@@ -173,6 +173,15 @@ def memory_of(path):
     return runs
 
 
+def iter_nonzero_pages(path):
+    """The non-zero 4 KiB pages of an ELF's PT_LOAD contents."""
+    zero = bytes(4096)
+    for data in elf_loads(path).values():
+        for i in range(0, len(data), 4096):
+            if data[i:i + 4096] != zero[:len(data[i:i + 4096])]:
+                yield i
+
+
 def notes_of(path):
     d = open(path, "rb").read()
     phoff, phnum = elf_parts(d)
@@ -253,6 +262,36 @@ def main():
                    open(os.path.join(work, "conv-kdump-zlib"), "rb").read(),
                    "kdump-raw-zlib -> kdump-zlib: the bytes ELF -> kdump-zlib gives",
                    r.stderr.decode())
+            # -- memory stays bounded for a kdump input, too -----------------------
+            # 512 MiB of demo RAM (most pages non-zero) as kdump-lzo, back to ELF:
+            # the pages go through a temporary file that RAM maps, not this
+            # process's memory.
+            big = os.path.join(work, "big.kdump")
+            host_dumps(a.guestdump, work, ["-demo", "-m", "512M"],
+                       [(big, {"format": "kdump-lzo"})])
+            bigelf = os.path.join(work, "big.elf")
+            # VmHWM, polled: the child's rusage would count the forked test.
+            p = subprocess.Popen([conv, "-q", "-O", "elf", big, bigelf],
+                                 stderr=subprocess.PIPE)
+            hwm = 0
+            while p.poll() is None:
+                try:
+                    with open("/proc/%d/status" % p.pid) as f:
+                        for line in f:
+                            if line.startswith("VmHWM:"):
+                                hwm = max(hwm, int(line.split()[1]) * 1024)
+                except OSError:
+                    pass
+                time.sleep(0.02)
+            err = p.stderr.read().decode()
+            p.stderr.close()
+            nonzero = sum(1 for _ in iter_nonzero_pages(bigelf)) * 4096 \
+                if p.returncode == 0 else 0
+            tap.ok(p.returncode == 0 and nonzero > 256 << 20 and 0 < hwm < nonzero // 2,
+                   "kdump input: peak RSS %d MiB for %d MiB of non-zero pages"
+                   % (hwm >> 20, nonzero >> 20), err)
+            for f in (big, bigelf):
+                os.unlink(f) if os.path.exists(f) else None
             # -- standard output ---------------------------------------------------
             r = subprocess.run([conv, "-q", elf, "-"], stdout=subprocess.PIPE,
                                stderr=subprocess.PIPE)
