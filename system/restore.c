@@ -681,7 +681,30 @@ static uint64_t segment_host_end(const Segment *s, uint64_t offset)
 typedef struct KdumpSink {
     int fd;                     /* mapped: the temporary file base maps, else -1 */
     uint8_t *base;
+    uint8_t *run;               /* mapped: pages not written yet, contiguous */
+    uint64_t run_off;           /* where run goes in the file */
+    size_t run_len;
 } KdumpSink;
+
+/* Writes the pending run of pages into the temporary file. */
+static bool kdump_sink_flush(KdumpSink *k, Error **errp)
+{
+    for (size_t done = 0; done < k->run_len;) {
+        ssize_t n = pwrite(k->fd, k->run + done, k->run_len - done, k->run_off + done);
+
+        if (n < 0 && errno == EINTR) {
+            continue;
+        }
+        if (n < 0) {
+            error_setg_errno(errp, errno, "cannot write the kdump file's memory to a "
+                             "temporary file in %s", g_get_tmp_dir());
+            return false;
+        }
+        done += n;
+    }
+    k->run_len = 0;
+    return true;
+}
 
 static bool put_kdump_page(void *opaque, uint64_t pfn, const uint8_t *page, Error **errp)
 {
@@ -698,22 +721,20 @@ static bool put_kdump_page(void *opaque, uint64_t pfn, const uint8_t *page, Erro
      * Into the file, not through the private mapping (which would make the
      * page this process's own): page cache the kernel may write back and
      * drop, so a conversion's memory stays bounded, and untouched pages of
-     * the mapping still read the file.
+     * the mapping still read the file. Pages come in pfn order: contiguous
+     * ones go out in one write of up to RESTORE_CHUNK.
      */
     off = host - k->base;
-    for (size_t done = 0; done < KDUMP_READ_PAGE_SIZE;) {
-        ssize_t n = pwrite(k->fd, page + done, KDUMP_READ_PAGE_SIZE - done, off + done);
-
-        if (n < 0 && errno == EINTR) {
-            continue;
-        }
-        if (n < 0) {
-            error_setg_errno(errp, errno, "cannot write the kdump file's memory to a "
-                             "temporary file in %s", g_get_tmp_dir());
-            return false;
-        }
-        done += n;
+    if (k->run_len && (off != k->run_off + k->run_len ||
+                       k->run_len + KDUMP_READ_PAGE_SIZE > RESTORE_CHUNK) &&
+        !kdump_sink_flush(k, errp)) {
+        return false;
     }
+    if (!k->run_len) {
+        k->run_off = off;
+    }
+    memcpy(k->run + k->run_len, page, KDUMP_READ_PAGE_SIZE);
+    k->run_len += KDUMP_READ_PAGE_SIZE;
     return true;
 }
 
@@ -757,6 +778,7 @@ static bool load_memory(Vmcore *vc, Error **errp)
             return false;
         }
         base = physmem_map_file(sink.fd, total, errp);
+        sink.run = g_malloc(RESTORE_CHUNK);
     } else {
         base = physmem_alloc_ram(total, errp);
     }
@@ -764,6 +786,7 @@ static bool load_memory(Vmcore *vc, Error **errp)
         if (sink.fd >= 0) {
             close(sink.fd);
         }
+        g_free(sink.run);
         return false;
     }
     sink.base = base;
@@ -793,16 +816,19 @@ static bool load_memory(Vmcore *vc, Error **errp)
             done += n;
         }
     }
-    ok = !vc->kdump || kdump_reader_read_pages(vc->kdump, put_kdump_page, &sink, errp);
+    ok = !vc->kdump || (kdump_reader_read_pages(vc->kdump, put_kdump_page, &sink, errp) &&
+                        (sink.fd < 0 || kdump_sink_flush(&sink, errp)));
     if (sink.fd >= 0) {
         close(sink.fd);         /* the mapping keeps the unlinked file */
     }
+    g_free(sink.run);
     return ok;
 
 out_fail:
     if (sink.fd >= 0) {
         close(sink.fd);
     }
+    g_free(sink.run);
     return false;
 }
 
