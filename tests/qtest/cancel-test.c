@@ -38,16 +38,6 @@ static char *tmp_file(QTestState *s, const char *name)
     return g_build_filename(qtest_tmpdir(s), name, NULL);
 }
 
-static void assert_ok(JsonObject *rsp)
-{
-    g_assert_nonnull(rsp);
-    if (qtest_error_desc(rsp)) {
-        g_test_message("unexpected error: %s", qtest_error_desc(rsp));
-    }
-    g_assert_true(json_object_has_member(rsp, "return"));
-    json_object_unref(rsp);
-}
-
 static void assert_no_dump(JsonObject *rsp)
 {
     g_assert_nonnull(rsp);
@@ -67,7 +57,7 @@ static void start_dump(QTestState *s, const char *protocol, const char *format,
 {
     g_autofree char *q = qtest_json_str(protocol);
 
-    assert_ok(qtest_qmp(s, "{\"execute\": \"dump-guest-memory\", \"arguments\": "
+    qtest_assert_ok(qtest_qmp(s, "{\"execute\": \"dump-guest-memory\", \"arguments\": "
                         "{\"paging\": false, \"protocol\": %s, \"format\": \"%s\", "
                         "\"detach\": true%s}}", q, format, extra ? extra : ""));
 }
@@ -203,7 +193,7 @@ static gint64 timed_cancel(QTestState *s)
 {
     gint64 t0 = g_get_monotonic_time();
 
-    assert_ok(cancel(s));
+    qtest_assert_ok(cancel(s));
     return g_get_monotonic_time() - t0;
 }
 
@@ -259,7 +249,7 @@ static void test_stalled_pipe(void)
         gint64 us;
 
         g_assert_cmpint(pipe(fds), ==, 0);
-        assert_ok(qtest_qmp_fds(s, &fds[1], 1,
+        qtest_assert_ok(qtest_qmp_fds(s, &fds[1], 1,
             "{\"execute\": \"getfd\", \"arguments\": {\"fdname\": \"stalled\"}}"));
         start_dump(s, "fd:stalled", formats[i], NULL);
         wait_pipe_stalled(s, fds[0]);
@@ -325,7 +315,7 @@ static void test_created_file(void)
         g_assert_true(g_file_test(f, G_FILE_TEST_EXISTS));
         g_test_message("%s: cancelled at %" G_GINT64_FORMAT " of %" G_GINT64_FORMAT
                        " bytes", cases[i].format, done, total);
-        assert_ok(cancel(s));
+        qtest_assert_ok(cancel(s));
         assert_cancelled_event(s);
         g_assert_false(g_file_test(f, G_FILE_TEST_EXISTS));
         g_assert_cmpint(qtest_count_fds(s), ==, before);
@@ -391,7 +381,7 @@ static void test_libvirt_flow(void)
     json_object_unref(qtest_qmp(s,
         "{\"execute\": \"query-dump-guest-memory-capability\"}"));
     g_assert_cmpint(pipe(fds), ==, 0);
-    assert_ok(qtest_qmp_fds(s, &fds[1], 1,
+    qtest_assert_ok(qtest_qmp_fds(s, &fds[1], 1,
         "{\"execute\": \"getfd\", \"arguments\": {\"fdname\": \"dump\"}}"));
     close(fds[1]);
     start_dump(s, "fd:dump", "kdump-zlib", FLOW_DUMP_EXTRA);
@@ -421,7 +411,7 @@ static void test_libvirt_flow(void)
     /* The same connection: a new pipe, a whole dump. */
     g_byte_array_set_size(got, 0);
     g_assert_cmpint(pipe(fds), ==, 0);
-    assert_ok(qtest_qmp_fds(s, &fds[1], 1,
+    qtest_assert_ok(qtest_qmp_fds(s, &fds[1], 1,
         "{\"execute\": \"getfd\", \"arguments\": {\"fdname\": \"dump\"}}"));
     close(fds[1]);
     start_dump(s, "fd:dump", "elf", FLOW_DUMP_EXTRA);

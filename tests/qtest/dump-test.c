@@ -50,16 +50,6 @@ static void assert_error(JsonObject *rsp, const char *desc)
     json_object_unref(rsp);
 }
 
-static void assert_ok(JsonObject *rsp)
-{
-    g_assert_nonnull(rsp);
-    if (qtest_error_desc(rsp)) {
-        g_test_message("unexpected error: %s", qtest_error_desc(rsp));
-    }
-    g_assert_true(json_object_has_member(rsp, "return"));
-    json_object_unref(rsp);
-}
-
 typedef struct DumpStatusInfo {
     char status[16];
     int64_t completed, total;
@@ -164,7 +154,7 @@ static int pass_fd(QTestState *s, int fd, const char *name)
     JsonObject *rsp = qtest_qmp_fds(s, &fd, 1,
         "{\"execute\": \"getfd\", \"arguments\": {\"fdname\": \"%s\"}}", name);
 
-    assert_ok(rsp);
+    qtest_assert_ok(rsp);
     return 0;
 }
 
@@ -329,7 +319,7 @@ static void test_sync_elf(void)
     GStatBuf sb;
     DumpStatusInfo q;
 
-    assert_ok(dump_to(s, f, NULL));
+    qtest_assert_ok(dump_to(s, f, NULL));
     g_free(wait_completed(s, "completed"));
     q = query_dump(s);
     g_assert_cmpstr(q.status, ==, "completed");
@@ -353,9 +343,9 @@ static void test_paused_stays_paused(void)
 
     qtest_qmp_assert_success(s, "{\"execute\": \"stop\"}");
     g_assert_nonnull(qtest_qmp_event_wait(s, "STOP"));
-    assert_ok(dump_to(s, f, "\"detach\": true"));
+    qtest_assert_ok(dump_to(s, f, "\"detach\": true"));
     g_free(wait_completed(s, "completed"));
-    assert_ok(dump_to(s, f2, NULL));
+    qtest_assert_ok(dump_to(s, f2, NULL));
     g_free(wait_completed(s, "completed"));
     g_assert_null(qtest_qmp_event_poll(s, "RESUME", 200));
     st = qtest_run_status(s);
@@ -379,7 +369,7 @@ static void test_detach_no_tear(void)
     DumpStatusInfo q;
 
     g_usleep(100 * 1000);      /* let the guest tick a few times */
-    assert_ok(dump_to(s, f, "\"detach\": true"));
+    qtest_assert_ok(dump_to(s, f, "\"detach\": true"));
     do {
         q = query_dump(s);
         g_assert_cmpint(q.total, ==, RAM_64M_PC);
@@ -420,7 +410,7 @@ static void test_libvirt_sequence(void)
     g_assert_cmpint(pipe(fds), ==, 0);
     pass_fd(s, fds[1], "migrate");
     close(fds[1]);
-    assert_ok(dump(s, "\"paging\": false, \"protocol\": \"fd:migrate\", "
+    qtest_assert_ok(dump(s, "\"paging\": false, \"protocol\": \"fd:migrate\", "
                       "\"detach\": true, \"format\": \"elf\""));
     got = drain_pipe(s, fds[0], true);
     close(fds[0]);
@@ -450,7 +440,7 @@ static void test_fd_file_and_fdset(void)
     g_assert_cmpint(fd, >=, 0);
     pass_fd(s, fd, "file1");
     close(fd);
-    assert_ok(dump(s, "\"paging\": true, \"protocol\": \"fd:file1\""));
+    qtest_assert_ok(dump(s, "\"paging\": true, \"protocol\": \"fd:file1\""));
     g_free(wait_completed(s, "completed"));
     check_elf_file(f, RAM_64M_PC);
 
@@ -459,9 +449,9 @@ static void test_fd_file_and_fdset(void)
     g_assert_cmpint(write(fd, "stale bytes", 11), ==, 11);
     rsp = qtest_qmp_fds(s, &fd, 1,
         "{\"execute\": \"add-fd\", \"arguments\": {\"fdset-id\": 3}}");
-    assert_ok(rsp);
+    qtest_assert_ok(rsp);
     close(fd);
-    assert_ok(dump(s, "\"paging\": false, \"protocol\": \"file:/dev/fdset/3\""));
+    qtest_assert_ok(dump(s, "\"paging\": false, \"protocol\": \"file:/dev/fdset/3\""));
     g_free(wait_completed(s, "completed"));
     check_elf_file(g, RAM_64M_PC);
     assert_error(dump(s, "\"paging\": false, \"protocol\": \"file:/dev/fdset/7\""),
@@ -484,7 +474,7 @@ static void test_pipe_reader_exits(void)
     g_assert_cmpint(pipe(fds), ==, 0);
     pass_fd(s, fds[1], "early");
     close(fds[1]);
-    assert_ok(dump(s, "\"paging\": false, \"protocol\": \"fd:early\", "
+    qtest_assert_ok(dump(s, "\"paging\": false, \"protocol\": \"fd:early\", "
                       "\"detach\": true"));
     while (total < (1u << 20)) {
         ssize_t n = read(fds[0], buf, sizeof(buf));
@@ -510,7 +500,7 @@ static void test_pipe_reader_exits(void)
                  "dump: failed to write elf header: Broken pipe");
     g_free(wait_completed(s, "failed"));
 
-    assert_ok(dump_to(s, f, NULL));
+    qtest_assert_ok(dump_to(s, f, NULL));
     g_free(wait_completed(s, "completed"));
     check_elf_file(f, RAM_64M_PC);
     qtest_quit(s);
@@ -561,7 +551,7 @@ static void test_full_tmpfs(void)
                      NULL, NULL, NULL, &status, NULL);
     }
     f2 = tmp_file(s, "fine.elf");
-    assert_ok(dump_to(s, f2, NULL));
+    qtest_assert_ok(dump_to(s, f2, NULL));
     g_free(wait_completed(s, "completed"));
     check_elf_file(f2, RAM_64M_PC);
     qtest_quit(s);
@@ -589,7 +579,7 @@ static void test_fifo(void)
 
     rd = open(f, O_RDONLY | O_NONBLOCK);
     g_assert_cmpint(rd, >=, 0);
-    assert_ok(dump_to(s, f, "\"detach\": true"));
+    qtest_assert_ok(dump_to(s, f, "\"detach\": true"));
     fl = fcntl(rd, F_GETFL);
     g_assert_cmpint(fcntl(rd, F_SETFL, fl & ~O_NONBLOCK), ==, 0);
     got = drain_pipe(s, rd, false);
@@ -630,7 +620,7 @@ static void test_first_write_fails(void)
         g_autofree char *err = NULL;
         DumpStatusInfo q;
 
-        assert_ok(dump_to(s, "/dev/full", detached));
+        qtest_assert_ok(dump_to(s, "/dev/full", detached));
         err = wait_completed(s, "failed");
         g_assert_cmpstr(err, ==, cases[i].error);
         q = query_dump(s);
@@ -657,7 +647,7 @@ static void test_busy(void)
     g_assert_cmpint(pipe(fds), ==, 0);
     pass_fd(s, fds[1], "slow");
     close(fds[1]);
-    assert_ok(dump(s, "\"paging\": false, \"protocol\": \"fd:slow\", "
+    qtest_assert_ok(dump(s, "\"paging\": false, \"protocol\": \"fd:slow\", "
                       "\"detach\": true"));
     g_assert_cmpstr(query_dump(s).status, ==, "active");
     assert_error(dump(s, "\"paging\": false, \"protocol\": \"file:/nonexistent\""),
@@ -690,7 +680,7 @@ static void test_quit_during_dump(void)
     g_assert_cmpint(pipe(fds), ==, 0);
     pass_fd(s, fds[1], "stuck");
     close(fds[1]);
-    assert_ok(dump(s, "\"paging\": false, \"protocol\": \"fd:stuck\", "
+    qtest_assert_ok(dump(s, "\"paging\": false, \"protocol\": \"fd:stuck\", "
                       "\"detach\": true"));
     g_assert_cmpstr(query_dump(s).status, ==, "active");
     t0 = g_get_monotonic_time();
@@ -731,10 +721,10 @@ static void test_quit_cancel_text(void)
                                    "\"format\": \"%s\", \"detach\": true",
                                    formats[i]);
         }
-        assert_ok(dump(s, args));
+        qtest_assert_ok(dump(s, args));
         /* let the worker fill the pipe and block in write() */
         g_usleep(200 * 1000);
-        assert_ok(qtest_qmp(s, "{\"execute\": \"quit\"}"));
+        qtest_assert_ok(qtest_qmp(s, "{\"execute\": \"quit\"}"));
         ev = qtest_qmp_event_wait(s, "DUMP_COMPLETED");
         data = json_object_get_object_member(ev, "data");
         if (json_object_has_member(data, "error")) {
@@ -763,7 +753,7 @@ static void test_filter(void)
     const Elf64_Phdr *ph;
     DumpStatusInfo q;
 
-    assert_ok(dump_to(s, f, "\"begin\": 651264, \"length\": 139264"));
+    qtest_assert_ok(dump_to(s, f, "\"begin\": 651264, \"length\": 139264"));
     g_free(wait_completed(s, "completed"));
     q = query_dump(s);
     g_assert_cmpint(q.total, ==, 139264);
@@ -873,9 +863,9 @@ static void test_dump_level(void)
     g_assert_false(g_file_test(f, G_FILE_TEST_EXISTS));
     g_assert_cmpstr(query_dump(s).status, ==, "failed");
 
-    assert_ok(dump_to(s, plain, "\"format\": \"kdump-raw-zlib\""));
-    assert_ok(dump_to(s, l1, "\"format\": \"kdump-raw-zlib\", \"dump-level\": 1"));
-    assert_ok(dump_to(s, l0, "\"format\": \"kdump-raw-zlib\", \"dump-level\": 0"));
+    qtest_assert_ok(dump_to(s, plain, "\"format\": \"kdump-raw-zlib\""));
+    qtest_assert_ok(dump_to(s, l1, "\"format\": \"kdump-raw-zlib\", \"dump-level\": 1"));
+    qtest_assert_ok(dump_to(s, l0, "\"format\": \"kdump-raw-zlib\", \"dump-level\": 0"));
     g_assert_cmpuint(raw_dump_level(plain), ==, 1);
     g_assert_cmpuint(raw_dump_level(l1), ==, 1);
     g_assert_cmpuint(raw_dump_level(l0), ==, 0);
@@ -938,7 +928,7 @@ static void test_phys_base(void)
     q = qtest_json_str(proto);
     args = g_strdup_printf("\"paging\": false, \"protocol\": %s, "
                            "\"format\": \"kdump-raw-zlib\"", q);
-    assert_ok(dump(s, args));
+    qtest_assert_ok(dump(s, args));
     g_free(wait_completed(s, "completed"));
     g_assert_true(g_file_get_contents(f, &data, &len, NULL));
     /* kdump_sub_header starts one block (4096) in; phys_base is its first field. */
@@ -992,7 +982,7 @@ static void test_note_nul(void)
         mem[i] = qtest_read(s, "readb", note + 24 + (descsz & ~3u) + i);
     }
     g_assert_cmpuint(mem[descsz % 4], !=, 0);
-    assert_ok(dump_to(s, f, NULL));
+    qtest_assert_ok(dump_to(s, f, NULL));
     g_free(wait_completed(s, "completed"));
 
     g_assert_true(g_file_get_contents(f, &data, &len, NULL));
@@ -1190,7 +1180,7 @@ static void test_combinations(void)
     int before;
 
     /* paging + filter: only mappings inside [16 MiB, 18 MiB), clipped. */
-    assert_ok(dump_to(s, a, "\"begin\": 16777216, \"length\": 2097152"));
+    qtest_assert_ok(dump_to(s, a, "\"begin\": 16777216, \"length\": 2097152"));
     g_free(wait_completed(s, "completed"));
     g_assert_true(g_file_get_contents(a, &data, &len, NULL));
     e = (const Elf64_Ehdr *)data;
@@ -1204,13 +1194,13 @@ static void test_combinations(void)
     check_elf_file(a, 2097152);
 
     /* A detached kdump to a file, explicit format and detach=false spelled out. */
-    assert_ok(dump_to(s, b, "\"format\": \"kdump-zlib\", \"detach\": true"));
+    qtest_assert_ok(dump_to(s, b, "\"format\": \"kdump-zlib\", \"detach\": true"));
     g_free(wait_completed(s, "completed"));
     g_free(data);
     data = NULL;
     g_assert_true(g_file_get_contents(b, &data, &len, NULL));
     g_assert_cmpmem(data, 12, "makedumpfile", 12);
-    assert_ok(dump_to(s, c, "\"format\": \"kdump-raw-zlib\", \"detach\": false"));
+    qtest_assert_ok(dump_to(s, c, "\"format\": \"kdump-raw-zlib\", \"detach\": false"));
     g_free(wait_completed(s, "completed"));
     g_free(data);
     data = NULL;

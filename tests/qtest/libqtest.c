@@ -953,3 +953,13 @@ char *qtest_run_status(QTestState *s)
     json_node_unref(ret);
     return st;
 }
+
+void qtest_assert_ok(JsonObject *rsp)
+{
+    g_assert_nonnull(rsp);
+    if (qtest_error_desc(rsp)) {
+        g_test_message("unexpected error: %s", qtest_error_desc(rsp));
+    }
+    g_assert_true(json_object_has_member(rsp, "return"));
+    json_object_unref(rsp);
+}

@@ -99,6 +99,9 @@ char *qtest_hmp_read_until_prompt(int fd);
 /* "..." with JSON escapes, for building requests. g_free it. */
 char *qtest_json_str(const char *s);
 
+/* Asserts that rsp is a success ("return"), logging an error's text; frees rsp. */
+void qtest_assert_ok(JsonObject *rsp);
+
 /* query-status's "status" (g_free): "running", "paused", ... */
 char *qtest_run_status(QTestState *s);
 
